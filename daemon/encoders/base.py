@@ -1,0 +1,91 @@
+"""The encoder backend interface the pipeline drives.
+
+A backend owns N workers, each with its own runner (a VART runner is not thread-safe, and a DPU
+core only stays busy if another job is queued behind the running one), so `submit` returns at
+once and up to N jobs run concurrently. The pipeline keeps the futures in submission order,
+which is what keeps publishing in frame order when jobs finish out of order.
+"""
+from __future__ import annotations
+
+import queue
+from abc import ABC, abstractmethod
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+class EncoderError(RuntimeError):
+    """The backend cannot be created or cannot run the model (message is for the user)."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One encoder input or output as the pipeline sees it: NHWC int8, scale 2**-fix_point."""
+
+    name: str
+    shape: tuple[int, int, int]  # H, W, C (batch 1 is implied)
+    fix_point: int
+
+
+class EncoderBackend(ABC):
+    """Base class: a pool of runners behind a thread pool of the same size."""
+
+    name: str = ""
+
+    def __init__(self, model_id: str, input: TensorInfo, latent: TensorInfo, workers: int):
+        if workers < 1:
+            raise EncoderError(f"workers must be >= 1, got {workers}")
+        self.model_id = model_id
+        self.input = input
+        self.latent = latent
+        self.workers = workers
+        self._runners: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(workers):
+            self._runners.put(self._make_runner())
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{self.name}-worker")
+
+    @abstractmethod
+    def _make_runner(self) -> Any:
+        """Create one runner; called `workers` times from the constructing thread."""
+
+    @abstractmethod
+    def _run(self, runner: Any, frame: np.ndarray) -> np.ndarray:
+        """Encode one int8 HWC frame with `runner`; return int8 HWC latents (a fresh array)."""
+
+    def describe(self) -> dict:
+        """What `caed --check` prints about this backend."""
+        return {
+            "backend": self.name,
+            "model_id": self.model_id,
+            "workers": self.workers,
+            "input": vars(self.input),
+            "latent": vars(self.latent),
+        }
+
+    def submit(self, frame: np.ndarray) -> Future:
+        """Queue one preprocessed frame; the future yields its int8 latents."""
+        if frame.dtype != np.int8 or frame.shape != self.input.shape or not frame.flags.c_contiguous:
+            raise ValueError(
+                f"encoder input must be C-contiguous int8 {self.input.shape}, "
+                f"got {frame.dtype} {frame.shape} contiguous={frame.flags.c_contiguous}"
+            )
+        return self._pool.submit(self._job, frame)
+
+    def _job(self, frame: np.ndarray) -> np.ndarray:
+        runner = self._runners.get()
+        try:
+            return self._run(runner, frame)
+        finally:
+            self._runners.put(runner)
+
+    def close(self) -> None:
+        """Finish queued jobs, then release the runners."""
+        self._pool.shutdown(wait=True)
+        while not self._runners.empty():
+            self._release_runner(self._runners.get())
+
+    def _release_runner(self, runner: Any) -> None:
+        """Free a runner (VART runners hold the DPU; drop them explicitly)."""
+        del runner

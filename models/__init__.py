@@ -1,0 +1,72 @@
+"""Shipped codec models: a registry of `weights/<name>/model.json` manifests.
+
+Importable without PyTorch, because the board daemon and the host viewer look models up here;
+training, export and evaluation live in submodules that need the `train` extra.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+
+class ModelNotFound(LookupError):
+    """No shipped model has that name or id, and it is not a path to a model.json."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One codec as described by its manifest; all ONNX tensors are NHWC float32.
+
+    The encoder takes an image in [0, 1] (the int8 input times 2**-input_fix_point) and returns
+    float latents; the wire carries them as int8 with scale 2**-latent_fix_point.
+    """
+
+    name: str
+    model_id: str
+    directory: Path
+    input_shape: tuple[int, int, int]
+    input_fix_point: int
+    latent_shape: tuple[int, int, int]
+    latent_fix_point: int
+    encoder: Path
+    encoder_int8: Path | None
+    decoder: Path
+
+    @classmethod
+    def load(cls, manifest: Path) -> "ModelSpec":
+        raw = json.loads(Path(manifest).read_text())
+        d = Path(manifest).parent
+        return cls(
+            name=d.name,
+            model_id=raw["model_id"],
+            directory=d,
+            input_shape=tuple(raw["input"]["shape"]),
+            input_fix_point=int(raw["input"]["fix_point"]),
+            latent_shape=tuple(raw["latent"]["shape"]),
+            latent_fix_point=int(raw["latent"]["fix_point"]),
+            encoder=d / raw["encoder"],
+            encoder_int8=d / raw["encoder_int8"] if raw.get("encoder_int8") else None,
+            decoder=d / raw["decoder"],
+        )
+
+
+def available() -> dict[str, ModelSpec]:
+    """Shipped models by directory name."""
+    return {p.parent.name: ModelSpec.load(p) for p in sorted(WEIGHTS_DIR.glob("*/model.json"))}
+
+
+def find(name_or_path: str) -> ModelSpec:
+    """A shipped model by name or model id, or a model.json (or its directory) by path."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        path = path / "model.json"
+    if path.is_file():
+        return ModelSpec.load(path)
+    for spec in available().values():
+        if name_or_path in (spec.name, spec.model_id):
+            return spec
+    names = ", ".join(sorted(available())) or "none"
+    raise ModelNotFound(f"no model {name_or_path!r} (shipped models: {names}; or give a path to a model.json)")
