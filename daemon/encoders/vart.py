@@ -1,0 +1,202 @@
+"""The DPU encoder backend: a compiled .xmodel run through Vitis AI's VART Python API.
+
+One `vart.Runner` per worker thread (a runner is not re-entrant; VART binds each new runner
+to the next DPU core, so `workers` >= cores keeps every core fed). On DPUCZDX8G
+`execute_async` returns when the job is done, with the GIL released while the DPU works.
+Buffers are int8 of the runner tensors' dims (batch = dims[0], slot 0 used), allocated once
+per runner and checked before every call, because a wrong buffer aborts the process instead
+of raising. Written against VAI 1.3-3.5; see docs/dpu.md for the version differences.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import EncoderBackend, EncoderError, TensorInfo
+
+log = logging.getLogger(__name__)
+LOCK_WARNING_S = 5.0  # runner creation blocks while another process holds the DPU
+
+
+@dataclass
+class _Slot:
+    """A runner with the host buffers it always runs on."""
+
+    runner: Any
+    inputs: np.ndarray
+    outputs: np.ndarray
+
+
+def _import_runtime():
+    try:
+        import vart
+        import xir
+    except ImportError as e:
+        raise EncoderError(
+            f"the vart backend needs the Vitis AI runtime's Python modules 'vart' and 'xir' "
+            f"(packages vart and xir on the board image): {e}") from None
+    return vart, xir
+
+
+def dpu_subgraph(graph, path: Path):
+    """The one child subgraph whose device is DPU (the selection every Xilinx sample makes)."""
+    root = graph.get_root_subgraph()
+    children = [] if root.is_leaf else root.toposort_child_subgraph()
+    dpu = [c for c in children if c.has_attr("device") and str(c.get_attr("device")).upper() == "DPU"]
+    if not dpu:
+        devices = ", ".join(f"{c.get_name()}={c.get_attr('device') if c.has_attr('device') else '?'}"
+                            for c in children) or "none (graph not partitioned)"
+        raise EncoderError(f"{path}: no DPU subgraph (subgraphs: {devices}); is it compiled with vai_c_xir?")
+    if len(dpu) > 1:
+        names = ", ".join(c.get_name() for c in dpu)
+        raise EncoderError(
+            f"{path}: {len(dpu)} DPU subgraphs ({names}): ops the DPU cannot run split the model; "
+            f"see the vai_c_xir report and keep unsupported ops out of the encoder")
+    return dpu[0]
+
+
+def _fix_point(tensor, path: Path) -> int:
+    if not tensor.has_attr("fix_point"):
+        raise EncoderError(f"{path}: tensor {tensor.name} has no fix_point attribute (not a DPU tensor?)")
+    return int(tensor.get_attr("fix_point"))
+
+
+def _nhwc_int8(tensor, path: Path, role: str) -> tuple[int, ...]:
+    dims = tuple(int(d) for d in tensor.dims)
+    if len(dims) != 4 or tensor.dtype != "xint8":
+        raise EncoderError(f"{path}: {role} tensor {tensor.name} is {tensor.dtype} {list(dims)}, "
+                           f"expected xint8 NHWC [batch, H, W, C]")
+    return dims
+
+
+def _tensor_info(tensor, path: Path, role: str) -> TensorInfo:
+    dims = _nhwc_int8(tensor, path, role)
+    return TensorInfo(name=tensor.name, shape=dims[1:], fix_point=_fix_point(tensor, path))
+
+
+def _model_id(path: Path, graph) -> str:
+    """The id of the model.json shipped beside the xmodel, else the graph (net) name."""
+    manifest = path.parent / "model.json"
+    if manifest.is_file():
+        from caed_models import ModelSpec
+
+        try:
+            return ModelSpec.load(manifest).model_id
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise EncoderError(f"{manifest}: unreadable model manifest: {e}") from None
+    return graph.get_name()
+
+
+def wait_job(runner, job) -> int:
+    """Wait for `job` in whichever form this VART generation takes it.
+
+    VAI >= 1.3: `wait((job_id, status))`; the earliest xmodel binding: `wait(job_id, timeout)`;
+    an int job id (VAI 1.1-style runners) is passed through.
+    """
+    if isinstance(job, int):
+        return runner.wait(job)
+    try:
+        return runner.wait(job)
+    except TypeError:
+        return runner.wait(job[0], -1)
+
+
+class VartEncoder(EncoderBackend):
+    """Encoder on the DPU: `workers` VART runners over the model's single DPU subgraph."""
+
+    name = "vart"
+
+    def __init__(self, xmodel_path: str | Path, workers: int, input_shape: tuple[int, int, int] | None = None):
+        path = Path(xmodel_path)
+        if not path.is_file():
+            raise EncoderError(f"xmodel not found: {path}")
+        self._vart, xir = _import_runtime()
+        try:
+            graph = xir.Graph.deserialize(str(path))
+        except RuntimeError as e:  # the binding raises for unreadable files
+            raise EncoderError(f"{path}: cannot load xmodel: {e}") from None
+        self.path = path
+        self._subgraph = dpu_subgraph(graph, path)
+        self._first = self._create_runner()
+        try:
+            input_info, latent_info = self._check_tensors(input_shape)
+            super().__init__(_model_id(path, graph), input_info, latent_info, workers)
+        except BaseException:
+            self._first = None  # drop the runner now: it holds the DPU
+            raise
+
+    def _check_tensors(self, input_shape: tuple[int, int, int] | None) -> tuple[TensorInfo, TensorInfo]:
+        runner = self._first.runner
+        input_info = _tensor_info(runner.get_input_tensors()[0], self.path, "input")
+        latent_info = _tensor_info(runner.get_output_tensors()[0], self.path, "output")
+        if input_shape is not None and tuple(input_shape) != input_info.shape:
+            h, w, c = input_info.shape
+            raise EncoderError(
+                f"{self.path}: the DPU input is {h}x{w}x{c} (HxWxC) but the daemon is configured for "
+                f"{input_shape[0]}x{input_shape[1]}x{input_shape[2]}; recompile the model for that size "
+                f"or change the source size")
+        self._batch = int(runner.get_input_tensors()[0].dims[0])
+        self._attrs = {k: self._subgraph.get_attr(k) for k in ("dpu_name", "dpu_fingerprint")
+                       if self._subgraph.has_attr(k)}
+        return input_info, latent_info
+
+    def _create_runner(self) -> _Slot:
+        timer = threading.Timer(LOCK_WARNING_S, log.warning,
+                                ("still waiting for the DPU after %.0f s: another process holds it "
+                                 "(is caed.service running?)", LOCK_WARNING_S))
+        timer.daemon = True
+        timer.start()
+        try:
+            runner = self._vart.Runner.create_runner(self._subgraph, "run")
+        except RuntimeError as e:
+            raise EncoderError(f"{self.path}: cannot create a DPU runner: {e}") from None
+        finally:
+            timer.cancel()
+        inputs, outputs = runner.get_input_tensors(), runner.get_output_tensors()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise EncoderError(f"{self.path}: the DPU subgraph has {len(inputs)} inputs and {len(outputs)} outputs, "
+                               f"an encoder has one of each")
+        in_dims = _nhwc_int8(inputs[0], self.path, "input")
+        out_dims = _nhwc_int8(outputs[0], self.path, "output")
+        return _Slot(runner, np.zeros(in_dims, dtype=np.int8), np.zeros(out_dims, dtype=np.int8))
+
+    def _make_runner(self) -> _Slot:
+        if self._first is not None:
+            slot, self._first = self._first, None
+            return slot
+        return self._create_runner()
+
+    def _run(self, slot: _Slot, frame: np.ndarray) -> np.ndarray:
+        if frame.dtype != np.int8 or frame.shape != self.input.shape or not frame.flags.c_contiguous:
+            raise EncoderError(f"encoder input must be C-contiguous int8 {self.input.shape}, "
+                               f"got {frame.dtype} {frame.shape}")
+        for buf in (slot.inputs, slot.outputs):
+            if buf.dtype != np.int8 or not buf.flags.c_contiguous or not buf.flags.writeable:
+                raise EncoderError("internal error: DPU buffer is not a writable C-contiguous int8 array")
+        slot.inputs[0] = frame
+        job = slot.runner.execute_async([slot.inputs], [slot.outputs])
+        if isinstance(job, tuple) and job[1] != 0:
+            raise EncoderError(f"DPU job failed to start: execute_async returned status {job[1]}")
+        status = wait_job(slot.runner, job)
+        if status != 0:
+            raise EncoderError(f"DPU job failed: wait returned status {status}")
+        return slot.outputs[0].copy()
+
+    def describe(self) -> dict:
+        info = super().describe()
+        info["xmodel"] = str(self.path)
+        info["subgraph"] = self._subgraph.get_name()
+        info["batch"] = self._batch
+        if "dpu_name" in self._attrs:
+            info["dpu_target"] = self._attrs["dpu_name"]
+        if "dpu_fingerprint" in self._attrs:
+            info["dpu_fingerprint"] = f"{int(self._attrs['dpu_fingerprint']):#018x}"
+        return info
+
+    def _release_runner(self, slot: _Slot) -> None:
+        slot.runner = None  # VART frees the runner (and, with the last one, the DPU) on destruction
