@@ -1,0 +1,226 @@
+"""VartEncoder on the vart/xir test double: tensors, scaling, subgraph choice, errors, ordering."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+DOUBLE = Path(__file__).parent / "dpu_double"
+sys.path.insert(0, str(DOUBLE))
+
+import vart  # noqa: E402
+from dpu_double_xmodel import write_xmodel  # noqa: E402
+from tiny_qdq_encoder import write_tiny_encoder  # noqa: E402
+
+from caed.encoders.base import EncoderError  # noqa: E402
+from caed.encoders.vart import VartEncoder, wait_job  # noqa: E402
+
+H, W, C = 8, 12, 4
+IN_FP, LATENT_FP = 6, 3  # not the defaults 7/4, so a swapped or hard-coded scale shows
+
+
+@pytest.fixture(autouse=True)
+def lock_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPU_DOUBLE_LOCK_DIR", str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory):
+    return write_tiny_encoder(tmp_path_factory.mktemp("onnx") / "tiny.onnx", H, W, C,
+                              input_fix_point=IN_FP, latent_fix_point=LATENT_FP)
+
+
+def xmodel(tmp_path, onnx_model, name="m.xmodel", **options) -> Path:
+    options.setdefault("latency_ms", 0.0)
+    return write_xmodel(tmp_path / name, encoder_onnx=onnx_model, input_shape=(H, W, 3), input_fix_point=IN_FP,
+                        latent_shape=(H // 2, W // 2, C), latent_fix_point=LATENT_FP, **options)
+
+
+def frames(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-64, 64, size=(H, W, 3), dtype=np.int8) for _ in range(n)]
+
+
+@pytest.fixture
+def encoder(tmp_path, onnx_model):
+    enc = VartEncoder(xmodel(tmp_path, onnx_model), workers=2)
+    yield enc
+    enc.close()
+
+
+def test_tensor_info_comes_from_the_runner_tensors(encoder):
+    assert (encoder.input.name, encoder.input.shape, encoder.input.fix_point) == ("image_fix", (H, W, 3), IN_FP)
+    assert (encoder.latent.name, encoder.latent.shape, encoder.latent.fix_point) == \
+        ("latent_fix", (H // 2, W // 2, C), LATENT_FP)
+
+
+def test_describe_names_tensors_and_dpu(encoder):
+    d = encoder.describe()
+    assert d["backend"] == "vart" and d["workers"] == 2 and d["batch"] == 1
+    assert d["input"] == {"name": "image_fix", "shape": (H, W, 3), "fix_point": IN_FP}
+    assert d["latent"] == {"name": "latent_fix", "shape": (H // 2, W // 2, C), "fix_point": LATENT_FP}
+    assert d["dpu_target"] == "DPUCZDX8G_ISA1_B2304" and d["dpu_fingerprint"] == "0x0101000016010405"
+    assert d["subgraph"] == "subgraph_dpu_1" and d["model_id"] == "caed_encoder"
+
+
+def test_fix_point_scaling_both_ways(encoder, onnx_model):
+    """float image -> int8 with 2**input_fp -> DPU -> int8 latents * 2**-latent_fp == the float model."""
+    image = np.random.default_rng(5).uniform(0, 0.98, size=(H, W, 3)).astype(np.float32)
+    quantized = np.clip(np.rint(image * 2.0 ** encoder.input.fix_point), -128, 127).astype(np.int8)
+    latents = encoder.submit(quantized).result(timeout=60)
+    assert latents.dtype == np.int8 and latents.shape == encoder.latent.shape
+    decoded = latents.astype(np.float32) * 2.0 ** -encoder.latent.fix_point
+    reference = ort.InferenceSession(str(onnx_model)).run(None, {"image": image[None]})[0][0]
+    np.testing.assert_allclose(decoded, reference, atol=2.0 ** -LATENT_FP + 1e-6)
+    assert np.abs(decoded).max() > 2.0 ** -LATENT_FP  # not all zero
+
+
+def test_batch_slot_zero_is_filled_and_returned(tmp_path, onnx_model):
+    single = VartEncoder(xmodel(tmp_path, onnx_model, "one.xmodel"), workers=1)
+    batched = VartEncoder(xmodel(tmp_path, onnx_model, "three.xmodel", batch=3), workers=1)
+    try:
+        assert batched.describe()["batch"] == 3 and batched.input.shape == (H, W, 3)
+        for f in frames(3, seed=1):
+            np.testing.assert_array_equal(batched.submit(f).result(timeout=60), single.submit(f).result(timeout=60))
+    finally:
+        single.close()
+        batched.close()
+
+
+def test_picks_the_dpu_subgraph_among_user_and_cpu(tmp_path, onnx_model):
+    enc = VartEncoder(xmodel(tmp_path, onnx_model, devices=("USER", "CPU", "DPU", "CPU")), workers=1)
+    try:
+        assert enc.describe()["subgraph"] == "subgraph_dpu_2"
+    finally:
+        enc.close()
+
+
+@pytest.mark.parametrize("devices, message", [
+    (("USER", "CPU"), "no DPU subgraph .*subgraph_cpu_1=CPU"),
+    ((), "no DPU subgraph .*not partitioned"),
+    (("USER", "DPU", "CPU", "DPU"), "2 DPU subgraphs"),
+])
+def test_subgraph_errors(tmp_path, onnx_model, devices, message):
+    with pytest.raises(EncoderError, match=message):
+        VartEncoder(xmodel(tmp_path, onnx_model, devices=devices), workers=1)
+
+
+def test_missing_model_file(tmp_path):
+    with pytest.raises(EncoderError, match="xmodel not found: .*nope.xmodel"):
+        VartEncoder(tmp_path / "nope.xmodel", workers=1)
+
+
+def test_unreadable_model_file(tmp_path):
+    (tmp_path / "bad.xmodel").write_text("not a model")
+    with pytest.raises(EncoderError, match="cannot load xmodel"):
+        VartEncoder(tmp_path / "bad.xmodel", workers=1)
+
+
+def test_runtime_not_installed(tmp_path, onnx_model, monkeypatch):
+    path = xmodel(tmp_path, onnx_model)
+    monkeypatch.setitem(sys.modules, "vart", None)
+    with pytest.raises(EncoderError, match="Vitis AI runtime.*'vart' and 'xir'"):
+        VartEncoder(path, workers=1)
+
+
+def test_input_shape_unlike_the_configured_one_releases_the_dpu(tmp_path, onnx_model):
+    with pytest.raises(EncoderError, match=rf"DPU input is {H}x{W}x3 .* configured for 16x24x3"):
+        VartEncoder(xmodel(tmp_path, onnx_model), workers=2, input_shape=(16, 24, 3))
+    from vart._device import PROCESS_LOCK
+    assert PROCESS_LOCK._users == 0  # the probe runner did not keep the DPU
+
+
+def test_runner_creation_failure_is_an_encoder_error(tmp_path, onnx_model):
+    with pytest.raises(EncoderError, match="cannot create a DPU runner: fingerprint mismatch"):
+        VartEncoder(xmodel(tmp_path, onnx_model, fingerprint=0x101000016010404), workers=1)
+
+
+def test_model_id_from_the_manifest_beside_the_xmodel(tmp_path, onnx_model):
+    manifest = {"model_id": "tiny-v1", "input": {"shape": [H, W, 3], "fix_point": IN_FP},
+                "latent": {"shape": [H // 2, W // 2, C], "fix_point": LATENT_FP},
+                "encoder": "e.onnx", "decoder": "d.onnx"}
+    (tmp_path / "model.json").write_text(json.dumps(manifest))
+    enc = VartEncoder(xmodel(tmp_path, onnx_model), workers=1)
+    try:
+        assert enc.model_id == "tiny-v1"
+    finally:
+        enc.close()
+
+
+def test_bad_frames_are_refused_before_the_runtime(encoder):
+    for bad in (np.zeros((H, W, 3), np.uint8), np.zeros((H, W + 2, 3), np.int8)[:, :W],
+                np.zeros((H, W, 4), np.int8)):
+        with pytest.raises(ValueError):
+            encoder.submit(bad)
+
+
+@pytest.mark.parametrize("api", ["3.x", "1.3", "1.2"])
+def test_every_api_generation_encodes_the_same(tmp_path, onnx_model, api):
+    reference = VartEncoder(xmodel(tmp_path, onnx_model, "ref.xmodel"), workers=1)
+    other = VartEncoder(xmodel(tmp_path, onnx_model, f"{api}.xmodel", api=api), workers=1)
+    try:
+        for f in frames(2, seed=4):
+            np.testing.assert_array_equal(other.submit(f).result(timeout=60), reference.submit(f).result(timeout=60))
+    finally:
+        reference.close()
+        other.close()
+
+
+def test_wait_job_passes_an_int_job_id_through():
+    class IntJobRunner:
+        def wait(self, job_id):
+            assert isinstance(job_id, int)
+            return 0
+
+    assert wait_job(IntJobRunner(), 7) == 0
+
+
+def test_workers_spread_over_the_cores(tmp_path, onnx_model):
+    enc = VartEncoder(xmodel(tmp_path, onnx_model, cores=2, latency_ms=30.0), workers=4)
+    try:
+        futures = [enc.submit(f) for f in frames(8)]
+        for fut in futures:
+            fut.result(timeout=60)
+        slot = enc._runners.get()
+        enc._runners.put(slot)
+        stats = vart.device_of(slot.runner).stats()
+        assert sum(stats["jobs_per_core"]) == 8 and min(stats["jobs_per_core"]) >= 1
+    finally:
+        enc.close()
+
+
+def test_results_stay_with_their_frames_when_jobs_finish_out_of_order(tmp_path, onnx_model):
+    """Job 0 takes 1 s, the others 1 ms on a second core: completion order differs from submission order,
+    yet the futures, taken in submission order, give each frame its own latents."""
+    enc = VartEncoder(xmodel(tmp_path, onnx_model, cores=2, latency_ms=[1000.0, 1.0]), workers=2)
+    reference = VartEncoder(xmodel(tmp_path, onnx_model, "ref.xmodel"), workers=1)
+    try:
+        batch = frames(4, seed=7)
+        finished = []
+        lock = threading.Lock()
+        futures = []
+        for i, f in enumerate(batch):
+            fut = enc.submit(f)
+            fut.add_done_callback(lambda _, i=i: (lock.acquire(), finished.append(i), lock.release()))
+            futures.append(fut)
+        results = [fut.result(timeout=60) for fut in futures]
+        assert finished[0] != 0  # a later frame finished first
+        for f, got in zip(batch, results):
+            np.testing.assert_array_equal(got, reference.submit(f).result(timeout=60))
+    finally:
+        enc.close()
+        reference.close()
+
+
+def test_the_double_is_not_importable_from_the_package():
+    code = "import importlib.util, caed.encoders.vart; print(importlib.util.find_spec('vart'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd="/", env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "None"
