@@ -1,0 +1,117 @@
+"""caed-export: turn a training checkpoint into the shipped files the daemon and viewer load.
+
+Writes weights/<model>/ with encoder.onnx, encoder_int8.onnx (power-of-two QDQ, what the DPU
+computes), decoder.onnx and model.json. The latent fix_point F of the wire is the int8 encoder's
+calibrated output fix point, so the float and int8 encoders put latents on the same grid.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from . import WEIGHTS_DIR
+from .architectures import ARCHITECTURES, build
+from .data import image_paths, load_rgb
+from .onnx_io import export_decoder, export_encoder
+from .qdq import calibrate, output_fix_point, quantize_encoder
+from .quant import INPUT_FIX_POINT
+from .train import CHECKPOINTS_DIR, DEFAULT_DATA
+from .workload import conv_layers
+
+INPUT_SHAPE = (512, 768, 3)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="caed-export", description=__doc__)
+    p.add_argument("--model", default="kth2020", choices=sorted(ARCHITECTURES))
+    p.add_argument("--checkpoint", type=Path, help="default: models/checkpoints/<model>/checkpoint.pt")
+    p.add_argument("--out", type=Path, help="default: models/weights/<model>")
+    p.add_argument("--calibration", type=Path, default=DEFAULT_DATA, help="folder of calibration images")
+    p.add_argument("--calibration-images", type=int, default=16)
+    args = p.parse_args(argv)
+    if args.calibration_images <= 0:
+        p.error("--calibration-images must be positive")
+    return args
+
+
+def calibration_images(folder: Path, count: int, multiple: int) -> list[np.ndarray]:
+    """NHWC float images on the encoder's int8 input grid, cropped to a multiple of `multiple`."""
+    scale = 2.0 ** INPUT_FIX_POINT
+    out = []
+    for path in image_paths(folder)[:count]:
+        rgb = load_rgb(path)
+        h, w = (rgb.shape[0] // multiple) * multiple, (rgb.shape[1] // multiple) * multiple
+        q = np.clip(np.round(rgb[:h, :w].astype(np.float32) / 255.0 * scale), -128, 127) / scale
+        out.append(q[None].astype(np.float32))
+    return out
+
+
+def load_checkpoint(model_name: str, path: Path) -> tuple[torch.nn.Module, int]:
+    if not path.is_file():
+        raise SystemExit(f"no checkpoint at {path}; train first: caed-train --model {model_name} --minutes M")
+    ck = torch.load(path, weights_only=False)
+    if ck["model_name"] != model_name:
+        raise SystemExit(f"{path} holds model {ck['model_name']!r}, not {model_name!r}")
+    model = build(model_name)
+    model.load_state_dict(ck["model"])
+    return model.eval(), int(ck["step"])
+
+
+def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_calibration: int) -> dict:
+    model, step = load_checkpoint(model_name, checkpoint)
+    h, w, _ = INPUT_SHAPE
+    latent_hw = model.latent_size(h, w)
+    latent_shape = (*latent_hw, model.latent_channels)
+    out.mkdir(parents=True, exist_ok=True)
+    export_encoder(model, out / "encoder.onnx", h, w)
+    export_decoder(model, out / "decoder.onnx", latent_shape)
+
+    float_encoder = onnx.load(out / "encoder.onnx")
+    images = calibration_images(calibration, n_calibration, model.size_multiple)
+    activations = calibrate(float_encoder, images)
+    int8_encoder, fix_points = quantize_encoder(float_encoder, activations)
+    onnx.save(int8_encoder, out / "encoder_int8.onnx")
+    latent_fix_point = output_fix_point(float_encoder, fix_points)
+
+    enc_layers = conv_layers(model.encoder, (1, 3, h, w))
+    dec_layers = conv_layers(model.decoder, (1, model.latent_channels, *latent_hw))
+    manifest = {
+        "model_id": f"{model_name}-s{step}",
+        "input": {"shape": list(INPUT_SHAPE), "fix_point": INPUT_FIX_POINT},
+        "latent": {"shape": list(latent_shape), "fix_point": latent_fix_point},
+        "encoder": "encoder.onnx",
+        "encoder_int8": "encoder_int8.onnx",
+        "decoder": "decoder.onnx",
+        "architecture": model_name,
+        "training_step": step,
+        "size_multiple": model.size_multiple,
+        "params": {"encoder": sum(p.numel() for p in model.encoder.parameters()),
+                   "decoder": sum(p.numel() for p in model.decoder.parameters())},
+        "macs": {"encoder": sum(l.macs for l in enc_layers), "decoder": sum(l.macs for l in dec_layers)},
+        "int8_fix_points": fix_points,
+    }
+    (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = args.out or WEIGHTS_DIR / args.model
+    checkpoint = args.checkpoint or CHECKPOINTS_DIR / args.model / "checkpoint.pt"
+    try:
+        manifest = export(args.model, checkpoint, out, args.calibration, args.calibration_images)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"caed-export: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}: model_id {manifest['model_id']}, latent fix_point {manifest['latent']['fix_point']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Export round trip: ONNX files agree with PyTorch, the int8 graph is DPU-style, the manifest loads."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+cv2 = pytest.importorskip("cv2")
+
+from onnx import numpy_helper  # noqa: E402
+
+import caed_models  # noqa: E402
+from caed_models.export import export  # noqa: E402
+from caed_models.kth2020 import KTH2020  # noqa: E402
+from caed_models.qdq import best_fix_point  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    torch.manual_seed(1)
+    model = KTH2020().eval()
+    checkpoint = root / "checkpoint.pt"
+    torch.save({"model_name": "kth2020", "model": model.state_dict(), "step": 7}, checkpoint)
+    calibration = root / "calibration"
+    calibration.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        smooth = cv2.GaussianBlur(rng.integers(0, 256, (72, 96, 3), dtype=np.uint8), (7, 7), 2)
+        cv2.imwrite(str(calibration / f"{k}.png"), smooth)
+    out = root / "weights"
+    manifest = export("kth2020", checkpoint, out, calibration, 2)
+    return model, out, manifest
+
+
+def _image(h, w, seed=0):
+    q = np.random.default_rng(seed).integers(0, 128, (1, h, w, 3))
+    return (q / 128.0).astype(np.float32)
+
+
+def _run(path, name, x):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {name: x})[0]
+
+
+def test_manifest_matches_the_daemon_contract(exported):
+    _, out, manifest = exported
+    spec = caed_models.find(str(out))
+    assert spec.model_id == "kth2020-s7"
+    assert spec.input_shape == (512, 768, 3) and spec.input_fix_point == 7
+    assert spec.latent_shape == (62, 94, 32) and spec.latent_fix_point == manifest["latent"]["fix_point"]
+    assert all(p.is_file() for p in (spec.encoder, spec.encoder_int8, spec.decoder))
+    assert json.loads((out / "model.json").read_text())["macs"]["encoder"] == 3975122304
+
+
+@pytest.mark.parametrize("hw", [(512, 768), (128, 256)])
+def test_onnx_matches_pytorch(exported, hw):
+    model, out, _ = exported
+    x = _image(*hw)
+    latent = _run(out / "encoder.onnx", "image", x)
+    with torch.no_grad():
+        y = model.encode(torch.from_numpy(x).permute(0, 3, 1, 2))
+        x_hat = model.decode(y).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(latent, y.permute(0, 2, 3, 1).numpy(), atol=1e-4)
+    image = _run(out / "decoder.onnx", "latent", latent)
+    assert image.shape == (1, *hw, 3)
+    np.testing.assert_allclose(image, x_hat, atol=1e-4)
+
+
+def test_int8_graph_uses_power_of_two_scales_and_zero_offsets(exported):
+    _, out, _ = exported
+    graph = onnx.load(out / "encoder_int8.onnx").graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    qdq = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert len(qdq) == 2 * 6 + 2 * 5  # Q/DQ at input and 5 activations, DQ on 5 weights and 5 biases
+    for node in qdq:
+        scale, zero = inits[node.input[1]], inits[node.input[2]]
+        assert scale.size == 1 and zero.dtype == np.int8 and int(zero) == 0
+        assert float(np.log2(scale)).is_integer()
+    first = graph.node[0]
+    assert first.op_type == "QuantizeLinear" and first.input[0] == "image"
+    assert float(inits[first.input[1]]) == 2.0 ** -7
+
+
+def test_int8_encoder_stays_close_to_float(exported):
+    _, out, manifest = exported
+    x = _image(128, 128, seed=3)
+    ref = _run(out / "encoder.onnx", "image", x)
+    q = _run(out / "encoder_int8.onnx", "image", x)
+    lsb = 2.0 ** -manifest["latent"]["fix_point"]
+    assert np.allclose(q / lsb, np.round(q / lsb))  # on the wire's grid
+    assert np.mean(np.abs(q - ref)) < 2 * lsb
+
+
+def test_best_fix_point_is_the_largest_that_holds_the_range_unless_clipping_pays():
+    uniform = np.random.default_rng(0).uniform(-1.0, 1.0, 10_000)
+    assert best_fix_point(0.9 * uniform) == 7  # 127/128 holds 0.9
+    assert best_fix_point(1.9 * uniform) == 6
+    with_outlier = np.append(0.05 * uniform, 1.0)  # max-based would pick 6; one clipped value is cheaper
+    assert best_fix_point(with_outlier) > 6
