@@ -12,7 +12,8 @@ from torch import nn
 
 @dataclass(frozen=True)
 class ConvLayer:
-    name: str
+    name: str  # conv1, conv2, ... / deconv1, ... in execution order
+    module: str  # the module's path in the PyTorch model
     kind: str  # "conv" or "deconv"
     in_channels: int
     out_channels: int
@@ -48,7 +49,8 @@ def conv_layers(module: nn.Module, input_shape: tuple[int, int, int, int]) -> li
         else:
             pixels, kind = output.shape[2] * output.shape[3], "conv"
         macs = pixels * kh * kw * mod.in_channels * mod.out_channels // groups
-        layers.append(ConvLayer(names[mod], kind, mod.in_channels, mod.out_channels, (kh, kw), tuple(mod.stride),
+        index = 1 + sum(layer.kind == kind for layer in layers)
+        layers.append(ConvLayer(f"{kind}{index}", names[mod], kind, mod.in_channels, mod.out_channels, (kh, kw), tuple(mod.stride),
                                 (x.shape[2], x.shape[3]), (output.shape[2], output.shape[3]), macs))
 
     handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
