@@ -1,6 +1,7 @@
 """The vart/xir test double behaves like the real binding where the daemon depends on it."""
 from __future__ import annotations
 
+import gc
 import os
 import select
 import subprocess
@@ -27,6 +28,7 @@ H, W, C = 8, 12, 4
 
 @pytest.fixture(autouse=True)
 def lock_dir(tmp_path, monkeypatch):
+    gc.collect()  # runners kept alive by earlier tests' tracebacks would still hold the DPU lock
     monkeypatch.setenv("DPU_DOUBLE_LOCK_DIR", str(tmp_path))
     return tmp_path
 

@@ -1,6 +1,7 @@
 """VartEncoder on the vart/xir test double: tensors, scaling, subgraph choice, errors, ordering."""
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -27,6 +28,7 @@ IN_FP, LATENT_FP = 6, 3  # not the defaults 7/4, so a swapped or hard-coded scal
 
 @pytest.fixture(autouse=True)
 def lock_dir(tmp_path, monkeypatch):
+    gc.collect()  # runners kept alive by earlier tests' tracebacks would still hold the DPU lock
     monkeypatch.setenv("DPU_DOUBLE_LOCK_DIR", str(tmp_path))
 
 
@@ -133,6 +135,7 @@ def test_input_shape_unlike_the_configured_one_releases_the_dpu(tmp_path, onnx_m
     with pytest.raises(EncoderError, match=rf"DPU input is {H}x{W}x3 .* configured for 16x24x3"):
         VartEncoder(xmodel(tmp_path, onnx_model), workers=2, input_shape=(16, 24, 3))
     from vart._device import PROCESS_LOCK
+    gc.collect()
     assert PROCESS_LOCK._users == 0  # the probe runner did not keep the DPU
 
 

@@ -63,13 +63,20 @@ PROCESS_LOCK = ProcessLock()
 
 
 class Device:
-    """One DPU IP with `cores` cores, as configured by an xmodel's "dpu" section."""
+    """One DPU IP with `cores` cores, as configured by an xmodel's "dpu" section.
+
+    Each core runs its jobs back to back in arrival order (the XRT command queue starts the
+    next one when the core finishes, without the host): a job's end time is fixed when it is
+    submitted, as max(now, the core's previous end) + latency, and the calling thread sleeps
+    until then. So the host's sleep overshoot never stretches the DPU's timeline; only a core
+    with nothing queued is idle.
+    """
 
     def __init__(self, cores: int, latency_ms: list[float], stats_file: str | None):
         if cores < 1 or not latency_ms or min(latency_ms) < 0:
             raise RuntimeError(f"dpu double: bad config cores={cores} latency_ms={latency_ms}")
-        self.cores = [threading.Lock() for _ in range(cores)]
         self.latency_s = [ms / 1000 for ms in latency_ms]
+        self._free_at = [0.0] * cores
         self._sessions = 0
         self._jobs = 0
         self._mutex = threading.Lock()
@@ -80,35 +87,38 @@ class Device:
         if stats_file:
             atexit.register(self._write_stats, Path(stats_file))
 
+    @property
+    def cores(self) -> int:
+        return len(self._free_at)
+
     def next_core(self) -> int:
         """Round-robin core binding of a new runner (the static session_count in VART)."""
         with self._mutex:
-            core = self._sessions % len(self.cores)
+            core = self._sessions % self.cores
             self._sessions += 1
             return core
 
     def run(self, core: int, compute) -> None:
-        """Hold `core` for the job's latency while `compute()` produces the outputs."""
+        """Queue a job on `core`, let `compute()` produce its outputs, return when the job ends."""
         with self._mutex:
             latency = self.latency_s[self._jobs % len(self.latency_s)]
             self._jobs += 1
-        with self.cores[core]:
-            start = time.monotonic()
-            compute()
-            remaining = latency - (time.monotonic() - start)
-            if remaining > 0:
-                time.sleep(remaining)
-            busy = time.monotonic() - start
+            end = max(time.monotonic(), self._free_at[core]) + latency
+            self._free_at[core] = end
+        compute()
+        remaining = end - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
         with self._mutex:
-            self.busy_s[core] += busy
+            self.busy_s[core] += latency
             self.jobs_per_core[core] += 1
             if remaining < 0:
                 self.overruns += 1
 
     def stats(self) -> dict:
-        """Per-core busy time and job counts; overruns = jobs whose host compute exceeded the latency."""
+        """Per-core busy time and job counts; overruns = jobs whose host compute outlasted the DPU time."""
         with self._mutex:
-            return {"cores": len(self.cores), "wall_s": time.monotonic() - self.started,
+            return {"cores": self.cores, "wall_s": time.monotonic() - self.started,
                     "busy_s": list(self.busy_s), "jobs_per_core": list(self.jobs_per_core),
                     "overruns": self.overruns}
 

@@ -1,0 +1,120 @@
+"""Does the vart backend keep the DPU busy? FPS against the accelerator bound, on the timed test double.
+
+    PYTHONPATH=tests/dpu_double .venv/bin/python bench/dpu_occupancy.py --out bench/results/dpu_occupancy.json
+
+For each configuration (runner threads x DPU cores) the encoder runs on the vart/xir double
+(tests/dpu_double) whose cores each hold a job for the study's B2304 @ 150 MHz latency
+(35.72 ms); the double returns the first frame's real int8 latents for every later job
+("replay-first"), so the host CPU does not have to run the encoder at DPU speed. Reported per
+configuration: FPS, the accelerator bound (cores / latency), their ratio, per-core DPU busy
+fraction, and the CPU time per frame spent outside the DPU. `--level backend` drives
+`VartEncoder.submit()` with a bounded in-flight window (the pipeline's pattern).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DOUBLE = REPO / "tests" / "dpu_double"
+
+
+def _double():
+    """Import the test double (never shipped; only this benchmark and the tests use it)."""
+    if str(DOUBLE) not in sys.path:
+        sys.path.insert(0, str(DOUBLE))
+    import dpu_double_xmodel
+    import vart
+
+    return dpu_double_xmodel, vart
+
+
+def run_backend(xmodel: Path, workers: int, seconds: float) -> dict:
+    """Feed VartEncoder.submit() for `seconds`, keeping `workers` jobs in flight, oldest first."""
+    from caed.encoders.vart import VartEncoder
+
+    _, vart = _double()
+    encoder = VartEncoder(xmodel, workers=workers)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(-128, 128, size=encoder.input.shape, dtype=np.int8) for _ in range(8)]
+    try:
+        encoder.submit(frames[0]).result()  # the double computes its replayed output here
+        slot = encoder._runners.get()
+        encoder._runners.put(slot)
+        device = vart.device_of(slot.runner)
+        before = device.stats()
+        in_flight: deque = deque()
+        done = 0
+        cpu0, t0 = time.process_time(), time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            while len(in_flight) < workers:
+                in_flight.append(encoder.submit(frames[(done + len(in_flight)) % len(frames)]))
+            in_flight.popleft().result()
+            done += 1
+        while in_flight:
+            in_flight.popleft().result()
+            done += 1
+        wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        after = device.stats()
+    finally:
+        encoder.close()
+    busy = [a - b for a, b in zip(after["busy_s"], before["busy_s"])]
+    return {"frames": done, "seconds": wall, "fps": done / wall, "cpu_ms_per_frame": 1000 * cpu / done,
+            "dpu_busy_fraction": [b / wall for b in busy], "overruns": after["overruns"] - before["overruns"]}
+
+
+def write_model(directory: Path, model: str, cores: int, latency_ms: float) -> Path:
+    import caed_models
+
+    dpu_double_xmodel, _ = _double()
+    spec = caed_models.find(model)
+    return dpu_double_xmodel.write_for_model(spec, directory / f"{spec.name}-{cores}core.xmodel", cores=cores,
+                                             latency_ms=latency_ms, outputs="replay-first")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="kth2020", help="shipped model name or model.json (needs an int8 encoder)")
+    p.add_argument("--latency-ms", type=float, default=35.72, help="DPU latency per frame (study: B2304 @ 150 MHz)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--cores", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--seconds", type=float, default=10.0, help="measured time per configuration")
+    p.add_argument("--level", choices=["backend"], default="backend")
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args(argv)
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for cores in a.cores:
+            xmodel = write_model(Path(tmp), a.model, cores, a.latency_ms)
+            for workers in a.workers:
+                r = run_backend(xmodel, workers, a.seconds)
+                bound = cores * 1000 / a.latency_ms
+                r |= {"workers": workers, "cores": cores, "accelerator_bound_fps": bound,
+                      "fps_over_bound": r["fps"] / bound}
+                results.append(r)
+                print(f"cores={cores} workers={workers}: {r['fps']:.2f} fps = {r['fps_over_bound']:.3f} of "
+                      f"{bound:.1f}, cpu {r['cpu_ms_per_frame']:.2f} ms/frame, busy "
+                      f"{[round(b, 3) for b in r['dpu_busy_fraction']]}", flush=True)
+    fps = {(r["cores"], r["workers"]): r["fps"] for r in results}
+    scaling = {str(w): fps[(2, w)] / fps[(1, w)] for w in a.workers if (1, w) in fps and (2, w) in fps}
+    doc = {"level": a.level, "model": a.model, "latency_ms": a.latency_ms, "seconds_per_config": a.seconds,
+           "host": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                    "loadavg": os.getloadavg()},
+           "configs": results, "two_core_over_one_core_fps": scaling}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(doc, indent=1))
+    print(json.dumps({"two_core_over_one_core_fps": scaling}))
+
+
+if __name__ == "__main__":
+    main()
