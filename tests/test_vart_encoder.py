@@ -227,3 +227,12 @@ def test_the_double_is_not_importable_from_the_package():
                          cwd="/", env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "None"
+
+
+def test_read_only_frames_are_staged_and_results_are_fresh_arrays(encoder):
+    frame = frames(1, seed=9)[0]
+    writable_result = encoder.submit(frame).result(timeout=60)
+    frame.flags.writeable = False  # e.g. a frame made with np.frombuffer; the binding wants writable buffers
+    read_only_result = encoder.submit(frame).result(timeout=60)
+    np.testing.assert_array_equal(read_only_result, writable_result)
+    assert not np.shares_memory(read_only_result, writable_result)

@@ -3,9 +3,8 @@
 One `vart.Runner` per worker thread (a runner is not re-entrant; VART binds each new runner
 to the next DPU core, so `workers` >= cores keeps every core fed). On DPUCZDX8G
 `execute_async` returns when the job is done, with the GIL released while the DPU works.
-Buffers are int8 of the runner tensors' dims (batch = dims[0], slot 0 used), allocated once
-per runner and checked before every call, because a wrong buffer aborts the process instead
-of raising. Written against VAI 1.3-3.5; see docs/dpu.md for the version differences.
+Buffers are int8 of the runner tensors' dims (batch = dims[0], slot 0 used) and checked before
+every call, because a wrong buffer aborts the process instead of raising. Written against VAI 1.3-3.5; see docs/dpu.md for the version differences.
 """
 from __future__ import annotations
 
@@ -25,11 +24,12 @@ LOCK_WARNING_S = 5.0  # runner creation blocks while another process holds the D
 
 @dataclass
 class _Slot:
-    """A runner with the host buffers it always runs on."""
+    """A runner, its tensors' dims, and a staging input buffer for batch > 1 or read-only frames."""
 
     runner: Any
-    inputs: np.ndarray
-    outputs: np.ndarray
+    input_dims: tuple[int, ...]
+    output_dims: tuple[int, ...]
+    staging: np.ndarray
 
 
 def _import_runtime():
@@ -163,7 +163,7 @@ class VartEncoder(EncoderBackend):
                                f"an encoder has one of each")
         in_dims = _nhwc_int8(inputs[0], self.path, "input")
         out_dims = _nhwc_int8(outputs[0], self.path, "output")
-        return _Slot(runner, np.zeros(in_dims, dtype=np.int8), np.zeros(out_dims, dtype=np.int8))
+        return _Slot(runner, in_dims, out_dims, np.zeros(in_dims, dtype=np.int8))
 
     def _make_runner(self) -> _Slot:
         if self._first is not None:
@@ -172,20 +172,24 @@ class VartEncoder(EncoderBackend):
         return self._create_runner()
 
     def _run(self, slot: _Slot, frame: np.ndarray) -> np.ndarray:
+        """One DPU job. With batch 1 the frame itself is the input buffer (same bytes as [1, H, W, C]),
+        and the output is written straight into a fresh array: no copies on the A53 beyond VART's own."""
         if frame.dtype != np.int8 or frame.shape != self.input.shape or not frame.flags.c_contiguous:
             raise EncoderError(f"encoder input must be C-contiguous int8 {self.input.shape}, "
                                f"got {frame.dtype} {frame.shape}")
-        for buf in (slot.inputs, slot.outputs):
-            if buf.dtype != np.int8 or not buf.flags.c_contiguous or not buf.flags.writeable:
-                raise EncoderError("internal error: DPU buffer is not a writable C-contiguous int8 array")
-        slot.inputs[0] = frame
-        job = slot.runner.execute_async([slot.inputs], [slot.outputs])
+        if slot.input_dims[0] == 1 and frame.flags.writeable:  # the binding requests writable buffers
+            inputs = frame.reshape(slot.input_dims)
+        else:
+            slot.staging[0] = frame
+            inputs = slot.staging
+        outputs = np.empty(slot.output_dims, dtype=np.int8)
+        job = slot.runner.execute_async([inputs], [outputs])
         if isinstance(job, tuple) and job[1] != 0:
             raise EncoderError(f"DPU job failed to start: execute_async returned status {job[1]}")
         status = wait_job(slot.runner, job)
         if status != 0:
             raise EncoderError(f"DPU job failed: wait returned status {status}")
-        return slot.outputs[0].copy()
+        return outputs[0]
 
     def describe(self) -> dict:
         info = super().describe()
