@@ -58,10 +58,11 @@ def staged_layer(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("layer")
     layer = tmp / "meta-caed"
     shutil.copytree(LAYER, layer)
-    (tmp / "encoder.xmodel").write_bytes(b"xmodel stand-in")
-    (tmp / "dpu.xclbin").write_bytes(b"xclbin stand-in")
-    subprocess.run(["bash", str(layer / "stage-files.sh"), str(REPO), str(tmp / "encoder.xmodel"),
-                    str(tmp / "dpu.xclbin")], check=True, capture_output=True, timeout=300,
+    stand_ins = [tmp / name for name in ("model.json", "encoder.xmodel", "dpu.xclbin")]
+    for path in stand_ins:
+        path.write_text(f"{path.name} stand-in")
+    subprocess.run(["bash", str(layer / "stage-files.sh"), str(REPO), *map(str, stand_ins)],
+                   check=True, capture_output=True, timeout=300,
                    env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
     return layer
 

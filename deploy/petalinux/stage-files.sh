@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Fill recipes-apps/caed/files/ of this layer with what the caed recipe's SRC_URI
 # names: the sdist of the caed repository, the unit and default config from its
-# systemd/ folder, and the compiled encoder with the xclbin of the DPU it was
-# compiled for (the pair must match: the runtime refuses a fingerprint mismatch).
+# systemd/ folder, the model.json caed-export wrote for the model (the daemon
+# reads the model id beside the .xmodel), the encoder vai_c_xir compiled from it,
+# and the xclbin of the DPU it was compiled for (the runtime refuses a DPU
+# fingerprint mismatch).
 set -euo pipefail
 
-if [ $# -ne 3 ]; then
-  echo "usage: $0 CAED_REPO ENCODER.xmodel DPU.xclbin" >&2
+if [ $# -ne 4 ]; then
+  echo "usage: $0 CAED_REPO MODEL.json ENCODER.xmodel DPU.xclbin" >&2
   exit 2
 fi
 repo=$(cd "$1" && pwd)
-xmodel=$2
-xclbin=$3
+manifest=$2
+xmodel=$3
+xclbin=$4
 layer=$(cd "$(dirname "$0")" && pwd)
 files="$layer/recipes-apps/caed/files"
 python=${PYTHON:-python3}
 
-for f in "$repo/setup.cfg" "$repo/systemd/caed.service" "$repo/systemd/caed.toml" "$xmodel" "$xclbin"; do
+for f in "$repo/setup.cfg" "$repo/systemd/caed.service" "$repo/systemd/caed.toml" "$manifest" "$xmodel" "$xclbin"; do
   [ -f "$f" ] || { echo "$0: missing $f" >&2; exit 2; }
 done
 
@@ -35,6 +38,7 @@ fi
 
 cp "$build/dist/caed-${version}.tar.gz" "$files/"
 install -m 0644 "$repo/systemd/caed.service" "$repo/systemd/caed.toml" "$files/"
+install -m 0644 "$manifest" "$files/model.json"
 install -m 0644 "$xmodel" "$files/encoder.xmodel"
 install -m 0644 "$xclbin" "$files/dpu.xclbin"
 echo "staged caed $version into $files"

@@ -12,11 +12,13 @@ LICENSE = "Apache-2.0"
 LIC_FILES_CHKSUM = "file://LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57"
 
 # files/ is filled by stage-files.sh in the layer's root: the sdist of the caed
-# repository, the unit and default config from its systemd/ folder, and the
-# compiled .xmodel with the dpu.xclbin of the hardware it was compiled for.
+# repository, the unit and default config from its systemd/ folder, the model's
+# model.json (caed-export) with its compiled .xmodel (vai_c_xir), and the
+# dpu.xclbin of the hardware the .xmodel was compiled for.
 SRC_URI = "file://caed-${PV}.tar.gz \
            file://caed.service \
            file://caed.toml \
+           file://model.json \
            file://encoder.xmodel \
            file://dpu.xclbin \
            "
@@ -38,6 +40,7 @@ do_install:append() {
     install -d ${D}${sysconfdir}/caed
     install -m 0644 ${WORKDIR}/caed.toml ${D}${sysconfdir}/caed/caed.toml
     install -d ${D}${datadir}/caed
+    install -m 0644 ${WORKDIR}/model.json ${D}${datadir}/caed/model.json
     install -m 0644 ${WORKDIR}/encoder.xmodel ${D}${datadir}/caed/encoder.xmodel
     install -m 0644 ${WORKDIR}/dpu.xclbin ${D}${datadir}/caed/dpu.xclbin
 }
