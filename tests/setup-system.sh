@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Debian tools the tests run for real (systemd-analyze, promtool, prometheus); installs only what is missing.
+# Debian tools the tests run for real: systemd-analyze and systemd-sysusers (package systemd),
+# promtool and the prometheus server (package prometheus). Installs only what is missing, so a
+# second run is instant; needs root (as in CI) to install, otherwise says what to install and the
+# tests that need it skip with that reason.
 set -euo pipefail
 need=()
-command -v systemd-analyze >/dev/null || need+=(systemd)
-command -v promtool >/dev/null || need+=(prometheus)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  else
-    echo "tests/setup-system.sh: missing ${need[*]}; install them (apt-get install ${need[*]}) or the tests that need them will skip" >&2
-  fi
+for tool in systemd-analyze:systemd systemd-sysusers:systemd promtool:prometheus prometheus:prometheus; do
+  command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tests/setup-system.sh: missing ${need[*]}; install them (apt-get install ${need[*]}) or the tests that need them will skip" >&2
+  exit 0
+fi
+echo "tests/setup-system.sh: installing ${need[*]}" >&2
+if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
+  echo "tests/setup-system.sh: could not install ${need[*]}; the tests that need them will skip" >&2
 fi
