@@ -59,6 +59,10 @@ class OnnxSubgraph:
         self._first: dict[str, np.ndarray] | None = None
         self._first_lock = threading.Lock()
 
+    def needs_priming(self) -> bool:
+        """True until the output that replay-first mode returns has been computed."""
+        return self.replay_first and self._first is None
+
     def run(self, slot_inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """int8 arrays (one batch slot each, HWC) by xir tensor name -> int8 outputs by name."""
         if self.replay_first:

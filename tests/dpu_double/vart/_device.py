@@ -84,6 +84,8 @@ class Device:
         self.jobs_per_core = [0] * cores
         self.overruns = 0
         self.started = time.monotonic()
+        self._first_start: float | None = None
+        self._last_end = 0.0
         if stats_file:
             atexit.register(self._write_stats, Path(stats_file))
 
@@ -103,8 +105,11 @@ class Device:
         with self._mutex:
             latency = self.latency_s[self._jobs % len(self.latency_s)]
             self._jobs += 1
-            end = max(time.monotonic(), self._free_at[core]) + latency
+            start = max(time.monotonic(), self._free_at[core])
+            end = start + latency
             self._free_at[core] = end
+            if self._first_start is None:
+                self._first_start = start
         compute()
         remaining = end - time.monotonic()
         if remaining > 0:
@@ -112,13 +117,17 @@ class Device:
         with self._mutex:
             self.busy_s[core] += latency
             self.jobs_per_core[core] += 1
+            self._last_end = max(self._last_end, end)
             if remaining < 0:
                 self.overruns += 1
 
     def stats(self) -> dict:
-        """Per-core busy time and job counts; overruns = jobs whose host compute outlasted the DPU time."""
+        """Per-core busy time and job counts, and the span from the first job's start to the last one's
+        end (busy / span = each core's occupancy while the stream ran); overruns = jobs whose host
+        compute outlasted their DPU time (the timing is then not the DPU's)."""
         with self._mutex:
-            return {"cores": self.cores, "wall_s": time.monotonic() - self.started,
+            span = self._last_end - self._first_start if self._first_start is not None else 0.0
+            return {"cores": self.cores, "wall_s": time.monotonic() - self.started, "active_span_s": span,
                     "busy_s": list(self.busy_s), "jobs_per_core": list(self.jobs_per_core),
                     "overruns": self.overruns}
 
