@@ -236,3 +236,39 @@ def test_read_only_frames_are_staged_and_results_are_fresh_arrays(encoder):
     read_only_result = encoder.submit(frame).result(timeout=60)
     np.testing.assert_array_equal(read_only_result, writable_result)
     assert not np.shares_memory(read_only_result, writable_result)
+
+
+def _hold_dpu_in_another_process(path: Path, seconds: float) -> subprocess.Popen:
+    code = (f"import sys, time; sys.path.insert(0, {str(DOUBLE)!r}); import vart, xir; "
+            f"g = xir.Graph.deserialize({str(path)!r}); "
+            "sg = [c for c in g.get_root_subgraph().toposort_child_subgraph() if c.get_attr('device') == 'DPU'][0]; "
+            f"r = vart.Runner.create_runner(sg, 'run'); print('held', flush=True); time.sleep({seconds})")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_check_gives_up_on_a_dpu_held_by_another_process(tmp_path, onnx_model):
+    path = xmodel(tmp_path, onnx_model)
+    holder = _hold_dpu_in_another_process(path, 60)
+    try:
+        with pytest.raises(EncoderError, match="held by another process .*gave up after 0.5 s"):
+            VartEncoder(path, workers=1, dpu_wait_s=0.5)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_service_warns_and_waits_for_the_dpu(tmp_path, onnx_model, monkeypatch, caplog):
+    import caed.encoders.vart as vart_backend
+
+    monkeypatch.setattr(vart_backend, "LOCK_WARNING_S", 0.2)
+    path = xmodel(tmp_path, onnx_model)
+    holder = _hold_dpu_in_another_process(path, 2)
+    try:
+        enc = VartEncoder(path, workers=1)
+        enc.close()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "another process holds it" in caplog.text

@@ -19,7 +19,7 @@ import numpy as np
 from .base import EncoderBackend, EncoderError, TensorInfo
 
 log = logging.getLogger(__name__)
-LOCK_WARNING_S = 5.0  # runner creation blocks while another process holds the DPU
+LOCK_WARNING_S = 5.0  # runner creation blocks while another process holds the DPU; warn after this
 
 
 @dataclass
@@ -111,7 +111,10 @@ class VartEncoder(EncoderBackend):
 
     name = "vart"
 
-    def __init__(self, xmodel_path: str | Path, workers: int, input_shape: tuple[int, int, int] | None = None):
+    def __init__(self, xmodel_path: str | Path, workers: int, input_shape: tuple[int, int, int] | None = None,
+                 dpu_wait_s: float | None = None):
+        """`dpu_wait_s`: how long to wait for a DPU another process holds before giving up with an
+        EncoderError (for `caed --check`); None waits as long as it takes, with a warning (the service)."""
         path = Path(xmodel_path)
         if not path.is_file():
             raise EncoderError(f"xmodel not found: {path}")
@@ -121,6 +124,7 @@ class VartEncoder(EncoderBackend):
         except RuntimeError as e:  # the binding raises for unreadable files
             raise EncoderError(f"{path}: cannot load xmodel: {e}") from None
         self.path = path
+        self._dpu_wait_s = dpu_wait_s
         self._subgraph = dpu_subgraph(graph, path)
         self._first = self._create_runner()
         try:
@@ -145,18 +149,35 @@ class VartEncoder(EncoderBackend):
                        if self._subgraph.has_attr(k)}
         return input_info, latent_info
 
+    def _open_runner(self):
+        """vart.Runner.create_runner, which blocks while another process holds the DPU (VART's
+        per-device lock): warn after a few seconds, or give up after `dpu_wait_s`."""
+        outcome: dict = {}
+
+        def create():
+            try:
+                outcome["runner"] = self._vart.Runner.create_runner(self._subgraph, "run")
+            except BaseException as e:  # noqa: BLE001 - handed to the constructing thread
+                outcome["error"] = e
+
+        opener = threading.Thread(target=create, name="dpu-open", daemon=True)
+        opener.start()
+        opener.join(self._dpu_wait_s if self._dpu_wait_s is not None else LOCK_WARNING_S)
+        if opener.is_alive():
+            if self._dpu_wait_s is not None:
+                raise EncoderError(f"the DPU is held by another process (is caed.service running?); "
+                                   f"gave up after {self._dpu_wait_s:g} s")
+            log.warning("waiting for the DPU: another process holds it (is caed.service running?)")
+            opener.join()
+        if "error" in outcome:
+            error = outcome["error"]
+            if isinstance(error, RuntimeError):
+                raise EncoderError(f"{self.path}: cannot create a DPU runner: {error}") from None
+            raise error
+        return outcome["runner"]
+
     def _create_runner(self) -> _Slot:
-        timer = threading.Timer(LOCK_WARNING_S, log.warning,
-                                ("still waiting for the DPU after %.0f s: another process holds it "
-                                 "(is caed.service running?)", LOCK_WARNING_S))
-        timer.daemon = True
-        timer.start()
-        try:
-            runner = self._vart.Runner.create_runner(self._subgraph, "run")
-        except RuntimeError as e:
-            raise EncoderError(f"{self.path}: cannot create a DPU runner: {e}") from None
-        finally:
-            timer.cancel()
+        runner = self._open_runner()
         inputs, outputs = runner.get_input_tensors(), runner.get_output_tensors()
         if len(inputs) != 1 or len(outputs) != 1:
             raise EncoderError(f"{self.path}: the DPU subgraph has {len(inputs)} inputs and {len(outputs)} outputs, "
