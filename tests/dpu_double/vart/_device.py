@@ -86,6 +86,8 @@ class Device:
         self.started = time.monotonic()
         self._first_start: float | None = None
         self._last_end = 0.0
+        self._running: set[int] = set()
+        self.out_of_order = 0
         if stats_file:
             atexit.register(self._write_stats, Path(stats_file))
 
@@ -103,8 +105,10 @@ class Device:
     def run(self, core: int, compute) -> None:
         """Queue a job on `core`, let `compute()` produce its outputs, return when the job ends."""
         with self._mutex:
-            latency = self.latency_s[self._jobs % len(self.latency_s)]
+            number = self._jobs
+            latency = self.latency_s[number % len(self.latency_s)]
             self._jobs += 1
+            self._running.add(number)
             start = max(time.monotonic(), self._free_at[core])
             end = start + latency
             self._free_at[core] = end
@@ -118,18 +122,22 @@ class Device:
             self.busy_s[core] += latency
             self.jobs_per_core[core] += 1
             self._last_end = max(self._last_end, end)
+            self._running.discard(number)
+            if any(n < number for n in self._running):
+                self.out_of_order += 1
             if remaining < 0:
                 self.overruns += 1
 
     def stats(self) -> dict:
         """Per-core busy time and job counts, and the span from the first job's start to the last one's
         end (busy / span = each core's occupancy while the stream ran); overruns = jobs whose host
-        compute outlasted their DPU time (the timing is then not the DPU's)."""
+        compute outlasted their DPU time (the timing is then not the DPU's); out_of_order = jobs that
+        finished while an earlier-submitted job was still running."""
         with self._mutex:
             span = self._last_end - self._first_start if self._first_start is not None else 0.0
             return {"cores": self.cores, "wall_s": time.monotonic() - self.started, "active_span_s": span,
                     "busy_s": list(self.busy_s), "jobs_per_core": list(self.jobs_per_core),
-                    "overruns": self.overruns}
+                    "overruns": self.overruns, "out_of_order": self.out_of_order}
 
     def _write_stats(self, path: Path) -> None:
         path.write_text(json.dumps(self.stats(), indent=1))
