@@ -47,6 +47,12 @@ class KTH2020(nn.Module):
             nn.ConvTranspose2d(o, i, 3, stride=s, output_padding=_OUTPUT_PADDING[name])
             for name, i, o, s in reversed(ENCODER_LAYERS)
         ])
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                # PyTorch's default init shrinks the signal ~3x per layer; through ten layers the
+                # output is nearly constant and training stalls at "predict the mean colour".
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     @staticmethod
     def latent_size(height: int, width: int) -> tuple[int, int]:

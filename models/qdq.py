@@ -101,9 +101,28 @@ def _quantize_initializer(array: np.ndarray, name: str) -> tuple[list[onnx.NodeP
     return [node], inits, out, fix_point
 
 
+def _fold_initializer_identities(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The exporter shares equal parameters (e.g. zero biases) through Identity nodes; give every
+    layer its own initializer so that each is quantized where it is used."""
+    model = copy.deepcopy(model)
+    graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    kept = []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in initializers:
+            array = numpy_helper.to_array(initializers[node.input[0]])
+            graph.initializer.append(numpy_helper.from_array(array, node.output[0]))
+        else:
+            kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)
+    return model
+
+
 def quantize_encoder(model: onnx.ModelProto, activation_fix_points: dict[str, int],
                      input_name: str = "image") -> tuple[onnx.ModelProto, dict[str, int]]:
     """The QDQ graph and the fix point of every quantized tensor (weights, biases, activations)."""
+    model = _fold_initializer_identities(model)
     graph = model.graph
     initializers = {i.name: i for i in graph.initializer}
     renamed: dict[str, str] = {}

@@ -1,0 +1,214 @@
+"""caed-eval: rate-distortion of the shipped codecs against JPEG and WebP on a folder of images.
+
+For every model the rate is the real size of the wire message (topic, header and payload, as
+caed.wire packs it), so bpp includes the header. Each image is used at its native size, cropped
+(not resized) to the multiple the model needs. The `<model>` curve uses the int8 encoder (what the
+DPU computes), `<model>-float` the float encoder; extra points on each curve coarsen the latent
+grid by powers of two (fix_point F-1, F-2, ...), a rate knob the wire header already carries.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from . import ModelNotFound, ModelSpec, available, find
+from .data import image_paths, load_rgb
+from .metrics import bd_rate, bpp, ms_ssim, psnr
+
+JPEG_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+WEBP_QUALITIES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+
+
+@dataclass(frozen=True)
+class Point:
+    bpp: float
+    psnr: float
+    ms_ssim: float
+
+    def as_dict(self, **extra) -> dict:
+        return {"bpp": round(self.bpp, 5), "psnr": round(self.psnr, 4), "ms_ssim": round(self.ms_ssim, 5), **extra}
+
+
+def mean_point(points: list[Point]) -> Point:
+    return Point(*(float(np.mean([getattr(p, f) for p in points])) for f in ("bpp", "psnr", "ms_ssim")))
+
+
+def measure(reference: np.ndarray, decoded: np.ndarray, nbytes: int) -> Point:
+    h, w = reference.shape[:2]
+    return Point(bpp(nbytes, h, w), psnr(reference, decoded), ms_ssim(reference, decoded))
+
+
+def classic_point(rgb: np.ndarray, ext: str, flag: int, quality: int) -> Point:
+    ok, buf = cv2.imencode(ext, rgb[:, :, ::-1], [flag, quality])
+    if not ok:
+        raise RuntimeError(f"OpenCV cannot encode {ext}")
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+    return measure(rgb, decoded, buf.size)
+
+
+def quantize_image(rgb: np.ndarray, fix_point: int) -> np.ndarray:
+    """The encoder input the daemon produces: int8 at 2**-fix_point, as float NHWC."""
+    s = 2.0 ** fix_point
+    return (np.clip(np.round(rgb.astype(np.float32) / 255.0 * s), -128, 127) / s)[None].astype(np.float32)
+
+
+class ModelCodec:
+    """One shipped model run the way the daemon and viewer run it."""
+
+    def __init__(self, spec: ModelSpec):
+        from caed.wire import encode_frame
+
+        self._encode_frame = encode_frame
+        self.spec = spec
+        manifest = json.loads((spec.directory / "model.json").read_text())
+        self.multiple = int(manifest.get("size_multiple", 8))
+        opts = ort.SessionOptions()
+        providers = ["CPUExecutionProvider"]
+        self.encoders = {"float": ort.InferenceSession(str(spec.encoder), opts, providers=providers)}
+        if spec.encoder_int8 is not None:
+            self.encoders["int8"] = ort.InferenceSession(str(spec.encoder_int8), opts, providers=providers)
+        self.decoder = ort.InferenceSession(str(spec.decoder), opts, providers=providers)
+
+    def crop(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = (rgb.shape[0] // self.multiple) * self.multiple, (rgb.shape[1] // self.multiple) * self.multiple
+        if h == 0 or w == 0:
+            raise ValueError(f"image {rgb.shape[1]}x{rgb.shape[0]} is smaller than the model's {self.multiple}-pixel multiple")
+        return rgb[:h, :w]
+
+    def latents(self, rgb: np.ndarray, encoder: str) -> np.ndarray:
+        return self.encoders[encoder].run(["latent"], {"image": quantize_image(rgb, self.spec.input_fix_point)})[0]
+
+    def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:
+        q = np.clip(np.round(latent[0] * 2.0 ** fix_point), -128, 127).astype(np.int8)
+        parts = self._encode_frame(q, fix_point=fix_point, model_id=self.spec.model_id, codec=codec)
+        image = self.decoder.run(["image"], {"latent": (q.astype(np.float32) * 2.0 ** -fix_point)[None]})[0][0]
+        decoded = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        return measure(rgb, decoded, sum(len(p) for p in parts))
+
+
+def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int], codec: str,
+             jpeg_qualities=JPEG_QUALITIES, webp_qualities=WEBP_QUALITIES, progress=print) -> dict:
+    codecs: dict[str, list[dict]] = {}
+    for name, ext, flag, qualities in (("jpeg", ".jpg", cv2.IMWRITE_JPEG_QUALITY, jpeg_qualities),
+                                       ("webp", ".webp", cv2.IMWRITE_WEBP_QUALITY, webp_qualities)):
+        codecs[name] = [mean_point([classic_point(im, ext, flag, q) for im in images]).as_dict(quality=q)
+                        for q in qualities]
+        progress(f"{name}: {len(qualities)} qualities")
+    for spec in specs:
+        model = ModelCodec(spec)
+        for encoder in model.encoders:
+            points: dict[int, list[Point]] = {k: [] for k in coarsen}
+            for rgb in images:
+                rgb = model.crop(rgb)
+                latent = model.latents(rgb, encoder)
+                for k in coarsen:
+                    points[k].append(model.point(rgb, latent, spec.latent_fix_point - k, codec))
+            curve = spec.name if encoder == "int8" else f"{spec.name}-float"
+            codecs[curve] = [mean_point(points[k]).as_dict(fix_point=spec.latent_fix_point - k, model_id=spec.model_id)
+                             for k in coarsen]
+            progress(f"{curve}: " + ", ".join(f"{p['bpp']:.3f} bpp {p['psnr']:.2f} dB" for p in codecs[curve]))
+    return {"images": len(images), "payload_codec": codec, "codecs": codecs, "bd_rate_vs_jpeg": bd_rates(codecs)}
+
+
+def _ms_ssim_db(v: float) -> float:
+    return -10 * math.log10(max(1e-12, 1 - v))
+
+
+def bd_rates(codecs: dict[str, list[dict]]) -> dict:
+    anchor = codecs["jpeg"]
+    out = {}
+    for name, points in codecs.items():
+        if name == "jpeg":
+            continue
+        out[name] = {
+            "psnr": _round(bd_rate([(p["bpp"], p["psnr"]) for p in anchor], [(p["bpp"], p["psnr"]) for p in points])),
+            "ms_ssim": _round(bd_rate([(p["bpp"], _ms_ssim_db(p["ms_ssim"])) for p in anchor],
+                                      [(p["bpp"], _ms_ssim_db(p["ms_ssim"])) for p in points])),
+        }
+    return out
+
+
+def _pct(v) -> str:
+    return "n/a (curves do not overlap)" if v is None else f"{v:+.1f} %"
+
+
+def _round(v):
+    return None if v is None else round(v, 2)
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, points in result["codecs"].items():
+        pts = sorted(points, key=lambda p: p["bpp"])
+        style = "--" if name in ("jpeg", "webp") else "-o"
+        axes[0].plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], style, label=name, markersize=4)
+        axes[1].plot([p["bpp"] for p in pts], [p["ms_ssim"] for p in pts], style, label=name, markersize=4)
+    for ax, label in zip(axes, ("PSNR RGB (dB)", "MS-SSIM")):
+        ax.set_xlabel("bits per pixel (wire bytes incl. header)")
+        ax.set_ylabel(label)
+        ax.set_xlim(0, 2.5)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"Rate-distortion on {result['images']} images")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="caed-eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=Path, required=True, help="folder of test images (e.g. Kodak)")
+    p.add_argument("--json", type=Path, required=True, help="where to write the results")
+    p.add_argument("--plot", type=Path, help="RD plot (PNG)")
+    p.add_argument("--models", nargs="*", help="shipped model names or model.json paths (default: all shipped)")
+    p.add_argument("--coarsen", default="0,1,2", help="latent fix_point reductions to evaluate, e.g. 0,1,2")
+    p.add_argument("--codec", default="zstd", help="wire payload codec")
+    p.add_argument("--max-images", type=int, help="use only the first N images")
+    args = p.parse_args(argv)
+    try:
+        args.coarsen = sorted({int(v) for v in args.coarsen.split(",")})
+    except ValueError:
+        p.error(f"--coarsen must be comma-separated integers, got {args.coarsen!r}")
+    if any(k < 0 for k in args.coarsen):
+        p.error("--coarsen values must be >= 0")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        paths = image_paths(args.images)[: args.max_images]
+        images = [load_rgb(p) for p in paths]
+        specs = [find(m) for m in args.models] if args.models is not None else list(available().values())
+        from caed.codecs import CODECS
+
+        if args.codec not in CODECS:
+            raise ValueError(f"unknown payload codec {args.codec!r}; known: {', '.join(CODECS)}")
+        result = evaluate(images, specs, args.coarsen, args.codec, progress=lambda s: print(s, file=sys.stderr))
+    except (FileNotFoundError, ValueError, ModelNotFound) as e:
+        print(f"caed-eval: {e}", file=sys.stderr)
+        return 2
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    if args.plot:
+        plot(result, args.plot)
+    for name, bd in result["bd_rate_vs_jpeg"].items():
+        print(f"{name:>20}: BD-rate vs JPEG  PSNR {_pct(bd['psnr'])}  MS-SSIM {_pct(bd['ms_ssim'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Image quality and rate metrics: PSNR (RGB), MS-SSIM, bits per pixel, Bjøntegaard delta rate."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MS_SSIM_WINDOW = 11
+
+
+def psnr(reference: np.ndarray, test: np.ndarray) -> float:
+    """PSNR in dB over all RGB samples of two uint8 images."""
+    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def _gaussian_blur(x, window):
+    import torch.nn.functional as F
+
+    c = x.shape[1]
+    x = F.conv2d(x, window.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(x, window.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def ms_ssim(reference: np.ndarray, test: np.ndarray) -> float:
+    """MS-SSIM (Wang et al. 2003: 11-tap sigma-1.5 Gaussian, K=(0.01, 0.03), five scales, per
+    channel then averaged) of two HxWx3 uint8 images. Images too small for five scales use the
+    first scales that fit, with their weights renormalized."""
+    import torch
+    import torch.nn.functional as F
+
+    side = min(reference.shape[:2])
+    if side < MS_SSIM_WINDOW:
+        raise ValueError(f"MS-SSIM needs images of at least {MS_SSIM_WINDOW} pixels per side, got {side}")
+    levels = 1
+    while levels < len(MS_SSIM_WEIGHTS) and side // 2 ** levels >= MS_SSIM_WINDOW:
+        levels += 1
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=torch.float64)
+    weights /= weights.sum()
+    coords = torch.arange(MS_SSIM_WINDOW, dtype=torch.float64) - MS_SSIM_WINDOW // 2
+    window = torch.exp(-(coords ** 2) / (2 * 1.5 ** 2))
+    window /= window.sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    x, y = (torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1)[None] for a in (reference, test))
+    factors = []
+    for level in range(levels):
+        mx, my = _gaussian_blur(x, window), _gaussian_blur(y, window)
+        sxx = _gaussian_blur(x * x, window) - mx * mx
+        syy = _gaussian_blur(y * y, window) - my * my
+        sxy = _gaussian_blur(x * y, window) - mx * my
+        cs = (2 * sxy + c2) / (sxx + syy + c2)
+        if level == levels - 1:
+            factors.append(torch.relu((((2 * mx * my + c1) / (mx * mx + my * my + c1)) * cs).mean(dim=(2, 3))))
+        else:
+            factors.append(torch.relu(cs.mean(dim=(2, 3))))
+            pad = [0, x.shape[3] % 2, 0, x.shape[2] % 2]
+            x, y = (F.avg_pool2d(F.pad(t, pad, mode="replicate"), 2) for t in (x, y))
+    per_channel = torch.prod(torch.stack(factors) ** weights.view(-1, 1, 1), dim=0)
+    return float(per_channel.mean())
+
+
+def bpp(nbytes: int, height: int, width: int) -> float:
+    return 8.0 * nbytes / (height * width)
+
+
+def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Average bitrate difference in percent of `test` vs `anchor` at equal quality, over the
+    overlapping quality range; each curve is [(bpp, quality), ...]. Piecewise cubic (PCHIP)
+    interpolation of log-rate over quality, as in current Bjøntegaard practice. None when the
+    curves do not overlap or a curve has fewer than two distinct quality values."""
+    def curve(points):
+        pts = sorted({q: math.log(r) for r, q in points if r > 0 and math.isfinite(q)}.items())
+        if len(pts) < 2:
+            return None
+        q, lr = zip(*pts)
+        return PchipInterpolator(q, lr), q[0], q[-1]
+
+    a, t = curve(anchor), curve(test)
+    if a is None or t is None:
+        return None
+    lo, hi = max(a[1], t[1]), min(a[2], t[2])
+    if hi <= lo:
+        return None
+    diff = (t[0].integrate(lo, hi) - a[0].integrate(lo, hi)) / (hi - lo)
+    return (math.exp(diff) - 1) * 100
