@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+A53_FACTOR = 10.0
 DOUBLE = REPO / "tests" / "dpu_double"
 
 
@@ -106,6 +107,13 @@ def run_daemon(xmodel: Path, workers: int, seconds: float, source_fps: float, wo
             "dpu_jobs_per_core": dpu["jobs_per_core"], "overruns": dpu["overruns"]}
 
 
+def a53_load(r: dict, factor: float) -> dict:
+    """Each daemon thread's share of one Cortex-A53 core at the measured rates:
+    x86 CPU ms per frame x factor x frames per second (capture runs per captured frame)."""
+    rates = {"capture": r["frames_captured"] / r["seconds"], "preprocess": r["fps"], "publish": r["fps"]}
+    return {k: factor * ms * rates[k] / 1000 for k, ms in r["cpu_ms_per_frame"].items()}
+
+
 def write_model(directory: Path, model: str, cores: int, latency_ms: float) -> Path:
     import caed_models
 
@@ -126,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--level", choices=["daemon", "backend"], default="daemon",
                    help="daemon: the caed CLI end to end; backend: VartEncoder.submit() alone")
     p.add_argument("--source-fps", type=float, default=100.0, help="synthetic source rate (daemon level)")
+    p.add_argument("--a53-factor", type=float, default=A53_FACTOR,
+                   help="x86 CPU time -> Cortex-A53 @ 1.2 GHz CPU time (derivation: docs/dpu.md)")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
 
@@ -141,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
                 bound = cores * 1000 / a.latency_ms
                 r |= {"workers": workers, "cores": cores, "accelerator_bound_fps": bound,
                       "fps_over_bound": r["fps"] / bound}
+                if a.level == "daemon":
+                    r["a53_core_load_per_thread"] = a53_load(r, a.a53_factor)
                 results.append(r)
                 cpu = r.get("cpu_ms_per_frame_outside_encoder", r["cpu_ms_per_frame"])
                 print(f"cores={cores} workers={workers}: {r['fps']:.2f} fps = {r['fps_over_bound']:.3f} of "
@@ -149,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     fps = {(r["cores"], r["workers"]): r["fps"] for r in results}
     scaling = {str(w): fps[(2, w)] / fps[(1, w)] for w in a.workers if (1, w) in fps and (2, w) in fps}
     doc = {"level": a.level, "model": a.model, "latency_ms": a.latency_ms, "seconds_per_config": a.seconds,
-           "source_fps": a.source_fps if a.level == "daemon" else None,
+           "source_fps": a.source_fps if a.level == "daemon" else None, "a53_factor": a.a53_factor,
            "host": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                     "loadavg": os.getloadavg()},
            "configs": results, "two_core_over_one_core_fps": scaling}
