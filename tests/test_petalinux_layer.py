@@ -112,3 +112,38 @@ def test_paths_the_unit_and_config_use_are_installed_by_the_recipe():
     }
     assert referenced <= installed, referenced - installed
     assert "/lib/systemd/system/caed.service" in installed
+
+
+# Import name of each third-party runtime package the recipe can RDEPEND on.
+MODULE_OF_PACKAGE = {"python3-numpy": "numpy", "python3-opencv": "cv2", "python3-pyzmq": "zmq",
+                     "python3-msgpack": "msgpack", "python3-zstandard": "zstandard",
+                     "python3-prometheus-client": "prometheus_client", "python3-tomli": "tomli",
+                     "vart": "vart", "xir": "xir"}
+BOARD_IMPORT = """
+import importlib.abc, sys
+allowed = set(sys.argv[1].split(","))
+
+class BoardImage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        top = name.partition(".")[0]
+        if top in sys.stdlib_module_names or top in allowed or top.startswith("_"):
+            return None
+        raise ImportError(f"{name} is not on the board image")
+
+sys.meta_path.insert(0, BoardImage())
+import caed.cli, caed.encoders.vart
+"""
+
+
+def test_daemon_imports_only_what_the_recipe_rdepends():
+    rdepends = recipe_value(CAED_RECIPE.read_text(), "RDEPENDS:${PN}").split()
+    allowed = {MODULE_OF_PACKAGE[p] for p in rdepends if p in MODULE_OF_PACKAGE} | {"caed", "caed_models"}
+    result = subprocess.run([sys.executable, "-c", BOARD_IMPORT, ",".join(sorted(allowed))],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_board_import_check_catches_a_missing_package():
+    result = subprocess.run([sys.executable, "-c", BOARD_IMPORT, "caed,caed_models"],
+                            capture_output=True, text=True, timeout=120)
+    assert "is not on the board image" in result.stderr

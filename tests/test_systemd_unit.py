@@ -9,6 +9,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "caed.service"
 SYSUSERS = REPO / "systemd" / "caed.sysusers"
+CONFIG = REPO / "systemd" / "caed.toml"
 HOST_UNITS = Path("/usr/lib/systemd/system")
 
 pytestmark = pytest.mark.skipif(
@@ -99,3 +100,23 @@ def test_sysusers_entry_creates_the_units_system_user(tmp_path):
     user = unit_settings(UNIT)[("Service", "User")][0]
     name, _, uid, _, _, _, shell = users[user]
     assert int(uid) < 1000 and shell.endswith("nologin")
+
+
+def run_check(config):
+    return subprocess.run([sys.executable, "-m", "caed.cli", "--config", str(config), "--check"],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_default_config_passes_the_daemons_validation():
+    result = run_check(CONFIG)
+    # Exit 2 would be a configuration error; here only the DPU model cannot load (no board, no vart).
+    assert result.returncode == 1, result.stderr
+    assert "caed --check: FAILED" in result.stderr
+
+
+def test_config_errors_exit_with_the_status_the_unit_does_not_restart_on(tmp_path):
+    bad = tmp_path / "caed.toml"
+    bad.write_text(CONFIG.read_text().replace("workers = 2", "workers = 0"))
+    result = run_check(bad)
+    no_restart = {int(s) for s in unit_settings(UNIT)[("Service", "RestartPreventExitStatus")][0].split()}
+    assert result.returncode in no_restart and "workers" in result.stderr, result.stderr

@@ -47,12 +47,17 @@ do_install:append() {
 
 CONFFILES:${PN} = "${sysconfdir}/caed/caed.toml"
 
-RDEPENDS:${PN} = "python3-core \
+# The stdlib split follows python3-manifest.json (langdale): concurrent.futures is in
+# python3-asyncio, dataclasses in python3-profile, ipaddress and socket in python3-io.
+RDEPENDS:${PN} = "python3-asyncio \
+                  python3-core \
+                  python3-io \
                   python3-json \
                   python3-logging \
                   python3-msgpack \
                   python3-numpy \
                   python3-opencv \
+                  python3-profile \
                   python3-prometheus-client \
                   python3-pyzmq \
                   python3-threading \
