@@ -1,0 +1,28 @@
+"""Encoder backends behind one interface (base.EncoderBackend); chosen by the `backend` setting."""
+from __future__ import annotations
+
+from .base import EncoderBackend, EncoderError, TensorInfo
+
+BACKENDS = ("onnx", "vart")
+
+__all__ = ["BACKENDS", "EncoderBackend", "EncoderError", "TensorInfo", "create_encoder"]
+
+
+def create_encoder(backend: str, model: str, workers: int, onnx_int8: bool = False,
+                   onnx_threads: int = 1) -> EncoderBackend:
+    """Build the configured backend; EncoderError says what is missing."""
+    if backend == "vart":
+        from .vart import VartEncoder
+
+        return VartEncoder(model, workers=workers)
+    if backend == "onnx":
+        import caed_models
+
+        from .onnx import OnnxEncoder
+
+        try:
+            spec = caed_models.find(model)
+        except (caed_models.ModelNotFound, OSError, ValueError, KeyError) as e:
+            raise EncoderError(f"model {model!r}: {e}") from None
+        return OnnxEncoder(spec, workers=workers, int8=onnx_int8, threads=onnx_threads)
+    raise EncoderError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")

@@ -8,6 +8,7 @@ which is what keeps publishing in frame order when jobs finish out of order.
 from __future__ import annotations
 
 import queue
+import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class EncoderBackend(ABC):
         self.input = input
         self.latent = latent
         self.workers = workers
+        self.on_busy = None  # called with each job's run time in seconds (for the utilization metric)
         self._runners: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(workers):
             self._runners.put(self._make_runner())
@@ -75,10 +77,13 @@ class EncoderBackend(ABC):
 
     def _job(self, frame: np.ndarray) -> np.ndarray:
         runner = self._runners.get()
+        start = time.perf_counter()
         try:
             return self._run(runner, frame)
         finally:
             self._runners.put(runner)
+            if self.on_busy:
+                self.on_busy(time.perf_counter() - start)
 
     def close(self) -> None:
         """Finish queued jobs, then release the runners."""

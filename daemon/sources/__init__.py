@@ -1,0 +1,36 @@
+"""Frame sources, chosen by a spec string: where frames come from is one config value."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import EndOfStream, FrameSource, SourceError
+from .capture import VideoFileSource, gstreamer_source, v4l2_source
+from .images import ImageFolderSource
+from .latest import CapturedFrame, LatestFrameSource
+from .synthetic import SyntheticSource
+
+SPEC_HELP = ("synthetic | v4l2:/dev/video0 | v4l2:0 | gst:PIPELINE | file:PATH | images:DIR "
+             "(a bare path is a file or a folder)")
+
+__all__ = ["CapturedFrame", "EndOfStream", "FrameSource", "ImageFolderSource", "LatestFrameSource",
+           "SourceError", "SyntheticSource", "VideoFileSource", "open_source", "SPEC_HELP"]
+
+
+def open_source(spec: str, width: int, height: int, fps: float = 0.0, loop: bool = True) -> FrameSource:
+    """Build (not yet open) the source a spec names; ValueError if the spec is not understood."""
+    kind, _, arg = spec.partition(":")
+    if spec == "synthetic":
+        return SyntheticSource(width, height, fps or 30.0)
+    if kind == "v4l2" and arg:
+        return v4l2_source(arg)
+    if kind == "gst" and arg:
+        return gstreamer_source(arg)
+    if kind == "file" and arg:
+        return VideoFileSource(arg, loop, fps)
+    if kind == "images" and arg:
+        return ImageFolderSource(arg, loop, fps)
+    if Path(spec).is_dir():
+        return ImageFolderSource(spec, loop, fps)
+    if Path(spec).is_file():
+        return VideoFileSource(spec, loop, fps)
+    raise ValueError(f"not a source: expected {SPEC_HELP}")

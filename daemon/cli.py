@@ -1,0 +1,139 @@
+"""`caed`: the board daemon's command line."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from ipaddress import ip_address
+
+from caed_models import DEFAULT_MODEL
+
+from . import config
+from .codecs import CODECS
+from .config import setting
+from .encoders import BACKENDS, EncoderError, create_encoder
+from .metrics import DaemonMetrics, MetricsServerError, serve
+from .notify import SystemdNotifier
+from .pipeline import Pipeline
+from .publisher import PublisherError, ZmqPublisher
+from .sources import SPEC_HELP, LatestFrameSource, SourceError, open_source
+from .wire import MAX_NAME, FrameEncoder
+
+log = logging.getLogger("caed")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass
+class DaemonConfig:
+    source: str = setting("synthetic", "where frames come from: " + SPEC_HELP)
+    fps: float = setting(0.0, "pace synthetic, file and folder sources (0 = the file's own rate, else 30)",
+                         min=0.0, max=1000.0)
+    loop: bool = setting(True, "replay files and image folders when they end")
+    exit_at_eof: bool = setting(False, "stop when a file or folder ends (with --no-loop); otherwise stay up, idle")
+    backend: str = setting("onnx", "encoder backend: vart = DPU via VART, onnx = CPU via ONNX Runtime",
+                           choices=BACKENDS)
+    model: str = setting(DEFAULT_MODEL, "onnx: shipped model name or model.json path; vart: .xmodel path")
+    onnx_int8: bool = setting(False, "onnx: run the int8 QDQ encoder that mimics the DPU's arithmetic")
+    onnx_threads: int = setting(1, "onnx: intra-op threads per worker", min=1, max=64)
+    workers: int = setting(2, "encoder worker threads, each with its own runner", min=1, max=32)
+    bind: str = setting("tcp://127.0.0.1:5555", "ZeroMQ PUB endpoint to bind (tcp://*:5555 for all interfaces)")
+    stream: str = setting("cam0", "stream id sent with every frame (the ZeroMQ topic)")
+    codec: str = setting("zstd", "latent payload codec", choices=tuple(CODECS))
+    zstd_level: int = setting(1, "zstd compression level", min=1, max=22)
+    sndhwm: int = setting(4, "ZeroMQ send high-water mark (messages): a slow subscriber loses frames, "
+                             "never adds latency", min=1, max=10000)
+    metrics_port: int = setting(9632, "Prometheus exporter port (0 = off)", min=0, max=65535)
+    metrics_addr: str = setting("0.0.0.0", "Prometheus exporter address")
+    frames: int = setting(0, "stop after this many frames (0 = run until stopped)", min=0)
+    duration: float = setting(0.0, "stop after this many seconds (0 = run until stopped)", min=0.0)
+    json: str = setting("", "write a JSON summary to this file at exit")
+    log_level: str = setting("info", "log verbosity", choices=LOG_LEVELS)
+
+    def validate(self) -> None:
+        if not (0 < len(self.stream) <= MAX_NAME and self.stream.isprintable() and "/" not in self.stream):
+            raise config.ConfigError("stream", self.stream, f"must be 1-{MAX_NAME} printable characters without '/'")
+        if not self.bind.startswith(("tcp://", "ipc://", "inproc://")):
+            raise config.ConfigError("bind", self.bind, "must be a ZeroMQ endpoint (tcp://HOST:PORT or ipc://PATH)")
+        try:
+            ip_address(self.metrics_addr)
+        except ValueError:
+            raise config.ConfigError("metrics_addr", self.metrics_addr, "must be an IP address") from None
+
+
+EPILOG = """examples:
+  caed                                         synthetic camera, ONNX encoder, publish on 127.0.0.1:5555
+  caed --source v4l2:/dev/video0 --backend vart --model /usr/share/caed/kth2020.xmodel --bind 'tcp://*:5555'
+  caed --config /etc/caed/caed.toml --check    load backend and model, print them, exit 0/1
+"""
+
+
+def check(cfg: DaemonConfig) -> int:
+    """Preflight: load backend and model, print what a user needs to know before `systemctl start`."""
+    try:
+        encoder = create_encoder(cfg.backend, cfg.model, 1, cfg.onnx_int8, cfg.onnx_threads)
+    except EncoderError as e:
+        print(f"caed --check: FAILED: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(encoder.describe(), indent=2, default=str))
+    encoder.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, args = config.load(DaemonConfig, argv, "caed",
+                            "Camera → learned encoder (DPU or CPU) → ZeroMQ: the board daemon.", EPILOG,
+                            extra=lambda p: p.add_argument("--check", action="store_true",
+                                                           help="preflight the backend and model, then exit"))
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.check:
+        return check(cfg)
+    try:
+        encoder = create_encoder(cfg.backend, cfg.model, cfg.workers, cfg.onnx_int8, cfg.onnx_threads)
+    except EncoderError as e:
+        config.fail("caed", str(e))
+    h, w, _ = encoder.input.shape
+    try:
+        source = open_source(cfg.source, w, h, cfg.fps, cfg.loop)
+    except (ValueError, SourceError) as e:
+        encoder.close()
+        config.fail("caed", f"source = {cfg.source!r}: {e}", config.EXIT_USAGE)
+    metrics = DaemonMetrics()
+    metrics.model.info({"model_id": encoder.model_id, "backend": encoder.name, "stream": cfg.stream})
+    try:
+        publisher = ZmqPublisher(cfg.bind, cfg.sndhwm)
+        if cfg.metrics_port:
+            serve(metrics.registry, cfg.metrics_port, cfg.metrics_addr)
+    except (PublisherError, MetricsServerError) as e:
+        encoder.close()
+        config.fail("caed", str(e))
+    log.info("%s encoder %s (%d workers), input %dx%d, latents %s, publishing %s on %s",
+             encoder.name, encoder.model_id, encoder.workers, w, h, "x".join(map(str, encoder.latent.shape)),
+             cfg.stream, publisher.endpoint)
+    if encoder.name == "onnx":
+        log.info("no DPU in use: the encoder runs on the CPU through ONNX Runtime")
+    latest = LatestFrameSource(source, cfg.exit_at_eof, on_capture=metrics.captured.inc, on_drop=metrics.dropped.labels("stale").inc,
+                               on_error=metrics.source_errors.inc)
+    pipeline = Pipeline(latest, encoder, publisher, FrameEncoder(cfg.stream, encoder.model_id, cfg.codec,
+                                                                 cfg.zstd_level), metrics, SystemdNotifier())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        summary = pipeline.run(stop, cfg.frames, cfg.duration)
+    finally:
+        encoder.close()
+        publisher.close()
+    log.info("published %d frames at %.1f fps (%d captured, %d stale, %d encoder errors, %d source errors)",
+             summary["frames_published"], summary["fps"], summary["frames_captured"],
+             summary["frames_dropped_stale"], summary["encoder_errors"], summary["source_errors"])
+    if cfg.json:
+        with open(cfg.json, "w") as f:
+            json.dump({"config": asdict(cfg), **summary}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

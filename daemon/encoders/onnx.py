@@ -1,0 +1,59 @@
+"""The encoder on the CPU through ONNX Runtime: for hosts and for boards without a DPU.
+
+It takes the same int8 input the DPU takes and returns the same int8 latents, so everything
+around it is identical; with `int8=True` it runs the QDQ model whose power-of-two quantization
+mimics the DPU's arithmetic.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from caed_models import ModelSpec
+
+from .base import EncoderBackend, EncoderError, TensorInfo
+
+
+def quantize_latents(latents: np.ndarray, fix_point: int) -> np.ndarray:
+    """float → int8 at scale 2**fix_point, rounding and saturating like the DPU's output stage."""
+    return np.clip(np.rint(latents * np.float32(2.0 ** fix_point)), -128, 127).astype(np.int8)
+
+
+class OnnxEncoder(EncoderBackend):
+    name = "onnx"
+
+    def __init__(self, spec: ModelSpec, workers: int = 2, int8: bool = False, threads: int = 1):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise EncoderError("the onnx backend needs ONNX Runtime: pip install onnxruntime "
+                               "(or use backend = \"vart\" on a board with a DPU)") from None
+        self._ort = onnxruntime
+        self.path = spec.encoder_int8 if int8 else spec.encoder
+        if self.path is None or not self.path.is_file():
+            raise EncoderError(f"model {spec.name}: encoder file {self.path} is missing")
+        self.int8 = int8
+        self._threads = threads
+        self._input_scale = np.float32(2.0 ** -spec.input_fix_point)
+        super().__init__(spec.model_id, TensorInfo("image", spec.input_shape, spec.input_fix_point),
+                         TensorInfo("latent", spec.latent_shape, spec.latent_fix_point), workers)
+
+    def _make_runner(self):
+        opts = self._ort.SessionOptions()
+        opts.intra_op_num_threads = self._threads
+        opts.inter_op_num_threads = 1
+        try:
+            return self._ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own exception types for bad files
+            raise EncoderError(f"cannot load {self.path}: {e}") from None
+
+    def _run(self, session, frame: np.ndarray) -> np.ndarray:
+        image = np.multiply(frame[None], self._input_scale, dtype=np.float32)
+        latents = session.run(["latent"], {"image": image})[0][0]
+        if latents.shape != self.latent.shape:
+            raise EncoderError(f"{self.path} returned latents {latents.shape}, manifest says {self.latent.shape}")
+        return quantize_latents(latents, self.latent.fix_point)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "file": str(self.path), "int8_qdq": self.int8,
+                "onnxruntime": self._ort.__version__, "threads_per_worker": self._threads,
+                "note": "no DPU: the encoder runs on the CPU through ONNX Runtime"}

@@ -1,0 +1,43 @@
+"""The daemon's Prometheus metrics (names are what deploy/ dashboards and alert rules query)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+STAGES = ("preprocess", "encode", "publish", "pipeline")
+DROP_REASONS = ("stale", "encoder_error")
+
+
+class MetricsServerError(RuntimeError):
+    pass
+
+
+def serve(registry: CollectorRegistry, port: int, addr: str) -> None:
+    """Expose `registry` on http://addr:port/metrics from a background thread."""
+    try:
+        start_http_server(port, addr=addr, registry=registry)
+    except OSError as e:
+        raise MetricsServerError(f"cannot serve metrics on {addr}:{port}: {e.strerror}") from None
+
+
+class DaemonMetrics:
+    def __init__(self):
+        self.registry = r = CollectorRegistry()
+        self.captured = Counter("caed_frames_captured", "Frames delivered by the source", registry=r)
+        self.dropped = Counter("caed_frames_dropped", "Frames not published, by reason", ["reason"], registry=r)
+        for reason in DROP_REASONS:
+            self.dropped.labels(reason)
+        self.encoded = Counter("caed_frames_encoded", "Frames the encoder finished", registry=r)
+        self.published = Counter("caed_frames_published", "Frames sent on the PUB socket", registry=r)
+        self.bytes = Counter("caed_bytes_published", "Message bytes sent (all parts)", registry=r)
+        self.stage = Histogram("caed_stage_seconds", "Wall time per frame and stage (pipeline = capture to "
+                               "published)", ["stage"], buckets=LATENCY_BUCKETS, registry=r)
+        for s in STAGES:
+            self.stage.labels(s)
+        self.fps = Gauge("caed_fps", "Frames published per second over the last second", registry=r)
+        self.busy = Counter("caed_encoder_busy_seconds", "Time the encoder runners spent executing jobs",
+                            registry=r)
+        self.workers = Gauge("caed_encoder_workers", "Encoder worker threads (one runner each)", registry=r)
+        self.source_errors = Counter("caed_source_errors", "Source failures (each followed by a retry)",
+                                     registry=r)
+        self.model = Info("caed_model", "Model, backend and stream of this daemon", registry=r)

@@ -1,0 +1,164 @@
+"""The wire protocol, shared by the daemon (sender) and the viewer (receiver).
+
+A frame is a ZeroMQ multipart message of three parts: [topic, header, payload].
+- topic: b"<stream>/" so a subscriber can filter by stream;
+- header: a msgpack map (at most MAX_HEADER_BYTES) with exactly the FrameHeader fields;
+- payload: the int8 NHWC latents (batch 1 implied) packed by the header's codec.
+The receiver checks every part and field against fixed limits before it allocates anything, and
+reports a rejection as `Rejected(reason)` so that it can be counted by reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import msgpack
+import numpy as np
+
+from .codecs import CODECS, Codec, PayloadError
+
+PROTOCOL_VERSION = 1
+MAX_HEADER_BYTES = 512
+MAX_DIM = 4096
+MAX_ELEMENTS = 1 << 24
+MAX_NAME = 128
+FIX_POINT_RANGE = (-32, 32)
+DTYPES = {"int8": np.dtype(np.int8)}
+
+REJECT_REASONS = (
+    "parts", "topic", "header_size", "header_decode", "header_fields", "version", "shape", "dtype",
+    "codec", "payload",
+)
+
+
+class Rejected(ValueError):
+    """A message that must not be used; `reason` is one of REJECT_REASONS."""
+
+    def __init__(self, reason: str, detail: str):
+        assert reason in REJECT_REASONS
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    version: int
+    stream: str
+    seq: int  # published frame number, gapless at the sender: a gap at the receiver is loss
+    frame_index: int  # the source's frame counter: gaps are frames the daemon skipped
+    t_capture_ns: int  # CLOCK_REALTIME at capture on the board
+    shape: tuple  # (H, W, C) of the latents
+    dtype: str
+    fix_point: int  # value = int8 * 2**-fix_point
+    codec: str
+    model_id: str
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * DTYPES[self.dtype].itemsize
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(FrameHeader)}
+_INT_FIELDS = ("version", "seq", "frame_index", "t_capture_ns", "fix_point")
+_STR_FIELDS = ("stream", "dtype", "codec", "model_id")
+
+
+@dataclass(frozen=True)
+class LatentFrame:
+    header: FrameHeader
+    latents: np.ndarray  # int8, header.shape
+    wire_bytes: int  # size of all parts as received
+
+
+def topic_for(stream: str) -> bytes:
+    return stream.encode() + b"/"
+
+
+class FrameEncoder:
+    """Sender side: packs latents into the three message parts (one codec instance, one thread)."""
+
+    def __init__(self, stream: str, model_id: str, codec: str = "zstd", zstd_level: int = 1):
+        self.stream = stream
+        self.model_id = model_id
+        self._topic = topic_for(stream)
+        self._codec: Codec = CODECS[codec](zstd_level) if codec == "zstd" else CODECS[codec]()
+
+    def encode(self, latents: np.ndarray, *, fix_point: int, seq: int, frame_index: int,
+               t_capture_ns: int) -> list[bytes]:
+        header = {
+            "version": PROTOCOL_VERSION, "stream": self.stream, "seq": seq, "frame_index": frame_index,
+            "t_capture_ns": t_capture_ns, "shape": list(latents.shape), "dtype": latents.dtype.name,
+            "fix_point": fix_point, "codec": self._codec.name, "model_id": self.model_id,
+        }
+        return [self._topic, msgpack.packb(header), self._codec.encode(np.ascontiguousarray(latents))]
+
+
+def encode_frame(latents: np.ndarray, *, fix_point: int, model_id: str, codec: str = "zstd",
+                 stream: str = "eval", seq: int = 0, frame_index: int = 0, t_capture_ns: int = 0) -> list[bytes]:
+    """One-off packing, e.g. to measure the real size of a frame on the wire."""
+    return FrameEncoder(stream, model_id, codec).encode(
+        latents, fix_point=fix_point, seq=seq, frame_index=frame_index, t_capture_ns=t_capture_ns)
+
+
+def _parse_header(raw: bytes) -> FrameHeader:
+    if len(raw) > MAX_HEADER_BYTES:
+        raise Rejected("header_size", f"{len(raw)} bytes > {MAX_HEADER_BYTES}")
+    try:
+        h = msgpack.unpackb(raw, raw=False, strict_map_key=True, max_str_len=MAX_NAME, max_bin_len=0,
+                            max_array_len=len(_FIELDS), max_map_len=len(_FIELDS), max_ext_len=0)
+    except Exception as e:  # msgpack raises many types for garbage input
+        raise Rejected("header_decode", f"{type(e).__name__}: {e}") from None
+    if not isinstance(h, dict):
+        raise Rejected("header_decode", f"header is a {type(h).__name__}, not a map")
+    if set(h) != set(_FIELDS):
+        missing, extra = set(_FIELDS) - set(h), set(h) - set(_FIELDS)
+        raise Rejected("header_fields", f"missing {sorted(missing)}, unexpected {sorted(map(str, extra))}")
+    for k in _INT_FIELDS:
+        if type(h[k]) is not int:
+            raise Rejected("header_fields", f"{k} must be an integer, got {type(h[k]).__name__}")
+    for k in _STR_FIELDS:
+        if type(h[k]) is not str or not h[k] or not h[k].isprintable():
+            raise Rejected("header_fields", f"{k} must be a non-empty printable string")
+    if h["version"] != PROTOCOL_VERSION:
+        raise Rejected("version", f"protocol version {h['version']}, this build speaks {PROTOCOL_VERSION}")
+    for k in ("seq", "frame_index", "t_capture_ns"):
+        if not 0 <= h[k] < 1 << 63:
+            raise Rejected("header_fields", f"{k} = {h[k]} out of range")
+    if not FIX_POINT_RANGE[0] <= h["fix_point"] <= FIX_POINT_RANGE[1]:
+        raise Rejected("header_fields", f"fix_point = {h['fix_point']} out of range {FIX_POINT_RANGE}")
+    shape = h["shape"]
+    if (type(shape) is not list or len(shape) != 3
+            or not all(type(d) is int and 1 <= d <= MAX_DIM for d in shape)):
+        raise Rejected("shape", f"shape must be 3 integers in [1, {MAX_DIM}], got {shape!r}")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise Rejected("shape", f"{math.prod(shape)} elements > {MAX_ELEMENTS}")
+    if h["dtype"] not in DTYPES:
+        raise Rejected("dtype", f"dtype {h['dtype']!r} not in {sorted(DTYPES)}")
+    if h["codec"] not in CODECS:
+        raise Rejected("codec", f"codec {h['codec']!r} not in {sorted(CODECS)}")
+    return FrameHeader(**{**h, "shape": tuple(shape)})
+
+
+class FrameDecoder:
+    """Receiver side: validates and unpacks messages (one decoder per receiving thread)."""
+
+    def __init__(self):
+        self._codecs: dict[str, Codec] = {}
+
+    def decode(self, parts: list[bytes]) -> LatentFrame:
+        if len(parts) != 3:
+            raise Rejected("parts", f"{len(parts)} parts, expected 3")
+        topic, raw_header, payload = (bytes(p) for p in parts)
+        header = _parse_header(raw_header)
+        if topic != topic_for(header.stream):
+            raise Rejected("topic", f"topic {topic[:64]!r} does not match stream {header.stream!r}")
+        codec = self._codecs.get(header.codec)
+        if codec is None:
+            codec = self._codecs[header.codec] = CODECS[header.codec]()
+        try:
+            data = codec.decode(payload, header.nbytes)
+        except PayloadError as e:
+            raise Rejected("payload", str(e)) from None
+        latents = np.frombuffer(data, dtype=DTYPES[header.dtype]).reshape(header.shape)
+        return LatentFrame(header, latents, sum(len(p) for p in parts))

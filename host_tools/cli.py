@@ -1,0 +1,114 @@
+"""`caed-view`: the host client — subscribe, validate, decode, show or save, measure."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from dataclasses import asdict, dataclass
+
+from caed import config
+from caed.config import setting
+from caed.metrics import MetricsServerError, serve
+from caed.sources import SPEC_HELP as SOURCE_HELP
+
+from .decoder import DecoderSet
+from .metrics import ViewerMetrics
+from .reference import ReferenceError, ReferenceFrames
+from .report import format_report
+from .sinks import SPEC_HELP as SINK_HELP
+from .sinks import SinkError, open_sink
+from .subscriber import Subscriber, SubscriberError
+from .viewer import Viewer
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass
+class ViewerConfig:
+    connect: list = setting(["tcp://127.0.0.1:5555"], "board endpoint to subscribe to (repeat for several boards)")
+    stream: list = setting([], "only these stream ids (repeat; default: all)")
+    sink: str = setting("window", "where decoded frames go: " + SINK_HELP)
+    decoder: str = setting("", "decoder model name or model.json path (default: the model each frame names)")
+    decoder_threads: int = setting(0, "ONNX Runtime threads for the decoder (0 = all cores)", min=0, max=256)
+    reference: str = setting("", "measure PSNR against the board's source replayed here: synthetic, "
+                                 "file:PATH or images:DIR")
+    rcvhwm: int = setting(8, "ZeroMQ receive high-water mark (messages)", min=1, max=10000)
+    frames: int = setting(0, "stop after decoding this many frames (0 = until stopped)", min=0)
+    duration: float = setting(0.0, "stop after this many seconds (0 = until stopped)", min=0.0)
+    json: str = setting("", "write the final summary as JSON to this file")
+    metrics_port: int = setting(9633, "Prometheus exporter port (0 = off)", min=0, max=65535)
+    metrics_addr: str = setting("127.0.0.1", "Prometheus exporter address")
+    quiet: bool = setting(False, "no live status line")
+    log_level: str = setting("warning", "log verbosity", choices=LOG_LEVELS)
+
+    def validate(self) -> None:
+        for endpoint in self.connect:
+            if not endpoint.startswith(("tcp://", "ipc://", "inproc://")):
+                raise config.ConfigError("connect", endpoint, "must be a ZeroMQ endpoint (tcp://HOST:PORT)")
+
+
+EPILOG = f"""latency is measured from the capture timestamp the board puts in each frame (its CLOCK_REALTIME)
+to the moment the frame is decoded here: across machines it is only as good as their clock sync
+(NTP gives ~1 ms on a LAN, PTP better); on one machine it is exact.
+
+the board's sources ({SOURCE_HELP}) can be replayed with --reference when they are deterministic.
+
+examples:
+  caed-view                                       show the local daemon's stream in a window
+  caed-view --connect tcp://board:5555 --sink video:out.mp4 --duration 60 --json summary.json
+  caed-view --sink null --reference synthetic --frames 200   measure FPS, latency, bpp and PSNR
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, _ = config.load(ViewerConfig, argv, "caed-view",
+                         "Subscribe to caed boards, decode the latents, show or save the frames, and report "
+                         "FPS, latency, loss, bitrate and quality.", EPILOG)
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        sink = open_sink(cfg.sink)
+    except SinkError as e:
+        config.fail("caed-view", f"sink = {cfg.sink!r}: {e}", config.EXIT_USAGE)
+    try:
+        reference = ReferenceFrames(cfg.reference) if cfg.reference else None
+    except ReferenceError as e:
+        config.fail("caed-view", f"reference = {cfg.reference!r}: {e}", config.EXIT_USAGE)
+    metrics = ViewerMetrics()
+    try:
+        subscriber = Subscriber(cfg.connect, cfg.stream, cfg.rcvhwm)
+        if cfg.metrics_port:
+            serve(metrics.registry, cfg.metrics_port, cfg.metrics_addr)
+    except (SubscriberError, MetricsServerError) as e:
+        config.fail("caed-view", str(e))
+    decoders = DecoderSet(cfg.decoder, cfg.decoder_threads)
+    viewer = Viewer(subscriber, decoders, sink, metrics, reference)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    tty = sys.stderr.isatty()
+
+    def status(line: str) -> None:
+        sys.stderr.write(("\r\033[K" if tty else "") + line + ("" if tty else "\n"))
+        sys.stderr.flush()
+
+    try:
+        summary = viewer.run(stop, cfg.frames, cfg.duration, None if cfg.quiet else status,
+                             1.0 if tty else 5.0)
+    except SinkError as e:
+        config.fail("caed-view", str(e))
+    finally:
+        sink.close()
+        subscriber.close()
+    if tty and not cfg.quiet:
+        sys.stderr.write("\n")
+    print(format_report(summary))
+    if cfg.json:
+        with open(cfg.json, "w") as f:
+            json.dump({"config": asdict(cfg), **summary}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

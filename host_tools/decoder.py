@@ -1,0 +1,48 @@
+"""Latents → picture with the model's ONNX decoder, chosen by the model id each frame carries."""
+from __future__ import annotations
+
+import numpy as np
+
+import caed_models
+
+
+class UnknownModel(LookupError):
+    """A frame names a model this host has no decoder for."""
+
+
+class OnnxDecoder:
+    def __init__(self, spec: caed_models.ModelSpec, threads: int = 0):
+        import onnxruntime
+
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = threads
+        self.spec = spec
+        self._session = onnxruntime.InferenceSession(str(spec.decoder), opts, providers=["CPUExecutionProvider"])
+
+    def decode(self, latents: np.ndarray, fix_point: int) -> np.ndarray:
+        """int8 HWC latents at scale 2**-fix_point → RGB uint8 picture."""
+        y = np.multiply(latents[None], np.float32(2.0 ** -fix_point), dtype=np.float32)
+        image = self._session.run(["image"], {"latent": y})[0][0]
+        return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+class DecoderSet:
+    """One decoder per model id seen, loaded on first use (streams may run different models)."""
+
+    def __init__(self, override: str = "", threads: int = 0):
+        self._override = override
+        self._threads = threads
+        self._decoders: dict[str, OnnxDecoder] = {}
+
+    def get(self, model_id: str, latent_shape: tuple) -> OnnxDecoder:
+        decoder = self._decoders.get(model_id)
+        if decoder is None:
+            try:
+                spec = caed_models.find(self._override or model_id)
+            except caed_models.ModelNotFound as e:
+                raise UnknownModel(str(e)) from None
+            decoder = self._decoders[model_id] = OnnxDecoder(spec, self._threads)
+        if latent_shape[-1] != decoder.spec.latent_shape[-1]:
+            raise UnknownModel(f"model {model_id}: {latent_shape[-1]} latent channels, decoder expects "
+                               f"{decoder.spec.latent_shape[-1]}")
+        return decoder

@@ -1,0 +1,30 @@
+"""The viewer's Prometheus metrics (names are what deploy/ dashboards and alert rules query)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from caed.metrics import LATENCY_BUCKETS
+from caed.wire import REJECT_REASONS
+
+VIEWER_REJECT_REASONS = REJECT_REASONS + ("unknown_model",)
+
+
+class ViewerMetrics:
+    def __init__(self):
+        self.registry = r = CollectorRegistry()
+        self.received = Counter("caed_view_messages_received", "Messages taken off the socket", registry=r)
+        self.rejected = Counter("caed_view_messages_rejected", "Messages refused, by reason", ["reason"],
+                                registry=r)
+        for reason in VIEWER_REJECT_REASONS:
+            self.rejected.labels(reason)
+        self.decoded = Counter("caed_view_frames_decoded", "Frames decoded and handed to the sink", registry=r)
+        self.lost = Counter("caed_view_frames_lost", "Frames missing from the sequence (never received)",
+                            registry=r)
+        self.skipped = Counter("caed_view_frames_skipped", "Frames received but not decoded because a newer "
+                               "one was already waiting", registry=r)
+        self.latency = Histogram("caed_view_latency_seconds", "Capture on the board to decoded on this host",
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.decode = Histogram("caed_view_decode_seconds", "Decoder run time per frame", buckets=LATENCY_BUCKETS,
+                                registry=r)
+        self.fps = Gauge("caed_view_fps", "Frames decoded per second over the last second", registry=r)
+        self.bpp = Gauge("caed_view_bits_per_pixel", "Bits on the wire per decoded pixel (last frame)", registry=r)

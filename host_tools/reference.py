@@ -1,0 +1,78 @@
+"""The source frames again, on the host, so the viewer can measure reconstruction quality.
+
+Works for deterministic sources only: the synthetic source (frame i is a function of i), video
+files and image folders (read in order; frame i of a looping source is i modulo its length).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from caed.preprocess import Preprocessor
+from caed.sources import SyntheticSource
+from caed.sources.images import IMAGE_SUFFIXES
+
+
+class ReferenceError(ValueError):
+    pass
+
+
+class ReferenceFrames:
+    """Frames by the source's frame index, fitted to the decoded size (known from the first frame)."""
+
+    def __init__(self, spec: str):
+        self.spec = spec
+        kind, _, arg = spec.partition(":")
+        self._synthetic = self._files = self._cap = None
+        self._size = self._fit = None
+        self._pos, self._length = 0, None
+        if spec == "synthetic":
+            self._synthetic = SyntheticSource(8, 8)
+        elif kind == "images" and Path(arg).is_dir():
+            self._files = sorted(p for p in Path(arg).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif kind == "file" and Path(arg).is_file():
+            self._path = arg
+        else:
+            raise ReferenceError(f"reference must be synthetic, file:PATH or images:DIR (existing), got {spec!r}")
+
+    def get(self, index: int, height: int, width: int) -> np.ndarray | None:
+        """RGB uint8 frame `index` fitted to height x width as the daemon did, or None."""
+        if self._size != (height, width):
+            self._size = (height, width)
+            self._fit = Preprocessor(width, height, 7).fit
+            if self._synthetic is not None:
+                self._synthetic = SyntheticSource(width, height)
+        if self._synthetic is not None:
+            frame = self._synthetic.frame(index)
+        elif self._files is not None:
+            frame = cv2.imread(str(self._files[index % len(self._files)])) if self._files else None
+        else:
+            frame = self._video_frame(index)
+        return None if frame is None else self._fit(frame)
+
+    def _video_frame(self, index: int) -> np.ndarray | None:
+        if self._length:
+            index %= self._length
+        if self._cap is None or index < self._pos:
+            if self._cap is not None:
+                self._cap.release()
+            self._cap, self._pos = cv2.VideoCapture(self._path), 0
+        frame = None
+        while self._pos <= index:
+            ok, frame = self._cap.read()
+            if not ok:
+                if self._pos == 0:
+                    return None
+                self._length = self._pos
+                self._cap.release()
+                self._cap = None
+                return self._video_frame(index)
+            self._pos += 1
+        return frame
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))

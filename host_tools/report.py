@@ -1,0 +1,89 @@
+"""What the viewer measured: the live status line, the final report and its JSON summary."""
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+
+import numpy as np
+
+
+class Stats:
+    def __init__(self):
+        self.received = self.decoded = self.lost = self.skipped = 0
+        self.rejected: Tally = Tally()
+        self.latency_ms: list[float] = []
+        self.decode_ms: list[float] = []
+        self.psnr_db: list[float] = []
+        self.bits = 0
+        self.pixels = 0
+        self.first = self.last = 0.0
+        self.shape: tuple | None = None
+
+    def frame_done(self, latency_ms: float, decode_ms: float, wire_bytes: int, shape: tuple) -> None:
+        now = time.monotonic()
+        self.first = self.first or now
+        self.last = now
+        self.decoded += 1
+        self.latency_ms.append(latency_ms)
+        self.decode_ms.append(decode_ms)
+        self.bits += 8 * wire_bytes
+        self.pixels += shape[0] * shape[1]
+        self.shape = shape
+
+    @property
+    def fps(self) -> float:
+        span = self.last - self.first
+        return (self.decoded - 1) / span if self.decoded > 1 and span > 0 else 0.0
+
+    def summary(self) -> dict:
+        def pct(values, q):
+            return float(np.percentile(values, q)) if values else None
+
+        return {
+            "frames_received": self.received - sum(self.rejected.values()),
+            "frames_decoded": self.decoded,
+            "fps": self.fps,
+            "latency_ms_p50": pct(self.latency_ms, 50),
+            "latency_ms_p99": pct(self.latency_ms, 99),
+            "decode_ms_p50": pct(self.decode_ms, 50),
+            "frames_lost": self.lost,
+            "frames_skipped": self.skipped,
+            "messages_rejected": dict(self.rejected),
+            "bits_per_pixel": self.bits / self.pixels if self.pixels else None,
+            "psnr_db": float(np.mean(self.psnr_db)) if self.psnr_db else None,
+            "psnr_db_min": float(np.min(self.psnr_db)) if self.psnr_db else None,
+            "frame_size": list(self.shape[:2]) if self.shape else None,
+        }
+
+    def status_line(self) -> str:
+        s = self.summary()
+        parts = [f"{s['frames_decoded']} frames", f"{s['fps']:.1f} fps"]
+        if s["latency_ms_p50"] is not None:
+            parts.append(f"latency p50 {s['latency_ms_p50']:.0f} ms")
+        if s["bits_per_pixel"] is not None:
+            parts.append(f"{s['bits_per_pixel']:.2f} bpp")
+        if s["psnr_db"] is not None:
+            parts.append(f"PSNR {s['psnr_db']:.2f} dB")
+        parts.append(f"lost {s['frames_lost']}")
+        parts.append(f"rejected {sum(self.rejected.values())}")
+        return "  ".join(parts)
+
+
+def format_report(s: dict) -> str:
+    def num(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    size = "x".join(map(str, s["frame_size"])) if s["frame_size"] else "n/a"
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(s["messages_rejected"].items())) or "none"
+    return "\n".join([
+        "caed-view report",
+        f"  frames decoded      {s['frames_decoded']}  ({size})",
+        f"  frames received     {s['frames_received']}  (skipped for newer: {s['frames_skipped']})",
+        f"  throughput          {num(s['fps'], '.2f')} fps",
+        f"  latency p50 / p99   {num(s['latency_ms_p50'], '.1f')} / {num(s['latency_ms_p99'], '.1f')} ms"
+        "  (capture on the board → decoded here)",
+        f"  frames lost         {s['frames_lost']}  (sequence gaps)",
+        f"  bitrate             {num(s['bits_per_pixel'], '.3f')} bits per pixel",
+        f"  quality             PSNR {num(s['psnr_db'], '.2f')} dB (min {num(s['psnr_db_min'], '.2f')})",
+        f"  rejected messages   {rejected}",
+    ])
