@@ -1,0 +1,105 @@
+"""The daemon end to end with `--backend vart` on the timed vart/xir double."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+DOUBLE = Path(__file__).parent / "dpu_double"
+sys.path.insert(0, str(DOUBLE))
+
+from dpu_double_xmodel import write_xmodel  # noqa: E402
+from tiny_qdq_encoder import write_tiny_encoder  # noqa: E402
+
+from caed.wire import FrameDecoder  # noqa: E402
+
+H, W, C = 64, 96, 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def caed(*args: str, lock_dir: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(DOUBLE), os.environ.get("PYTHONPATH")])),
+               DPU_DOUBLE_LOCK_DIR=str(lock_dir))
+    return subprocess.Popen([sys.executable, "-m", "caed.cli", "--metrics-port", "0", "--log-level", "warning",
+                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_frames_publish_in_order_when_dpu_jobs_finish_out_of_order(tmp_path):
+    """Two cores, jobs alternately 300 ms and 5 ms: every second job overtakes the one before it on the
+    DPU, yet subscribers see gapless sequence numbers and increasing source frame indices."""
+    onnx_model = write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C)
+    stats = tmp_path / "dpu-stats.json"
+    xmodel = write_xmodel(tmp_path / "tiny.xmodel", encoder_onnx=onnx_model, input_shape=(H, W, 3), input_fix_point=7,
+                          latent_shape=(H // 2, W // 2, C), latent_fix_point=4, cores=2, latency_ms=[300.0, 5.0],
+                          stats_file=stats, name="tiny-e2e")
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context.instance()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.RCVTIMEO, 30_000)
+    sub.connect(endpoint)
+    daemon = caed("--source", "synthetic", "--fps", "20", "--backend", "vart", "--model", str(xmodel),
+                  "--workers", "2", "--frames", "12", "--bind", endpoint, "--json", str(tmp_path / "summary.json"),
+                  lock_dir=tmp_path)
+    decoder, frames = FrameDecoder(), []
+    try:
+        while len(frames) < 12:
+            try:
+                frames.append(decoder.decode(sub.recv_multipart()))
+            except zmq.Again:
+                break
+        _, err = daemon.communicate(timeout=120)
+    finally:
+        daemon.kill()
+        sub.close(linger=0)
+    assert daemon.returncode == 0, err
+    assert len(frames) >= 8, f"received only {len(frames)} frames; daemon stderr: {err}"
+    seqs = [f.header.seq for f in frames]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    indices = [f.header.frame_index for f in frames]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    assert all(f.header.model_id == "tiny-e2e" and f.header.shape == (H // 2, W // 2, C) for f in frames)
+    assert any(np.any(f.latents != 0) for f in frames)
+    dpu = json.loads(stats.read_text())
+    assert dpu["out_of_order"] >= 3 and dpu["jobs_per_core"][0] >= 1 and dpu["jobs_per_core"][1] >= 1
+    assert json.loads((tmp_path / "summary.json").read_text())["frames_published"] == 12
+
+
+def test_check_prints_the_dpu_tensors(tmp_path):
+    onnx_model = write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C)
+    xmodel = write_xmodel(tmp_path / "tiny.xmodel", encoder_onnx=onnx_model, input_shape=(H, W, 3), input_fix_point=7,
+                          latent_shape=(H // 2, W // 2, C), latent_fix_point=4, name="tiny-check")
+    out, err = caed("--check", "--backend", "vart", "--model", str(xmodel), lock_dir=tmp_path).communicate(timeout=120)
+    described = json.loads(out)
+    assert described["backend"] == "vart" and described["model_id"] == "tiny-check"
+    assert described["input"]["name"] == "image_fix" and described["input"]["fix_point"] == 7
+    assert described["latent"]["shape"] == [H // 2, W // 2, C] and described["latent"]["fix_point"] == 4
+    assert described["dpu_target"] == "DPUCZDX8G_ISA1_B2304"
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ("missing", "xmodel not found"),
+    ("no-dpu", "no DPU subgraph"),
+])
+def test_check_fails_with_a_clear_message(tmp_path, problem, expected):
+    onnx_model = write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C)
+    xmodel = tmp_path / "m.xmodel"
+    if problem == "no-dpu":
+        write_xmodel(xmodel, encoder_onnx=onnx_model, input_shape=(H, W, 3), input_fix_point=7,
+                     latent_shape=(H // 2, W // 2, C), latent_fix_point=4, devices=("USER", "CPU"))
+    proc = caed("--check", "--backend", "vart", "--model", str(xmodel), lock_dir=tmp_path)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert expected in err and "Traceback" not in err
