@@ -103,3 +103,62 @@ def test_check_fails_with_a_clear_message(tmp_path, problem, expected):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert expected in err and "Traceback" not in err
+
+
+def _stream(tmp_path: Path, name: str, backend_args: list[str], frames: int) -> dict[int, object]:
+    """Run the daemon on the synthetic source and collect every published frame by source frame index."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.RCVTIMEO, 120_000)
+    sub.connect(endpoint)
+    daemon = caed("--source", "synthetic", "--fps", "2", "--workers", "2", "--frames", str(frames),
+                  "--bind", endpoint, "--json", str(tmp_path / f"{name}.json"), *backend_args, lock_dir=tmp_path)
+    decoder, received = FrameDecoder(), {}
+    try:
+        while len(received) < frames:
+            try:
+                frame = decoder.decode(sub.recv_multipart())
+            except zmq.Again:
+                break
+            received[frame.header.frame_index] = frame
+        _, err = daemon.communicate(timeout=300)
+    finally:
+        daemon.kill()
+        sub.close(linger=0)
+    assert daemon.returncode == 0, err
+    return received
+
+
+def test_vart_on_the_double_matches_the_onnx_int8_backend(tmp_path):
+    """The host decodes the vart stream to the same PSNR as the onnx int8 stream (same frames, same model)."""
+    import caed_models
+    from caed_host.decoder import DecoderSet
+    from caed_host.reference import ReferenceFrames, psnr
+
+    spec = caed_models.find("kth2020")
+    if spec.encoder_int8 is None or not spec.encoder_int8.is_file():
+        pytest.skip("the shipped kth2020 model has no int8 encoder")
+    from dpu_double_xmodel import write_for_model
+
+    xmodel = write_for_model(spec, tmp_path / "kth2020.xmodel", latency_ms=35.72)
+    vart_frames = _stream(tmp_path, "vart", ["--backend", "vart", "--model", str(xmodel)], 6)
+    onnx_frames = _stream(tmp_path, "onnx", ["--backend", "onnx", "--onnx-int8", "--model", "kth2020"], 6)
+    common = sorted(set(vart_frames) & set(onnx_frames))
+    assert len(common) >= 4, (sorted(vart_frames), sorted(onnx_frames))
+    decoders, reference = DecoderSet(), ReferenceFrames("synthetic")
+
+    def mean_psnr(frames: dict) -> float:
+        values = []
+        for index in common:
+            h = frames[index].header
+            rgb = decoders.get(h.model_id, h.shape).decode(frames[index].latents, h.fix_point)
+            values.append(psnr(reference.get(index, *rgb.shape[:2]), rgb))
+        return float(np.mean(values))
+
+    for index in common:
+        assert vart_frames[index].header.model_id == onnx_frames[index].header.model_id == spec.model_id
+        assert vart_frames[index].header.fix_point == onnx_frames[index].header.fix_point
+    vart_db, onnx_db = mean_psnr(vart_frames), mean_psnr(onnx_frames)
+    assert abs(vart_db - onnx_db) <= 0.1, (vart_db, onnx_db)
+    assert vart_db > 10  # a real picture, not noise
