@@ -106,7 +106,7 @@ def _parse_header(raw: bytes) -> FrameHeader:
         raise Rejected("header_size", f"{len(raw)} bytes > {MAX_HEADER_BYTES}")
     try:
         h = msgpack.unpackb(raw, raw=False, strict_map_key=True, max_str_len=MAX_NAME, max_bin_len=0,
-                            max_array_len=len(_FIELDS), max_map_len=len(_FIELDS), max_ext_len=0)
+                            max_array_len=32, max_map_len=32, max_ext_len=0)
     except Exception as e:  # msgpack raises many types for garbage input
         raise Rejected("header_decode", f"{type(e).__name__}: {e}") from None
     if not isinstance(h, dict):

@@ -1,0 +1,53 @@
+import cv2
+import numpy as np
+import pytest
+
+from caed.preprocess import Preprocessor, fit_to, quantize_float, quantize_table
+
+
+@pytest.mark.parametrize("fix_point", [5, 6, 7, 8])
+def test_lut_is_bit_exact_to_the_float_formula_for_every_byte(fix_point):
+    every_byte = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    pre = Preprocessor(16, 16, fix_point)
+    out = pre(np.ascontiguousarray(every_byte[..., ::-1]))  # BGR in, RGB out
+    expected = np.clip(np.round(every_byte.astype(np.float64) / 255.0 * 2 ** fix_point), -128, 127)
+    assert out.dtype == np.int8
+    np.testing.assert_array_equal(out, expected.astype(np.int8))
+
+
+def test_fix_point_7_saturates_white_at_127():
+    table = quantize_table(7)
+    assert table[255] == 127 and table[0] == 0 and table[128] == 64
+
+
+@pytest.mark.parametrize("shape", [(512, 768, 3), (720, 1280, 3), (481, 321, 3), (100, 150, 3)])
+def test_pipeline_equals_naive_resize_crop_swap_and_float_quantize(shape):
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, shape, dtype=np.uint8)
+    pre = Preprocessor(768, 512, 7)
+    out = np.empty((512, 768, 3), np.int8)
+    assert pre(frame, out) is out
+    fitted = fit_to(frame, 768, 512)
+    assert fitted.shape == (512, 768, 3)
+    np.testing.assert_array_equal(out, quantize_float(np.ascontiguousarray(fitted[..., ::-1]), 7))
+
+
+def test_fit_covers_then_crops_the_centre():
+    frame = np.zeros((100, 400, 3), np.uint8)
+    frame[:, 150:250] = 255  # a white band in the middle
+    fitted = fit_to(frame, 100, 100)
+    assert fitted.shape == (100, 100, 3)
+    assert fitted[:, 5:95].min() == 255  # the centre survives, the black sides are cropped away
+
+
+def test_fit_is_a_no_op_at_the_model_size():
+    frame = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    assert fit_to(frame, 96, 64) is frame
+
+
+def test_fit_returns_rgb_the_viewer_compares_against():
+    frame = np.zeros((8, 8, 3), np.uint8)
+    frame[..., 0] = 200  # blue in BGR
+    rgb = Preprocessor(8, 8, 7).fit(frame)
+    assert (rgb[..., 2] == 200).all() and (rgb[..., 0] == 0).all()
+    assert cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).tobytes() == frame.tobytes()

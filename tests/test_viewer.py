@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+import caed_models
+from caed.wire import FrameEncoder
+from caed_host.decoder import DecoderSet
+from caed_host.metrics import ViewerMetrics
+from caed_host.sinks import NullSink, PngSink, SinkError, VideoSink, open_sink
+from caed_host.viewer import Viewer
+
+
+def frame(seq, stream="cam0", model="m", shape=(4, 4, 2)):
+    return FrameEncoder(stream, model, "zstd").encode(np.zeros(shape, np.int8), fix_point=3, seq=seq,
+                                                      frame_index=seq, t_capture_ns=1)
+
+
+def make_viewer():
+    return Viewer(subscriber=None, decoders=DecoderSet(), sink=NullSink(), metrics=ViewerMetrics())
+
+
+def test_malformed_messages_are_counted_by_reason_and_good_ones_still_taken():
+    v = make_viewer()
+    good = frame(0)
+    batch = [[b"garbage"], [b"cam0/", b"\xc1", b""], good[:2] + [good[2][:-1]], frame(1), [b"x/", good[1], good[2]]]
+    newest = v.take(batch)
+    assert newest["cam0"].header.seq == 1
+    assert dict(v.stats.rejected) == {"parts": 1, "header_decode": 1, "payload": 1, "topic": 1}
+    assert v.metrics.registry.get_sample_value("caed_view_messages_rejected_total", {"reason": "payload"}) == 1
+    assert v.stats.received == 5
+
+
+def test_sequence_gaps_are_lost_frames_and_older_ones_in_a_batch_are_skipped():
+    v = make_viewer()
+    newest = v.take([frame(0), frame(1), frame(4), frame(0, stream="cam1"), frame(2, stream="cam1")])
+    assert {s: f.header.seq for s, f in newest.items()} == {"cam0": 4, "cam1": 2}
+    assert v.stats.lost == 2 + 1
+    assert v.stats.skipped == 2 + 1
+    v.take([frame(0)])  # the board restarted: not a loss
+    assert v.stats.lost == 3
+
+
+def test_unknown_model_is_rejected_not_fatal():
+    v = make_viewer()
+    for f in v.take([frame(0, model="no-such-model")]).values():
+        v.show(f)
+    assert v.stats.rejected["unknown_model"] == 1 and v.stats.decoded == 0
+
+
+def test_shipped_model_decodes_to_the_model_input_size():
+    spec = caed_models.find(caed_models.DEFAULT_MODEL)
+    v = make_viewer()
+    parts = FrameEncoder("cam0", spec.model_id, "zstd").encode(
+        np.zeros(spec.latent_shape, np.int8), fix_point=spec.latent_fix_point, seq=0, frame_index=0,
+        t_capture_ns=0)
+    for f in v.take([parts]).values():
+        v.show(f)
+    s = v.stats.summary()
+    assert s["frames_decoded"] == 1 and s["frame_size"] == list(spec.input_shape[:2])
+    assert s["bits_per_pixel"] == pytest.approx(8 * sum(map(len, parts)) / (spec.input_shape[0] * spec.input_shape[1]))
+
+
+def test_sinks(tmp_path):
+    rgb = np.zeros((16, 24, 3), np.uint8)
+    png = PngSink(str(tmp_path / "png"))
+    png.write(rgb, "cam0", 3)
+    assert (tmp_path / "png" / "cam0_00000003.png").is_file()
+    video = VideoSink(str(tmp_path / "v.avi"))
+    for i in range(3):
+        video.write(rgb, "cam0", i)
+    video.close()
+    assert (tmp_path / "v.avi").stat().st_size > 0
+    with pytest.raises(SinkError):
+        open_sink("video:/nonexistent-dir/x.mp4")
+    with pytest.raises(SinkError):
+        open_sink("video:out.gif")
+    with pytest.raises(SinkError):
+        open_sink("screen")

@@ -1,0 +1,121 @@
+import msgpack
+import numpy as np
+import pytest
+import zstandard
+
+from caed import wire
+from caed.wire import FrameDecoder, FrameEncoder, Rejected, encode_frame
+
+SHAPE = (6, 8, 4)
+
+
+def latents(seed=0):
+    return np.random.default_rng(seed).integers(-128, 128, SHAPE, dtype=np.int8)
+
+
+def message(codec="zstd"):
+    return FrameEncoder("cam0", "model-a", codec).encode(latents(), fix_point=4, seq=7, frame_index=9,
+                                                         t_capture_ns=123)
+
+
+def with_header(parts=None, **changes):
+    parts = parts or message()
+    header = msgpack.unpackb(parts[1])
+    header.update(changes)
+    return [parts[0], msgpack.packb(header), parts[2]]
+
+
+@pytest.mark.parametrize("codec", ["raw", "zstd"])
+def test_round_trip(codec):
+    frame = FrameDecoder().decode(message(codec))
+    np.testing.assert_array_equal(frame.latents, latents())
+    h = frame.header
+    assert (h.version, h.stream, h.seq, h.frame_index, h.t_capture_ns) == (wire.PROTOCOL_VERSION, "cam0", 7, 9, 123)
+    assert (h.shape, h.dtype, h.fix_point, h.codec, h.model_id) == (SHAPE, "int8", 4, codec, "model-a")
+    assert frame.wire_bytes == sum(len(p) for p in message(codec))
+
+
+def test_zstd_is_smaller_than_raw_on_structured_latents():
+    smooth = np.zeros((62, 94, 32), np.int8)
+    smooth[::2] = 3
+    raw = encode_frame(smooth, fix_point=4, model_id="m", codec="raw")
+    packed = encode_frame(smooth, fix_point=4, model_id="m", codec="zstd")
+    assert len(packed[2]) < len(raw[2]) / 10
+
+
+def reject_reason(parts):
+    with pytest.raises(Rejected) as e:
+        FrameDecoder().decode(parts)
+    return e.value.reason
+
+
+def test_wrong_version():
+    assert reject_reason(with_header(version=2)) == "version"
+
+
+def test_shape_and_payload_mismatch():
+    assert reject_reason(with_header(message("raw"), shape=[6, 8, 5])) == "payload"
+    assert reject_reason(with_header(message("zstd"), shape=[6, 8, 5])) == "payload"
+
+
+def test_truncated_payload():
+    for codec in ("raw", "zstd"):
+        parts = message(codec)
+        parts[2] = parts[2][:-3]
+        assert reject_reason(parts) == "payload"
+
+
+def test_huge_declared_shape_is_refused_before_allocation():
+    assert reject_reason(with_header(shape=[4096, 4096, 4096])) == "shape"
+    assert reject_reason(with_header(shape=[0, 8, 4])) == "shape"
+    assert reject_reason(with_header(shape=[6, 8])) == "shape"
+
+
+def test_zstd_bomb_declaring_a_different_size_is_refused():
+    parts = message("zstd")
+    parts[2] = zstandard.ZstdCompressor().compress(bytes(10_000_000))
+    assert reject_reason(parts) == "payload"
+
+
+def test_zstd_frame_without_content_size_is_refused():
+    parts = message("zstd")
+    parts[2] = zstandard.ZstdCompressor(write_content_size=False).compress(latents().tobytes())
+    assert reject_reason(parts) == "payload"
+
+
+def test_wrong_dtype_and_codec():
+    assert reject_reason(with_header(dtype="float32")) == "dtype"
+    assert reject_reason(with_header(codec="lzma")) == "codec"
+
+
+def test_oversized_header():
+    parts = message()
+    parts[1] = b"\x81" + msgpack.packb("x" * 600)[:-1] + b"\x00"
+    parts[1] = parts[1] + b"\x00" * (wire.MAX_HEADER_BYTES + 1 - len(parts[1]))
+    assert reject_reason(parts) == "header_size"
+
+
+def test_garbage_bytes_and_wrong_types():
+    assert reject_reason([b"cam0/", b"\xc1\xff\x00garbage", b""]) == "header_decode"
+    assert reject_reason([b"cam0/", msgpack.packb([1, 2, 3]), b""]) == "header_decode"
+    assert reject_reason(with_header(seq="7")) == "header_fields"
+    assert reject_reason(with_header(seq=True)) == "header_fields"
+    assert reject_reason(with_header(seq=-1)) == "header_fields"
+    assert reject_reason(with_header(model_id="")) == "header_fields"
+    assert reject_reason(with_header(fix_point=99)) == "header_fields"
+    parts = message()
+    header = msgpack.unpackb(parts[1])
+    del header["model_id"]
+    parts[1] = msgpack.packb(header)
+    assert reject_reason(parts) == "header_fields"
+    header["model_id"], header["extra"] = "m", 1
+    parts[1] = msgpack.packb(header)
+    assert reject_reason(parts) == "header_fields"
+
+
+def test_wrong_part_count_and_topic():
+    assert reject_reason(message()[:2]) == "parts"
+    assert reject_reason(message() + [b"x"]) == "parts"
+    parts = message()
+    parts[0] = b"cam1/"
+    assert reject_reason(parts) == "topic"
