@@ -7,7 +7,10 @@ convolution drops, so any input whose sides are multiples of 8 comes back at exa
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
+
+from .quant import fake_quantize, fix_point_for
 
 SIZE_MULTIPLE = 8
 
@@ -66,3 +69,13 @@ class KTH2020(nn.Module):
 
     def forward(self, x):
         return self.decode(self.encode(x))
+
+    # training: MSE with the latents rounded (straight-through) to the int8 grid of the batch's
+    # largest latent, the power-of-two fix point calibration will pick at export
+    log_fields = ("latent_fix_point",)
+
+    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        y = self.encode(x)
+        fix_point = fix_point_for(float(y.detach().abs().max()))
+        mse = torch.mean((self.decode(fake_quantize(y, fix_point)) - x) ** 2)
+        return mse, {"mse": mse.item(), "latent_fix_point": fix_point}

@@ -1,8 +1,8 @@
 """caed-train: train a codec on random crops, within a time budget, resumable from checkpoints.
 
-The loss is MSE on images quantized exactly as the daemon feeds the DPU, with the latents
-rounded (straight-through) to the int8 grid the wire carries, so the int8 path costs little.
-The latent fix_point follows the batch's largest latent (power of two, as calibration will pick).
+Inputs are quantized exactly as the daemon feeds the DPU; each architecture's
+`training_loss` rounds its latents to the int8 grid the wire carries, so the int8 path costs
+little (see the model modules for the loss each one uses).
 A checkpoint (model, optimizer, step, RNG states) is written every few minutes and at the end;
 running the same command again continues from it.
 """
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .architectures import ARCHITECTURES, build
 from .data import CropSampler
-from .quant import fake_quantize, fix_point_for, quantize_input
+from .quant import quantize_input
 
 CHECKPOINTS_DIR = Path(__file__).with_name("checkpoints")
 DEFAULT_DATA = Path("/work/shared/data/train")
@@ -53,7 +53,11 @@ class Trainer:
         torch.set_num_threads(args.threads)
         self.args = args
         self.model = build(args.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        groups = (self.model.optimizer_groups(args.lr) if hasattr(self.model, "optimizer_groups")
+                  else [{"params": list(self.model.parameters()), "lr": args.lr}])
+        for group in groups:
+            group["lr_factor"] = group["lr"] / args.lr
+        self.optimizer = torch.optim.Adam(groups, lr=args.lr)
         self.sampler = CropSampler(args.data, args.crop, args.seed)
         self.step = 0
         self.dir = args.checkpoint_dir or CHECKPOINTS_DIR / args.model
@@ -68,7 +72,7 @@ class Trainer:
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         for group in self.optimizer.param_groups:
-            group["lr"] = self.args.lr
+            group["lr"] = self.args.lr * group["lr_factor"]
         self.step = ck["step"]
         self.sampler.restore(ck["sampler_rng"])
         torch.set_rng_state(ck["torch_rng"])
@@ -84,17 +88,14 @@ class Trainer:
         }, tmp)
         tmp.replace(self.path)
 
-    def train_step(self) -> tuple[float, int]:
+    def train_step(self) -> tuple[float, dict]:
         x = quantize_input(torch.from_numpy(self.sampler.batch(self.args.batch)).permute(0, 3, 1, 2))
-        y = self.model.encode(x)
-        fix_point = fix_point_for(float(y.detach().abs().max()))
-        x_hat = self.model.decode(fake_quantize(y, fix_point))
-        loss = torch.mean((x_hat - x) ** 2)
+        loss, info = self.model.training_loss(x)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.step += 1
-        return loss.item(), fix_point
+        return loss.item(), info
 
 
 def psnr(mse: float) -> float:
@@ -110,23 +111,25 @@ def main(argv=None) -> int:
     new_log = not log_path.exists()
     t_end = time.monotonic() + args.minutes * 60
     t_save = time.monotonic() + args.checkpoint_minutes * 60
-    window: list[float] = []
+    fields = trainer.model.log_fields
+    window: list[dict] = []
     with open(log_path, "a", newline="") as f, tqdm(desc=f"{args.model} step", initial=trainer.step,
                                                      unit="step", dynamic_ncols=True) as bar:
         log = csv.writer(f)
         if new_log:
-            log.writerow(["step", "unix_time", "mse_mean_last_100", "psnr_db", "latent_fix_point", "lr"])
+            log.writerow(["step", "unix_time", "loss_mean_last_100", "psnr_db", *fields, "lr"])
         bar.write(f"{'resumed' if resumed else 'started'} {args.model} at step {trainer.step} "
                   f"(checkpoints in {trainer.dir})")
         while time.monotonic() < t_end:
-            loss, fix_point = trainer.train_step()
-            window = (window + [loss])[-100:]
+            loss, info = trainer.train_step()
+            window = (window + [{"loss": loss, **info}])[-100:]
             bar.update(1)
+            mean = {k: float(np.mean([w[k] for w in window])) for k in ("loss", "mse", *fields)}
             if trainer.step % 20 == 0:
-                bar.set_postfix(psnr=f"{psnr(float(np.mean(window))):.2f}dB", F=fix_point)
+                bar.set_postfix(loss=f"{mean['loss']:.4g}", psnr=f"{psnr(mean['mse']):.2f}dB")
             if trainer.step % 100 == 0:
-                log.writerow([trainer.step, int(time.time()), f"{np.mean(window):.6g}",
-                              f"{psnr(float(np.mean(window))):.3f}", fix_point, args.lr])
+                log.writerow([trainer.step, int(time.time()), f"{mean['loss']:.6g}", f"{psnr(mean['mse']):.3f}",
+                              *(f"{mean[k]:.5g}" for k in fields), args.lr])
                 f.flush()
             if time.monotonic() >= t_save:
                 trainer.save()

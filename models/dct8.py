@@ -1,0 +1,169 @@
+"""dct8: a DPU-friendly learned transform codec that starts from JPEG's transform.
+
+Encoder (runs on the DPU; only reorg + conv): space-to-depth by 8 turns the 3-channel image into
+192 channels on a 1/8 grid, so no layer wastes the DPU's input-channel lanes on 3 channels; one
+3x3 convolution over that grid (a lapped 24x24, stride-8 transform) gives 192 latent channels.
+It is initialized to RGB->YCbCr followed by the 8x8 DCT, each coefficient divided by its JPEG
+quantization step, so the untrained codec is JPEG's transform and quantizer.
+Decoder (host): the mirrored 3x3 convolution initialized to the inverse, depth-to-space, then a
+small residual post-filter at full resolution that removes blocking and ringing.
+The latent unit is one quantization step (wire fix_point 0); coarser fix points (-1, -2) double
+and quadruple every step, and training draws among them so one decoder serves all three rates.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+BLOCK = 8
+CHANNELS = 3 * BLOCK * BLOCK
+RGB_TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+# ITU-T T.81 Annex K tables (luminance, chrominance), for the 0..255 pixel scale
+JPEG_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]).reshape(8, 8)
+JPEG_CHROMA = np.array([
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+    47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32).reshape(8, 8)
+RATE_STEPS = (0, 1, 2, 3)  # training draws step multipliers 2**k: wire fix_points 0, -1, -2, -3
+# bits per pixel traded per unit of MSE on the 0..255 scale at the finest rate (the slope of
+# JPEG's RD curve around quality 75); each coarser rate trades 3x less
+LAMBDA = 0.034
+
+
+def dct_matrix(n: int = BLOCK) -> np.ndarray:
+    """Orthonormal DCT-II: row u is basis function u (JPEG's FDCT is this, in 2-D)."""
+    d = np.array([[math.cos((2 * i + 1) * u * math.pi / (2 * n)) for i in range(n)] for u in range(n)])
+    d[0] *= math.sqrt(1 / n)
+    d[1:] *= math.sqrt(2 / n)
+    return d
+
+
+def jpeg_steps(quality: int) -> np.ndarray:
+    """Quantization steps per (YCbCr channel, u, v) in [0,1] pixel units, IJG quality scaling."""
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    tables = [np.clip(np.floor((t * scale + 50) / 100), 1, 255) for t in (JPEG_LUMA, JPEG_CHROMA, JPEG_CHROMA)]
+    return np.stack(tables) / 255.0
+
+
+def analysis_matrix(steps: np.ndarray) -> np.ndarray:
+    """192x192 map from space-to-depth pixels (c, i, j) to scaled coefficients (k, u, v)."""
+    d = dct_matrix()
+    # W[k,u,v,c,i,j] = M[k,c] D[u,i] D[v,j] / step[k,u,v]
+    w = np.einsum("kc,ui,vj->kuvcij", RGB_TO_YCBCR, d, d) / steps[:, :, :, None, None, None]
+    return w.reshape(CHANNELS, CHANNELS)
+
+
+class DCT8(nn.Module):
+    latent_channels = CHANNELS
+    size_multiple = BLOCK
+
+    def __init__(self, quality: int = 75, postfilter_channels: int = 16):
+        super().__init__()
+        self.analysis = nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1)
+        self.synthesis = nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1)
+        self.encoder = nn.Sequential(nn.PixelUnshuffle(BLOCK), self.analysis)
+        self.postfilter = nn.Sequential(
+            nn.Conv2d(3, postfilter_channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(postfilter_channels, postfilter_channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(postfilter_channels, 3, 3, padding=1),
+        )
+        self.decoder = _Decoder(self.synthesis, self.postfilter)
+        # per-channel Laplace rate model (location, log scale) in latent units, for training
+        self.rate_loc = nn.Parameter(torch.zeros(CHANNELS))
+        self.rate_log_scale = nn.Parameter(torch.zeros(CHANNELS))
+        self.register_buffer("rate_model_fitted", torch.zeros((), dtype=torch.bool))
+        self.reset_to_jpeg(quality)
+
+    @torch.no_grad()
+    def reset_to_jpeg(self, quality: int) -> None:
+        w = analysis_matrix(jpeg_steps(quality))
+        inv = np.linalg.inv(w)
+        for conv, m in ((self.analysis, w), (self.synthesis, inv)):
+            conv.weight.zero_()
+            conv.weight[:, :, 1, 1] = torch.from_numpy(m).float()
+        # centre the pixels (x - 0.5) inside the transform, and add it back after the inverse
+        self.analysis.bias.copy_(torch.from_numpy(-w @ np.full(CHANNELS, 0.5)).float())
+        self.synthesis.bias.fill_(0.5)
+        last = self.postfilter[-1]
+        last.weight.zero_()
+        last.bias.zero_()
+
+    @staticmethod
+    def latent_size(height: int, width: int) -> tuple[int, int]:
+        return height // BLOCK, width // BLOCK
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, y):
+        return self.decoder(y)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+    log_fields = ("bpp",)
+
+    def optimizer_groups(self, lr: float) -> list[dict]:
+        """Adam moves every weight by about lr per step whatever its size, so each group's rate is
+        scaled to its weights: the inverse transform's weights are ~1e-2 (they multiply latents of
+        up to +-128), the forward transform's ~1, the rate model's log-scales ~1-5."""
+        return [
+            {"params": [self.synthesis.weight, self.synthesis.bias], "lr": lr * 0.005, "name": "synthesis"},
+            {"params": [self.analysis.weight, self.analysis.bias], "lr": lr * 0.05, "name": "analysis"},
+            {"params": list(self.postfilter.parameters()), "lr": lr, "name": "postfilter"},
+            {"params": [self.rate_loc, self.rate_log_scale], "lr": lr * 10, "name": "rate"},
+        ]
+
+    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """bpp + lambda_k * MSE for a random rate k: uniform noise stands in for rounding in the
+        rate term, straight-through rounding (clipped to int8) feeds the decoder."""
+        k = RATE_STEPS[int(torch.randint(len(RATE_STEPS), (1,)))]
+        step = 2.0 ** k
+        y = self.encode(x)
+        if not self.rate_model_fitted:
+            self._fit_rate_model(y.detach())
+        q = torch.clamp(torch.round(y / step), -128, 127) * step
+        y_hat = y + (q - y).detach()
+        noisy = y + (torch.rand_like(y) - 0.5) * step
+        bpp = self.rate_bits(noisy, step) / (x.shape[0] * x.shape[2] * x.shape[3])
+        mse = torch.mean((self.decode(y_hat) - x) ** 2)
+        loss = bpp + LAMBDA / 3 ** k * 255 ** 2 * mse
+        return loss, {"mse": mse.item(), "bpp": bpp.item()}
+
+    @torch.no_grad()
+    def _fit_rate_model(self, y: torch.Tensor) -> None:
+        """Start the Laplace model at the first batch's per-channel median and mean deviation."""
+        per_channel = y.transpose(0, 1).reshape(CHANNELS, -1)
+        median = per_channel.median(dim=1).values
+        self.rate_loc.copy_(median)
+        self.rate_log_scale.copy_(torch.log((per_channel - median[:, None]).abs().mean(dim=1).clamp_min(0.05)))
+        self.rate_model_fitted.fill_(True)
+
+    def rate_bits(self, y_noisy: torch.Tensor, step: float) -> torch.Tensor:
+        """Bits of the int8 symbols y/step under the per-channel Laplace model (training only)."""
+        loc = (self.rate_loc / step).view(1, -1, 1, 1)
+        scale = (torch.exp(self.rate_log_scale) / step).clamp_min(0.05).view(1, -1, 1, 1)
+        v = y_noisy / step - loc
+
+        def cdf(t):
+            return 0.5 + 0.5 * torch.sign(t) * (1 - torch.exp(-t.abs() / scale))
+
+        p = (cdf(v + 0.5) - cdf(v - 0.5)).clamp_min(1e-9)
+        return -torch.log2(p).sum()
+
+
+class _Decoder(nn.Module):
+    def __init__(self, synthesis: nn.Module, postfilter: nn.Module):
+        super().__init__()
+        self.synthesis = synthesis
+        self.postfilter = postfilter
+        self.to_pixels = nn.PixelShuffle(BLOCK)
+
+    def forward(self, y):
+        x = self.to_pixels(self.synthesis(y))
+        return x + self.postfilter(x)
