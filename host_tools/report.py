@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
+from collections import deque
 
 import numpy as np
+
+
+KEEP = 100_000  # per-frame samples kept for percentiles: a viewer may run for months
 
 
 class Stats:
     def __init__(self):
         self.received = self.decoded = self.lost = self.skipped = 0
         self.rejected: Tally = Tally()
-        self.latency_ms: list[float] = []
-        self.decode_ms: list[float] = []
-        self.psnr_db: list[float] = []
+        self.latency_ms: deque = deque(maxlen=KEEP)
+        self.decode_ms: deque = deque(maxlen=KEEP)
+        self.psnr_db: deque = deque(maxlen=KEEP)
         self.bits = 0
         self.pixels = 0
         self.first = self.last = 0.0

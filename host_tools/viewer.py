@@ -4,13 +4,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 
 from caed.wire import FrameDecoder, LatentFrame, Rejected
 
 from .decoder import DecoderSet, UnknownModel
 from .metrics import ViewerMetrics
 from .reference import ReferenceFrames, psnr
-from .report import Stats
+from .report import KEEP, Stats
 from .sinks import Sink
 from .subscriber import Subscriber
 
@@ -23,6 +24,7 @@ class Viewer:
         self.subscriber, self.decoders, self.sink = subscriber, decoders, sink
         self.metrics, self.reference = metrics, reference
         self.stats = Stats()
+        self.captures_ns: deque = deque(maxlen=KEEP)  # capture time of each decoded frame, in decode order
         self._frames = FrameDecoder()
         self._last_seq: dict[str, int] = {}
 
@@ -76,6 +78,7 @@ class Viewer:
         self.metrics.latency.observe(max(latency_s, 0.0))
         self.metrics.bpp.set(8 * frame.wire_bytes / (rgb.shape[0] * rgb.shape[1]))
         self.stats.frame_done(latency_s * 1e3, decode_s * 1e3, frame.wire_bytes, rgb.shape)
+        self.captures_ns.append(h.t_capture_ns)
         if self.reference is not None:
             source = self.reference.get(h.frame_index, rgb.shape[0], rgb.shape[1])
             if source is not None:

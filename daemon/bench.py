@@ -1,0 +1,163 @@
+"""`caed-bench`: measure the daemon's hot paths against baselines taken in the same run.
+
+Every figure is a ratio or a difference against something measured seconds earlier on the same
+machine, so a shared or throttled machine shifts both sides alike:
+- preprocess: the cv2.LUT path vs the naive float numpy path (speed-up, and bit-equality);
+- encoder: achieved GFLOP/s vs a float32 numpy matmul's GFLOP/s (same threads);
+- daemon CPU per frame outside the encoder (preprocess/submit and publish threads; the source's
+  own cost, here rendering the synthetic camera, is reported beside it);
+- loopback end-to-end latency (capture → decoded) minus encoder and decoder time, p50/p99.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+import caed_models
+
+from .encoders.onnx import OnnxEncoder
+from .metrics import DaemonMetrics
+from .pipeline import Pipeline
+from .preprocess import Preprocessor, fit_to, quantize_float
+from .publisher import ZmqPublisher
+from .sources import LatestFrameSource, SyntheticSource
+from .wire import FrameEncoder
+
+
+def best_of(fn, repeats: int, inner: int = 1) -> float:
+    """Best wall time of one call (the least disturbed by other load)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / inner)
+    return best
+
+
+def naive_preprocess(frame: np.ndarray, width: int, height: int, fix_point: int) -> np.ndarray:
+    """What the LUT replaces: the float formula applied per pixel in numpy."""
+    return quantize_float(fit_to(frame, width, height)[..., ::-1], fix_point)
+
+
+def bench_preprocess(spec: caed_models.ModelSpec, repeats: int) -> dict:
+    h, w, _ = spec.input_shape
+    frame = SyntheticSource(w, h).frame(0)
+    pre = Preprocessor(w, h, spec.input_fix_point)
+    out = np.empty(spec.input_shape, np.int8)
+    lut_s = best_of(lambda: pre(frame, out), repeats, 10)
+    naive_s = best_of(lambda: naive_preprocess(frame, w, h, spec.input_fix_point), repeats, 3)
+    equal = bool(np.array_equal(pre(frame, out), naive_preprocess(frame, w, h, spec.input_fix_point)))
+    return {"frame": [h, w], "lut_ms": lut_s * 1e3, "naive_float_ms": naive_s * 1e3,
+            "speedup": naive_s / lut_s, "bit_exact": equal}
+
+
+def bench_encoder(spec: caed_models.ModelSpec, repeats: int, threads: int) -> dict:
+    macs = json.loads((spec.directory / "model.json").read_text()).get("macs", {}).get("encoder")
+    if not macs:
+        return {"skipped": f"{spec.name}/model.json has no macs.encoder"}
+    encoder = OnnxEncoder(spec, workers=1, threads=threads)
+    frame = np.zeros(spec.input_shape, np.int8)
+    encoder.submit(frame).result()  # warm-up
+    enc_s = best_of(lambda: encoder.submit(frame).result(), repeats)
+    encoder.close()
+    n = 1024
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    a @ a
+    mm_s = best_of(lambda: a @ a, repeats * 3)
+    enc_gflops = 2 * macs / enc_s / 1e9
+    mm_gflops = 2 * n ** 3 / mm_s / 1e9
+    return {"model_id": spec.model_id, "threads": threads, "encoder_gmac": macs / 1e9, "encoder_ms": enc_s * 1e3,
+            "encoder_gflops": enc_gflops, "matmul_gflops": mm_gflops, "ratio_vs_matmul": enc_gflops / mm_gflops}
+
+
+def bench_pipeline(spec: caed_models.ModelSpec, frames: int) -> dict:
+    """The real daemon pipeline and a real subscriber over loopback TCP; one worker, paced source."""
+    from caed_host.decoder import DecoderSet
+    from caed_host.metrics import ViewerMetrics
+    from caed_host.sinks import NullSink
+    from caed_host.subscriber import Subscriber
+    from caed_host.viewer import Viewer
+
+    h, w, _ = spec.input_shape
+    encoder = OnnxEncoder(spec, workers=1, threads=1)
+    jobs: list[tuple[int, int]] = []  # (start, end) of every encoder job, CLOCK_REALTIME ns
+    publisher = ZmqPublisher("tcp://127.0.0.1:0", sndhwm=100)
+    subscriber = Subscriber([publisher.endpoint], rcvhwm=100)
+    viewer = Viewer(subscriber, DecoderSet(threads=1), NullSink(), ViewerMetrics())
+    one = np.zeros(spec.input_shape, np.int8)
+    latents = encoder.submit(one).result()
+    decoder = viewer.decoders.get(spec.model_id, spec.latent_shape)
+    model_s = best_of(lambda: encoder.submit(one).result(), 3) + best_of(
+        lambda: decoder.decode(latents, spec.latent_fix_point), 3)
+    period = 1.5 * model_s + 0.02  # frames never queue behind each other: latency is one frame's path
+    metrics = DaemonMetrics()
+    latest = LatestFrameSource(SyntheticSource(w, h, fps=1 / period))
+    pipeline = Pipeline(latest, encoder, publisher, FrameEncoder("bench", spec.model_id), metrics)
+    encoder.on_busy = lambda s: jobs.append((time.time_ns() - int(s * 1e9), time.time_ns()))
+    stop = threading.Event()
+    view_thread = threading.Thread(target=lambda: viewer.run(stop, frames=frames, duration=period * frames + 30))
+    view_thread.start()
+    time.sleep(0.3)
+    summary = pipeline.run(threading.Event(), frames=frames + 2)
+    view_thread.join(timeout=3 * period + 10)  # the last frames are still being decoded
+    stop.set()
+    view_thread.join()
+    encoder.close()
+    publisher.close()
+    subscriber.close()
+    # Each decoded frame's encoder job is the first one that started after its capture.
+    encode_ms = []
+    for t_capture in viewer.captures_ns:
+        encode_ms.append(next((end - start for start, end in jobs if start >= t_capture), 0) / 1e6)
+    st = viewer.stats
+    overhead = np.array(st.latency_ms) - np.array(st.decode_ms) - np.array(encode_ms)
+    cpu = summary["cpu_ms_per_frame"]
+    return {
+        "frames": len(overhead),
+        "daemon_cpu_ms_per_frame_excluding_source": cpu["preprocess"] + cpu["publish"],
+        "source_cpu_ms_per_frame": cpu["capture"],
+        "latency_ms_p50": float(np.percentile(st.latency_ms, 50)),
+        "encoder_ms_p50": float(np.percentile(encode_ms, 50)),
+        "decoder_ms_p50": float(np.percentile(st.decode_ms, 50)),
+        "latency_beyond_model_ms_p50": float(np.percentile(overhead, 50)),
+        "latency_beyond_model_ms_p99": float(np.percentile(overhead, 99)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="caed-bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=caed_models.DEFAULT_MODEL, help="shipped model name or model.json path")
+    p.add_argument("--json", type=Path, default=Path("bench.json"), help="output file (default: bench.json)")
+    p.add_argument("--repeats", type=int, default=5, help="timing repeats; the best is kept (default: 5)")
+    p.add_argument("--frames", type=int, default=30, help="frames through the loopback pipeline (default: 30)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="threads for the encoder and matmul comparison (default: all cores)")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.frames < 2 or args.threads < 1:
+        p.error("--repeats and --threads must be >= 1, --frames >= 2")
+    try:
+        spec = caed_models.find(args.model)
+    except caed_models.ModelNotFound as e:
+        p.exit(2, f"caed-bench: error: {e}\n")
+    result = {"model": spec.model_id, "cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+    for name, run in (("preprocess", lambda: bench_preprocess(spec, args.repeats)),
+                      ("encoder", lambda: bench_encoder(spec, args.repeats, args.threads)),
+                      ("pipeline", lambda: bench_pipeline(spec, args.frames))):
+        print(f"caed-bench: {name} ...", file=sys.stderr, flush=True)
+        result[name] = run()
+    args.json.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
