@@ -14,6 +14,7 @@ from caed_models import DEFAULT_MODEL
 from . import config
 from .codecs import CODECS
 from .config import setting
+from .curve import CurveError, check_clients, load_secret
 from .encoders import BACKENDS, EncoderError, create_encoder
 from .metrics import DaemonMetrics, MetricsServerError, serve
 from .notify import SystemdNotifier
@@ -45,6 +46,8 @@ class DaemonConfig:
     zstd_level: int = setting(1, "zstd compression level", min=1, max=22)
     sndhwm: int = setting(4, "ZeroMQ send high-water mark (messages): a slow subscriber loses frames, "
                              "never adds latency", min=1, max=10000)
+    curve_secret_key: str = setting("", "CURVE: this board's NAME.key_secret (from caed-keys); encrypts the stream")
+    curve_clients: str = setting("", "CURVE: folder of the viewers' public keys (*.key) allowed to subscribe")
     metrics_port: int = setting(9632, "Prometheus exporter port (0 = off)", min=0, max=65535)
     metrics_addr: str = setting("0.0.0.0", "Prometheus exporter address")
     frames: int = setting(0, "stop after this many frames (0 = run until stopped)", min=0)
@@ -57,6 +60,18 @@ class DaemonConfig:
             raise config.ConfigError("stream", self.stream, f"must be 1-{MAX_NAME} printable characters without '/'")
         if not self.bind.startswith(("tcp://", "ipc://", "inproc://")):
             raise config.ConfigError("bind", self.bind, "must be a ZeroMQ endpoint (tcp://HOST:PORT or ipc://PATH)")
+        if bool(self.curve_secret_key) != bool(self.curve_clients):
+            key = "curve_clients" if self.curve_secret_key else "curve_secret_key"
+            raise config.ConfigError(key, getattr(self, key), "curve_secret_key and curve_clients go together")
+        if self.curve_secret_key:
+            try:
+                load_secret(self.curve_secret_key)
+            except CurveError as e:
+                raise config.ConfigError("curve_secret_key", self.curve_secret_key, str(e)) from None
+            try:
+                check_clients(self.curve_clients)
+            except CurveError as e:
+                raise config.ConfigError("curve_clients", self.curve_clients, str(e)) from None
         try:
             ip_address(self.metrics_addr)
         except ValueError:
@@ -103,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics = DaemonMetrics()
     metrics.model.info({"model_id": encoder.model_id, "backend": encoder.name, "stream": cfg.stream})
     try:
-        publisher = ZmqPublisher(cfg.bind, cfg.sndhwm)
+        publisher = ZmqPublisher(cfg.bind, cfg.sndhwm, curve_secret_key=cfg.curve_secret_key,
+                                 curve_clients=cfg.curve_clients)
         if cfg.metrics_port:
             serve(metrics.registry, cfg.metrics_port, cfg.metrics_addr)
     except (PublisherError, MetricsServerError) as e:

@@ -6,29 +6,58 @@ messages, so freshness is kept by the HWM here and a latest-only receive loop in
 """
 from __future__ import annotations
 
+import logging
+from ipaddress import ip_address
+
 import zmq
+
+from .curve import CurveError, serve_curve
+
+log = logging.getLogger(__name__)
 
 
 class PublisherError(RuntimeError):
     """The socket could not be set up (bad address, port in use)."""
 
 
+def is_loopback(endpoint: str) -> bool:
+    """True for endpoints only this machine can reach (ipc://, inproc://, tcp on 127.0.0.0/8 or ::1)."""
+    if not endpoint.startswith("tcp://"):
+        return True
+    host = endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False  # '*', an interface name or a host name: reachable from the network
+
+
 class ZmqPublisher:
-    def __init__(self, bind: str, sndhwm: int = 4, linger_ms: int = 1000, context: zmq.Context | None = None):
+    def __init__(self, bind: str, sndhwm: int = 4, linger_ms: int = 1000, context: zmq.Context | None = None,
+                 curve_secret_key: str = "", curve_clients: str = ""):
         self._ctx = context or zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.PUB)
         self._sock.setsockopt(zmq.SNDHWM, sndhwm)
         self._sock.setsockopt(zmq.LINGER, linger_ms)
+        self._auth = None
         try:
+            if curve_secret_key:
+                self._auth = serve_curve(self._sock, curve_secret_key, curve_clients)
             self._sock.bind(bind)
-        except zmq.ZMQError as e:
-            self._sock.close(0)
+        except (zmq.ZMQError, CurveError) as e:
+            self.close(0)
             raise PublisherError(f"cannot bind {bind}: {e}") from None
         self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        if not curve_secret_key and not is_loopback(bind):
+            log.warning("publishing UNENCRYPTED to the network on %s: anyone who can reach it can watch the "
+                        "stream; set curve_secret_key and curve_clients (see caed-keys) outside a lab bench", bind)
 
     def send(self, parts: list[bytes]) -> None:
         """Queue one multipart message; PUB drops it for subscribers whose queue is full."""
         self._sock.send_multipart(parts, copy=False)
 
-    def close(self) -> None:
-        self._sock.close()
+    def close(self, linger_ms: int | None = None) -> None:
+        self._sock.close(linger_ms)
+        if self._auth is not None:
+            self._auth.stop()

@@ -38,12 +38,17 @@ class ViewerConfig:
     frames: int = setting(0, "stop after decoding this many frames (0 = until stopped)", min=0)
     duration: float = setting(0.0, "stop after this many seconds (0 = until stopped)", min=0.0)
     json: str = setting("", "write the final summary as JSON to this file")
+    curve_secret_key: str = setting("", "CURVE: this viewer's NAME.key_secret (from caed-keys)")
+    curve_server_key: str = setting("", "CURVE: the board's public key file (NAME.key)")
     metrics_port: int = setting(9633, "Prometheus exporter port (0 = off)", min=0, max=65535)
     metrics_addr: str = setting("127.0.0.1", "Prometheus exporter address")
     quiet: bool = setting(False, "no live status line")
     log_level: str = setting("warning", "log verbosity", choices=LOG_LEVELS)
 
     def validate(self) -> None:
+        if bool(self.curve_secret_key) != bool(self.curve_server_key):
+            key = "curve_server_key" if self.curve_secret_key else "curve_secret_key"
+            raise config.ConfigError(key, getattr(self, key), "curve_secret_key and curve_server_key go together")
         for endpoint in self.connect:
             if not endpoint.startswith(("tcp://", "ipc://", "inproc://")):
                 raise config.ConfigError("connect", endpoint, "must be a ZeroMQ endpoint (tcp://HOST:PORT)")
@@ -77,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         config.fail("caed-view", f"reference = {cfg.reference!r}: {e}", config.EXIT_USAGE)
     metrics = ViewerMetrics()
     try:
-        subscriber = Subscriber(cfg.connect, cfg.stream, cfg.rcvhwm)
+        subscriber = Subscriber(cfg.connect, cfg.stream, cfg.rcvhwm, curve_secret_key=cfg.curve_secret_key,
+                                curve_server_key=cfg.curve_server_key)
         if cfg.metrics_port:
             serve(metrics.registry, cfg.metrics_port, cfg.metrics_addr)
     except (SubscriberError, MetricsServerError) as e:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import zmq
 
+from caed.curve import CurveError, connect_curve
 from caed.wire import MAX_ELEMENTS, MAX_HEADER_BYTES, topic_for
 
 MAX_BATCH = 256
@@ -16,12 +17,18 @@ class SubscriberError(RuntimeError):
 
 class Subscriber:
     def __init__(self, endpoints: list[str], streams: list[str] | None = None, rcvhwm: int = 8,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, curve_secret_key: str = "", curve_server_key: str = ""):
         self._ctx = context or zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.RCVHWM, rcvhwm)
         self._sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
         self._sock.setsockopt(zmq.LINGER, 0)
+        if curve_secret_key:
+            try:
+                connect_curve(self._sock, curve_secret_key, curve_server_key)
+            except CurveError as e:
+                self._sock.close()
+                raise SubscriberError(str(e)) from None
         for topic in [topic_for(s) for s in streams] if streams else [b""]:
             self._sock.setsockopt(zmq.SUBSCRIBE, topic)
         for endpoint in endpoints:
