@@ -70,9 +70,10 @@ class Trainer:
         if ck["model_name"] != self.args.model:
             raise SystemExit(f"{self.path} holds model {ck['model_name']!r}, not {self.args.model!r}")
         self.model.load_state_dict(ck["model"])
+        factors = [group["lr_factor"] for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(ck["optimizer"])
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.args.lr * group["lr_factor"]
+        for group, factor in zip(self.optimizer.param_groups, factors):
+            group["lr"], group["lr_factor"] = self.args.lr * factor, factor
         self.step = ck["step"]
         self.sampler.restore(ck["sampler_rng"])
         torch.set_rng_state(ck["torch_rng"])

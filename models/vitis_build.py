@@ -1,0 +1,135 @@
+"""Build a DPU .xmodel of a codec's encoder with the Vitis AI tools (run inside the Vitis AI
+docker, `conda activate vitis-ai-pytorch`, with this package installed: `pip install -e .`).
+
+    python -m caed_models.vitis_build --model kth2020 \\
+        --arch-json /opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU102/arch.json --out build/dpu/kth2020
+
+Steps (UG1414 "vai_q_pytorch" and "Compiling the Model"):
+ 1. vai_q_pytorch calibration: torch_quantizer("calib", encoder, dummy NCHW input), forward the
+    calibration images (the daemon's int8 input grid, 2**-7), export_quant_config();
+ 2. vai_q_pytorch test/export: torch_quantizer("test", ...), one forward at batch size 1,
+    export_xmodel() -> <out>/quantized/<Encoder>_int.xmodel;
+ 3. vai_c_xir -x <Encoder>_int.xmodel -a <arch.json> -o <out> -n caed_<model>
+    -> <out>/caed_<model>.xmodel, which the daemon's `vart` backend loads.
+Only the encoder goes to the DPU; the decoder runs on the host (ONNX). The script checks that
+the compiled graph has one DPU subgraph and that its input fix_point is 7, and prints the output
+fix_point (the latent fix_point the daemon puts on the wire).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .train import CHECKPOINTS_DIR, DEFAULT_DATA
+
+NOT_IN_DOCKER = ("{tool} not found: run this inside the Vitis AI docker (xilinx/vitis-ai-pytorch-cpu or -gpu), "
+                 "after `conda activate vitis-ai-pytorch`")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from .architectures import ARCHITECTURES
+
+    p = argparse.ArgumentParser(prog="python -m caed_models.vitis_build", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="kth2020", choices=sorted(ARCHITECTURES))
+    p.add_argument("--checkpoint", type=Path, help="default: models/checkpoints/<model>/checkpoint.pt")
+    p.add_argument("--arch-json", type=Path, required=True,
+                   help="the board's arch.json, e.g. /opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU102/arch.json, "
+                        "or the one generated with a custom DPU (B512...B4096) build")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--calibration", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--calibration-images", type=int, default=200)
+    p.add_argument("--input", default="512x768", help="HxW the DPU will see")
+    return p.parse_args(argv)
+
+
+def require_tools() -> None:
+    try:
+        import pytorch_nndct  # noqa: F401
+    except ImportError:
+        raise SystemExit(NOT_IN_DOCKER.format(tool="vai_q_pytorch (pytorch_nndct)")) from None
+    if shutil.which("vai_c_xir") is None:
+        raise SystemExit(NOT_IN_DOCKER.format(tool="vai_c_xir"))
+
+
+def calibration_batches(folder: Path, count: int, height: int, width: int):
+    """NCHW float tensors on the daemon's int8 input grid, centre-cropped to the DPU input size."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from .data import image_paths, load_rgb
+
+    for path in image_paths(folder)[:count]:
+        rgb = load_rgb(path)
+        scale = max(height / rgb.shape[0], width / rgb.shape[1])
+        if scale > 1:
+            rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        y0, x0 = (rgb.shape[0] - height) // 2, (rgb.shape[1] - width) // 2
+        crop = rgb[y0:y0 + height, x0:x0 + width].astype(np.float32)
+        q = np.clip(np.round(crop / 255.0 * 128), -128, 127) / 128
+        yield torch.from_numpy(q).permute(2, 0, 1)[None].contiguous()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    height, width = (int(v) for v in args.input.split("x"))
+    if not args.arch_json.is_file():
+        raise SystemExit(f"arch.json not found: {args.arch_json}")
+    require_tools()
+    import torch
+    from pytorch_nndct.apis import torch_quantizer
+
+    from .export import load_checkpoint
+
+    model, _ = load_checkpoint(args.model, args.checkpoint or CHECKPOINTS_DIR / args.model / "checkpoint.pt")
+    encoder = model.encoder.eval()
+    dummy = torch.zeros(1, 3, height, width)
+    quant_dir = args.out / "quantized"
+    cpu = torch.device("cpu")
+
+    quantizer = torch_quantizer("calib", encoder, (dummy,), output_dir=str(quant_dir), device=cpu)
+    with torch.no_grad():
+        for batch in calibration_batches(args.calibration, args.calibration_images, height, width):
+            quantizer.quant_model(batch)
+    quantizer.export_quant_config()
+
+    quantizer = torch_quantizer("test", encoder, (dummy,), output_dir=str(quant_dir), device=cpu)
+    with torch.no_grad():
+        quantizer.quant_model(next(calibration_batches(args.calibration, 1, height, width)))
+    quantizer.export_xmodel(output_dir=str(quant_dir), deploy_check=False)
+    int_xmodels = sorted(quant_dir.glob("*_int.xmodel"))
+    if len(int_xmodels) != 1:
+        raise SystemExit(f"expected one *_int.xmodel in {quant_dir}, found {[p.name for p in int_xmodels]}")
+
+    net = f"caed_{args.model}"
+    cmd = ["vai_c_xir", "-x", str(int_xmodels[0]), "-a", str(args.arch_json), "-o", str(args.out), "-n", net]
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    return check_xmodel(args.out / f"{net}.xmodel")
+
+
+def check_xmodel(path: Path) -> int:
+    """One DPU subgraph, input fix_point 7; report the output fix_point."""
+    import xir
+
+    graph = xir.Graph.deserialize(str(path))
+    dpu = [s for s in graph.get_root_subgraph().toposort_child_subgraph()
+           if s.has_attr("device") and s.get_attr("device").upper() == "DPU"]
+    if len(dpu) != 1:
+        print(f"{path}: {len(dpu)} DPU subgraphs; some op went to the CPU (see the compiler log)", file=sys.stderr)
+        return 1
+    (inp,), (out,) = dpu[0].get_input_tensors(), dpu[0].get_output_tensors()
+    in_fp, out_fp = inp.get_attr("fix_point"), out.get_attr("fix_point")
+    print(f"{path}: input {inp.name} {inp.dims} fix_point {in_fp}; output {out.name} {out.dims} fix_point {out_fp}")
+    if in_fp != 7:
+        print("input fix_point is not 7: the daemon's LUT quantizes the image to 2**-7", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
