@@ -114,14 +114,15 @@ def a53_load(r: dict, factor: float) -> dict:
     return {k: factor * ms * rates[k] / 1000 for k, ms in r["cpu_ms_per_frame"].items()}
 
 
-def write_model(directory: Path, model: str, cores: int, latency_ms: float) -> Path:
+def write_model(directory: Path, model: str, cores: int, latency_ms: float, stats: bool) -> Path:
+    """The double's xmodel; with `stats`, the daemon process writes the double's statistics beside it."""
     import caed_models
 
     dpu_double_xmodel, _ = _double()
     spec = caed_models.find(model)
     path = directory / f"{spec.name}-{cores}core.xmodel"
-    return dpu_double_xmodel.write_for_model(spec, path, cores=cores, latency_ms=latency_ms,
-                                             outputs="replay-first", stats_file=Path(f"{path}.stats.json"))
+    return dpu_double_xmodel.write_for_model(spec, path, cores=cores, latency_ms=latency_ms, outputs="replay-first",
+                                             stats_file=Path(f"{path}.stats.json") if stats else None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for cores in a.cores:
-            xmodel = write_model(Path(tmp), a.model, cores, a.latency_ms)
+            xmodel = write_model(Path(tmp), a.model, cores, a.latency_ms, stats=a.level == "daemon")
             for workers in a.workers:
                 if a.level == "daemon":
                     r = run_daemon(xmodel, workers, a.seconds, a.source_fps, Path(tmp))
