@@ -97,6 +97,28 @@ def check(cfg: DaemonConfig) -> int:
     return 0
 
 
+def reload(cfg: DaemonConfig, args) -> None:
+    """SIGHUP: re-read the config file; apply what can change while streaming, name what needs a restart."""
+    if args.config is None:
+        log.warning("SIGHUP: started without --config, nothing to reload")
+        return
+    try:
+        new = config.from_sources(DaemonConfig, config.read_toml(args.config), vars(args))
+    except (OSError, ValueError) as e:  # unreadable file, bad TOML, bad value: keep running as before
+        log.error("SIGHUP: keeping the running configuration, %s is not usable: %s", args.config, e)
+        return
+    if new.log_level != cfg.log_level:
+        logging.getLogger().setLevel(new.log_level.upper())
+        log.warning("SIGHUP: log_level is now %s", new.log_level)
+        cfg.log_level = new.log_level
+    changed = [k for k, v in asdict(new).items() if v != getattr(cfg, k)]
+    if changed:
+        log.warning("SIGHUP: %s changed in %s; restart the service to apply (systemctl restart caed)",
+                    ", ".join(changed), args.config)
+    else:
+        log.info("SIGHUP: %s reloaded", args.config)
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg, args = config.load(DaemonConfig, argv, "caed",
                             "Camera → learned encoder (DPU or CPU) → ZeroMQ: the board daemon.", EPILOG,
@@ -137,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: reload(cfg, args))
     try:
         summary = pipeline.run(stop, cfg.frames, cfg.duration)
     finally:

@@ -109,6 +109,11 @@ def from_sources(cls: type[T], toml: dict, flags: dict) -> T:
     return cfg
 
 
+def read_toml(path: Path) -> dict:
+    """The TOML table in `path` (OSError or tomllib.TOMLDecodeError if unreadable)."""
+    return tomllib.loads(Path(path).read_text())
+
+
 def load(cls: type[T], argv: Sequence[str] | None, prog: str, description: str, epilog: str = "",
          extra: callable = None) -> tuple[T, argparse.Namespace]:
     """Parse argv (and --config); on a bad value print `prog: error: KEY = VALUE: why` and exit 2."""
@@ -119,7 +124,7 @@ def load(cls: type[T], argv: Sequence[str] | None, prog: str, description: str, 
     toml: dict = {}
     if args.config is not None:
         try:
-            toml = tomllib.loads(args.config.read_text())
+            toml = read_toml(args.config)
         except OSError as e:
             parser.exit(EXIT_USAGE, f"{prog}: error: --config {args.config}: {e.strerror}\n")
         except tomllib.TOMLDecodeError as e:
