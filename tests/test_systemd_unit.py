@@ -1,4 +1,5 @@
 """The shipped systemd unit and sysusers entry, checked by systemd's own tools."""
+import re
 import shutil
 import subprocess
 import sys
@@ -40,12 +41,15 @@ def caed_executable():
 
 
 def verify(unit_text, tmp_path):
-    """Run `systemd-analyze verify` on unit_text inside a root that has the host's
-    units (sysinit.target & co.) and the real caed entry point at /usr/bin/caed."""
+    """Run `systemd-analyze verify` on unit_text inside a root that has the host's units
+    (sysinit.target & co.), the real caed entry point at /usr/bin/caed, and the host's copy of
+    any other program an Exec line runs."""
     root = tmp_path / "root"
     shutil.copytree(HOST_UNITS, root / "usr/lib/systemd/system", symlinks=True)
-    (root / "usr/bin").mkdir(parents=True)
-    shutil.copy2(caed_executable(), root / "usr/bin/caed")
+    for program in set(re.findall(r"^Exec\w+=[-@:+!]*(/\S+)", unit_text, re.M)):
+        target = root / program.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(caed_executable() if Path(program).name == "caed" else program, target)
     (root / "etc/systemd/system").mkdir(parents=True)
     (root / "etc/systemd/system/caed.service").write_text(unit_text)
     return subprocess.run(
