@@ -137,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, SourceError) as e:
         encoder.close()
         config.fail("caed", f"source = {cfg.source!r}: {e}", config.EXIT_USAGE)
+    try:
+        frame_encoder = FrameEncoder(cfg.stream, encoder.model_id, cfg.codec, cfg.zstd_level)
+    except ValueError as e:
+        encoder.close()
+        config.fail("caed", f"codec = {cfg.codec!r}: {e}", config.EXIT_USAGE)
     metrics = DaemonMetrics()
     metrics.model.info({"model_id": encoder.model_id, "backend": encoder.name, "stream": cfg.stream})
     try:
@@ -154,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("no DPU in use: the encoder runs on the CPU through ONNX Runtime")
     latest = LatestFrameSource(source, cfg.exit_at_eof, on_capture=metrics.captured.inc, on_drop=metrics.dropped.labels("stale").inc,
                                on_error=metrics.source_errors.inc)
-    pipeline = Pipeline(latest, encoder, publisher, FrameEncoder(cfg.stream, encoder.model_id, cfg.codec,
-                                                                 cfg.zstd_level), metrics, SystemdNotifier())
+    pipeline = Pipeline(latest, encoder, publisher, frame_encoder, metrics, SystemdNotifier())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -155,7 +155,10 @@ class FrameDecoder:
             raise Rejected("topic", f"topic {topic[:64]!r} does not match stream {header.stream!r}")
         codec = self._codecs.get(header.codec)
         if codec is None:
-            codec = self._codecs[header.codec] = CODECS[header.codec]()
+            try:
+                codec = self._codecs[header.codec] = CODECS[header.codec]()
+            except ValueError as e:  # a codec whose library this host lacks
+                raise Rejected("codec", str(e)) from None
         try:
             data = codec.decode(payload, header.nbytes)
         except PayloadError as e:
