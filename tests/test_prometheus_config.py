@@ -36,6 +36,7 @@ def test_rule_unit_tests_catch_a_weakened_rule(tmp_path):
     for name in ("caed-rules.yml", "caed-rules.test.yml"):
         shutil.copy(PROMETHEUS_DIR / name, tmp_path / name)
     rules = tmp_path / "caed-rules.yml"
-    rules.write_text(rules.read_text().replace("avg_over_time(caed_fps[1m]) < 25", "avg_over_time(caed_fps[1m]) < 5"))
+    target = "rate(caed_frames_published_total[1m]) < "
+    rules.write_text(rules.read_text().replace(target + "25", target + "5"))
     result = promtool("test", "rules", "caed-rules.test.yml", cwd=tmp_path)
     assert result.returncode != 0 and "CaedFpsBelowTarget" in result.stdout + result.stderr

@@ -81,7 +81,7 @@ def all_exported_names(exporters) -> set[str]:
 def test_dashboard_queries_only_exported_metrics(exporters):
     queried = set().union(*map(metric_names, dashboard_queries()))
     assert queried - all_exported_names(exporters) == set()
-    assert {"caed_fps", "caed_view_latency_seconds_bucket", "caed_frames_dropped_total"} <= queried
+    assert {"caed_frames_published_total", "caed_view_latency_seconds_bucket", "caed_frames_dropped_total"} <= queried
 
 
 @pytest.fixture(scope="module")
