@@ -217,6 +217,13 @@ def test_runner_only_for_dpu_subgraphs_and_run_mode(tmp_path, onnx_model):
         vart.Runner.create_runner(dpu, "ref")
 
 
+def test_runners_come_only_from_create_runner(tmp_path, onnx_model):
+    sg = dpu_subgraphs(xir.Graph.deserialize(str(xmodel(tmp_path, onnx_model))))[0]
+    with pytest.raises(TypeError, match="No constructor defined"):
+        vart.Runner(sg, "run")
+    assert isinstance(vart.Runner.create_runner(subgraph=sg, mode="run"), vart.Runner)
+
+
 def test_fingerprint_mismatch_is_refused(tmp_path, onnx_model):
     with pytest.raises(RuntimeError, match="fingerprint mismatch"):
         runner_for(xmodel(tmp_path, onnx_model, fingerprint=0x101000016010404))

@@ -94,7 +94,16 @@ def _flat_view(obj, tensor: xir.Tensor, what: str) -> np.ndarray:
 class Runner:
     """A DPU runner bound to one simulated core; not re-entrant, like DpuRunnerDdr."""
 
-    def __init__(self, subgraph: xir.Subgraph, mode: str):
+    def __init__(self, *args, **kwargs):
+        raise TypeError("vart.Runner: No constructor defined! (use vart.Runner.create_runner)")
+
+    @classmethod
+    def _create(cls, subgraph: xir.Subgraph, mode: str) -> "Runner":
+        runner = cls.__new__(cls)
+        runner._setup(subgraph, mode)
+        return runner
+
+    def _setup(self, subgraph: xir.Subgraph, mode: str) -> None:
         if not isinstance(subgraph, xir.Subgraph):
             raise TypeError("create_runner(): incompatible function arguments: subgraph must be an xir.Subgraph")
         device = subgraph.get_attr("device") if subgraph.has_attr("device") else ""
@@ -133,7 +142,7 @@ class Runner:
 
     @staticmethod
     def create_runner(subgraph: xir.Subgraph, mode: str = "") -> "Runner":
-        return Runner(subgraph, mode)
+        return Runner._create(subgraph, mode)
 
     def get_input_tensors(self) -> list[xir.Tensor]:
         return list(self._inputs)
@@ -221,7 +230,7 @@ class RunnerExt(Runner):
 
     @staticmethod
     def create_runner(subgraph: xir.Subgraph, mode: str = "") -> "RunnerExt":
-        return RunnerExt(subgraph, mode)
+        return RunnerExt._create(subgraph, mode)
 
     def get_inputs(self) -> list[TensorBuffer]:
         return [TensorBuffer(t) for t in self._inputs]
