@@ -1,10 +1,11 @@
 """The DPU encoder backend: a compiled .xmodel run through Vitis AI's VART Python API.
 
 One `vart.Runner` per worker thread (a runner is not re-entrant; VART binds each new runner
-to the next DPU core, so `workers` >= cores keeps every core fed). On DPUCZDX8G
-`execute_async` returns when the job is done, with the GIL released while the DPU works.
-Buffers are int8 of the runner tensors' dims (batch = dims[0], slot 0 used) and checked before
-every call, because a wrong buffer aborts the process instead of raising. Written against VAI 1.3-3.5; see docs/dpu.md for the version differences.
+to the next DPU core, so 2 x cores workers keep every core fed with one job queued). On
+DPUCZDX8G `execute_async` returns when the job is done, with the GIL released while the DPU
+works. Buffers are int8 of the runner tensors' dims (batch = dims[0], slot 0 used) and are
+checked before every call, because a wrong buffer aborts the process instead of raising.
+Written against VAI 1.3-3.5; docs/dpu.md lists the version differences handled.
 """
 from __future__ import annotations
 
