@@ -173,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
              summary["frames_published"], summary["fps"], summary["frames_captured"],
              summary["frames_dropped_stale"], summary["encoder_errors"], summary["source_errors"])
     if cfg.json:
-        with open(cfg.json, "w") as f:
-            json.dump({"config": asdict(cfg), **summary}, f, indent=2)
+        config.write_summary(cfg.json, cfg, summary)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence, TypeVar, get_type_hints
@@ -30,8 +31,7 @@ class ConfigError(ValueError):
 
 
 def setting(default: Any, help: str, *, choices: Sequence | None = None, min: float | None = None,
-            max: float | None = None, flag: str | None = None, short: str | None = None,
-            repeat: bool = False):
+            max: float | None = None, flag: str | None = None, short: str | None = None):
     """A dataclass field with the metadata the loader needs."""
     meta = {"help": help, "choices": choices, "min": min, "max": max, "flag": flag, "short": short}
     if isinstance(default, list):
@@ -134,6 +134,12 @@ def load(cls: type[T], argv: Sequence[str] | None, prog: str, description: str, 
     except ConfigError as e:
         parser.exit(EXIT_USAGE, f"{prog}: error: {e}\n")
     return cfg, args
+
+
+def write_summary(path: str, cfg, summary: dict) -> None:
+    """The run's JSON summary, with the configuration that produced it."""
+    with open(path, "w") as f:
+        json.dump({"config": dataclasses.asdict(cfg), **summary}, f, indent=2)
 
 
 def fail(prog: str, message: str, status: int = 1) -> None:

@@ -1,12 +1,11 @@
 """`caed-view`: the host client — subscribe, validate, decode, show or save, measure."""
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from caed import config
 from caed.config import setting
@@ -111,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("\n")
     print(format_report(summary))
     if cfg.json:
-        with open(cfg.json, "w") as f:
-            json.dump({"config": asdict(cfg), **summary}, f, indent=2)
+        config.write_summary(cfg.json, cfg, summary)
     return 0
 
 

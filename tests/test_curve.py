@@ -5,7 +5,6 @@ import sys
 import time
 
 import numpy as np
-import zmq
 
 from caed.curve import main as make_keys
 from caed.publisher import ZmqPublisher, is_loopback

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import cv2
-import numpy as np
 
 from caed.sources import SyntheticSource
 from deploy_processes import free_port, running
