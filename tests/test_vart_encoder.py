@@ -156,6 +156,14 @@ def test_model_id_from_the_manifest_beside_the_xmodel(tmp_path, onnx_model):
         enc.close()
 
 
+def test_a_manifest_for_another_model_is_refused(tmp_path, onnx_model):
+    manifest = {"model_id": "other", "input": {"shape": [512, 768, 3], "fix_point": 7},
+                "latent": {"shape": [62, 94, 32], "fix_point": 5}, "encoder": "e.onnx", "decoder": "d.onnx"}
+    (tmp_path / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(EncoderError, match="model.json describes input .* not the same model"):
+        VartEncoder(xmodel(tmp_path, onnx_model), workers=1)
+
+
 def test_bad_frames_are_refused_before_the_runtime(encoder):
     for bad in (np.zeros((H, W, 3), np.uint8), np.zeros((H, W + 2, 3), np.int8)[:, :W],
                 np.zeros((H, W, 4), np.int8)):

@@ -80,17 +80,24 @@ def _tensor_info(tensor, path: Path, role: str) -> TensorInfo:
     return TensorInfo(name=tensor.name, shape=dims[1:], fix_point=_fix_point(tensor, path))
 
 
-def _model_id(path: Path, graph) -> str:
-    """The id of the model.json shipped beside the xmodel, else the graph (net) name."""
-    manifest = path.parent / "model.json"
-    if manifest.is_file():
-        from caed_models import ModelSpec
+def _model_id(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo) -> str:
+    """The id of the model.json shipped beside the xmodel, else the graph (net) name.
 
-        try:
-            return ModelSpec.load(manifest).model_id
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise EncoderError(f"{manifest}: unreadable model manifest: {e}") from None
-    return graph.get_name()
+    The manifest must describe this xmodel's tensors: the host picks its decoder by that id.
+    """
+    manifest = path.parent / "model.json"
+    if not manifest.is_file():
+        return graph.get_name()
+    from caed_models import ModelSpec
+
+    try:
+        spec = ModelSpec.load(manifest)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise EncoderError(f"{manifest}: unreadable model manifest: {e}") from None
+    if (spec.input_shape, spec.latent_shape) != (input_info.shape, latent_info.shape):
+        raise EncoderError(f"{manifest} describes input {spec.input_shape} / latents {spec.latent_shape}, but "
+                           f"{path.name} has {input_info.shape} / {latent_info.shape}: not the same model")
+    return spec.model_id
 
 
 def wait_job(runner, job) -> int:
@@ -130,7 +137,7 @@ class VartEncoder(EncoderBackend):
         self._first = self._create_runner()
         try:
             input_info, latent_info = self._check_tensors(input_shape)
-            super().__init__(_model_id(path, graph), input_info, latent_info, workers)
+            super().__init__(_model_id(path, graph, input_info, latent_info), input_info, latent_info, workers)
         except BaseException:
             self._first = None  # drop the runner now: it holds the DPU
             raise
