@@ -25,6 +25,7 @@ from .wire import MAX_NAME, FrameEncoder
 
 log = logging.getLogger("caed")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+CHECK_DPU_WAIT_S = 10.0  # a running service holds the DPU: say so instead of waiting for it forever
 
 
 @dataclass
@@ -39,7 +40,8 @@ class DaemonConfig:
     model: str = setting(DEFAULT_MODEL, "onnx: shipped model name or model.json path; vart: .xmodel path")
     onnx_int8: bool = setting(False, "onnx: run the int8 QDQ encoder that mimics the DPU's arithmetic")
     onnx_threads: int = setting(1, "onnx: intra-op threads per worker", min=1, max=64)
-    workers: int = setting(2, "encoder worker threads, each with its own runner", min=1, max=32)
+    workers: int = setting(2, "encoder worker threads, each with its own runner (vart: 2 x DPU cores)",
+                           min=1, max=32)
     bind: str = setting("tcp://127.0.0.1:5555", "ZeroMQ PUB endpoint to bind (tcp://*:5555 for all interfaces)")
     stream: str = setting("cam0", "stream id sent with every frame (the ZeroMQ topic)")
     codec: str = setting("zstd", "latent payload codec", choices=tuple(CODECS))
@@ -80,7 +82,7 @@ class DaemonConfig:
 
 EPILOG = """examples:
   caed                                         synthetic camera, ONNX encoder, publish on 127.0.0.1:5555
-  caed --source v4l2:/dev/video0 --backend vart --model /usr/share/caed/kth2020.xmodel --bind 'tcp://*:5555'
+  caed --source v4l2:/dev/video0 --backend vart --model /usr/share/caed/encoder.xmodel --bind 'tcp://*:5555'
   caed --config /etc/caed/caed.toml --check    load backend and model, print them, exit 0/1
 """
 
@@ -88,7 +90,8 @@ EPILOG = """examples:
 def check(cfg: DaemonConfig) -> int:
     """Preflight: load backend and model, print what a user needs to know before `systemctl start`."""
     try:
-        encoder = create_encoder(cfg.backend, cfg.model, 1, cfg.onnx_int8, cfg.onnx_threads)
+        encoder = create_encoder(cfg.backend, cfg.model, 1, cfg.onnx_int8, cfg.onnx_threads,
+                                 dpu_wait_s=CHECK_DPU_WAIT_S)
     except EncoderError as e:
         print(f"caed --check: FAILED: {e}", file=sys.stderr)
         return 1

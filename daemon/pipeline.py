@@ -80,7 +80,8 @@ class Pipeline:
                 t0 = time.perf_counter()
                 tensor = self.preprocess(captured.image, self._buffers[self.submitted % self.window])
                 self.metrics.stage.labels("preprocess").observe(time.perf_counter() - t0)
-                self._jobs.put(_Job(self.encoder.submit(tensor), captured, time.perf_counter()))
+                future = self.encoder.submit(tensor, then=self.frame_encoder.payload)
+                self._jobs.put(_Job(future, captured, time.perf_counter()))
                 self.submitted += 1
         finally:
             self._cpu["preprocess"] = time.thread_time() - cpu_start
@@ -96,9 +97,17 @@ class Pipeline:
         seq, last_ping, last_status, window_count, window_start = 0, 0.0, time.monotonic(), 0, time.monotonic()
         fps = 0.0
         interval = self.notifier.watchdog_interval
-        while (job := self._jobs.get()) is not None:
+        while True:
             try:
-                latents = job.future.result()
+                job = self._jobs.get(timeout=1.0)
+            except queue.Empty:  # nothing to publish: the rate gauge must not freeze at its last value
+                fps, window_count, window_start = 0.0, 0, time.monotonic()
+                self.metrics.fps.set(fps)
+                continue
+            if job is None:
+                break
+            try:
+                shape, payload = job.future.result()
             except Exception as e:  # a failed job must not stop the stream; it is counted and logged
                 self._slots.release()
                 self.encode_errors += 1
@@ -109,8 +118,8 @@ class Pipeline:
             t0 = time.perf_counter()
             self.metrics.encoded.inc()
             self.metrics.stage.labels("encode").observe(t0 - job.submitted)
-            parts = self.frame_encoder.encode(latents, fix_point=self.encoder.latent.fix_point, seq=seq,
-                                              frame_index=job.frame.index, t_capture_ns=job.frame.t_capture_ns)
+            parts = self.frame_encoder.message(shape, payload, fix_point=self.encoder.latent.fix_point, seq=seq,
+                                               frame_index=job.frame.index, t_capture_ns=job.frame.t_capture_ns)
             self.publisher.send(parts)
             nbytes = sum(len(p) for p in parts)
             seq += 1

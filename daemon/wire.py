@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from dataclasses import dataclass
 
 import msgpack
@@ -76,22 +77,41 @@ def topic_for(stream: str) -> bytes:
 
 
 class FrameEncoder:
-    """Sender side: packs latents into the three message parts (one codec instance, one thread)."""
+    """Sender side: packs latents into the three message parts.
+
+    `payload` may run on several threads at once (each gets its own codec instance), so the
+    compression can happen on the encoder workers; `message` adds topic and header.
+    """
 
     def __init__(self, stream: str, model_id: str, codec: str = "zstd", zstd_level: int = 1):
         self.stream = stream
         self.model_id = model_id
+        self.codec = codec
         self._topic = topic_for(stream)
-        self._codec: Codec = CODECS[codec](zstd_level) if codec == "zstd" else CODECS[codec]()
+        self._make_codec = (lambda: CODECS[codec](zstd_level)) if codec == "zstd" else CODECS[codec]
+        self._local = threading.local()
+        self._local.codec = self._make_codec()  # fails here, at set-up, if the codec cannot work
+
+    def payload(self, latents: np.ndarray) -> tuple[tuple, bytes]:
+        """(shape, packed bytes) of int8 latents."""
+        codec = getattr(self._local, "codec", None)
+        if codec is None:
+            codec = self._local.codec = self._make_codec()
+        return latents.shape, codec.encode(np.ascontiguousarray(latents))
+
+    def message(self, shape: tuple, payload: bytes, *, fix_point: int, seq: int, frame_index: int,
+                t_capture_ns: int) -> list[bytes]:
+        header = {
+            "version": PROTOCOL_VERSION, "stream": self.stream, "seq": seq, "frame_index": frame_index,
+            "t_capture_ns": t_capture_ns, "shape": list(shape), "dtype": "int8", "fix_point": fix_point,
+            "codec": self.codec, "model_id": self.model_id,
+        }
+        return [self._topic, msgpack.packb(header), payload]
 
     def encode(self, latents: np.ndarray, *, fix_point: int, seq: int, frame_index: int,
                t_capture_ns: int) -> list[bytes]:
-        header = {
-            "version": PROTOCOL_VERSION, "stream": self.stream, "seq": seq, "frame_index": frame_index,
-            "t_capture_ns": t_capture_ns, "shape": list(latents.shape), "dtype": latents.dtype.name,
-            "fix_point": fix_point, "codec": self._codec.name, "model_id": self.model_id,
-        }
-        return [self._topic, msgpack.packb(header), self._codec.encode(np.ascontiguousarray(latents))]
+        return self.message(*self.payload(latents), fix_point=fix_point, seq=seq, frame_index=frame_index,
+                            t_capture_ns=t_capture_ns)
 
 
 def encode_frame(latents: np.ndarray, *, fix_point: int, model_id: str, codec: str = "zstd",

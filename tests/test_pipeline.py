@@ -102,3 +102,43 @@ def test_stop_drains_every_submitted_frame():
     summary, received, _ = run_pipeline(JitteryEncoder(workers=3), frames=0, stop=stop)
     assert summary["frames_submitted"] > 5
     assert summary["frames_published"] == summary["frames_submitted"] == len(received)
+
+
+class StallingSource(CountingSource):
+    """Ten frames, then a camera that delivers nothing (but has not failed); some of the ten are
+    dropped as stale since the encoder is slower than the source."""
+
+    def read(self):
+        while self.n >= 10:
+            time.sleep(0.05)
+        return super().read()
+
+
+def test_fps_gauge_falls_to_zero_when_frames_stop():
+    metrics = DaemonMetrics()
+    encoder = JitteryEncoder(workers=1)
+    pub = ZmqPublisher("tcp://127.0.0.1:0")
+    latest = LatestFrameSource(StallingSource())
+    pipeline = Pipeline(latest, encoder, pub, FrameEncoder("s", "m", "raw"), metrics)
+    stop = threading.Event()
+    runner = threading.Thread(target=pipeline.run, args=(stop,))
+    runner.start()
+
+    def fps():
+        return metrics.registry.get_sample_value("caed_fps")
+
+    try:
+        deadline = time.monotonic() + 10
+        while latest.source.n < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert latest.source.n == 10 and pipeline.published > 0
+        deadline = time.monotonic() + 5
+        while fps() != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert fps() == 0
+    finally:
+        stop.set()
+        runner.join()
+        pub.close()
+        encoder.close()

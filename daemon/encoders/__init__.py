@@ -9,12 +9,14 @@ __all__ = ["BACKENDS", "EncoderBackend", "EncoderError", "TensorInfo", "create_e
 
 
 def create_encoder(backend: str, model: str, workers: int, onnx_int8: bool = False,
-                   onnx_threads: int = 1) -> EncoderBackend:
-    """Build the configured backend; EncoderError says what is missing."""
+                   onnx_threads: int = 1, dpu_wait_s: float | None = None) -> EncoderBackend:
+    """Build the configured backend; EncoderError says what is missing.
+
+    `dpu_wait_s`: vart only, give up if another process holds the DPU that long (None: wait)."""
     if backend == "vart":
         from .vart import VartEncoder
 
-        return VartEncoder(model, workers=workers)
+        return VartEncoder(model, workers=workers, dpu_wait_s=dpu_wait_s)
     if backend == "onnx":
         import caed_models
 

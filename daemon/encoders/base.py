@@ -12,7 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -66,24 +66,27 @@ class EncoderBackend(ABC):
             "latent": vars(self.latent),
         }
 
-    def submit(self, frame: np.ndarray) -> Future:
-        """Queue one preprocessed frame; the future yields its int8 latents."""
+    def submit(self, frame: np.ndarray, then: Callable[[np.ndarray], Any] | None = None) -> Future:
+        """Queue one preprocessed frame; the future yields its int8 latents, or then(latents):
+        work that should run in parallel on the workers (payload compression) rather than in the
+        single publisher thread. The runner is back in the pool before `then` runs."""
         if frame.dtype != np.int8 or frame.shape != self.input.shape or not frame.flags.c_contiguous:
             raise ValueError(
                 f"encoder input must be C-contiguous int8 {self.input.shape}, "
                 f"got {frame.dtype} {frame.shape} contiguous={frame.flags.c_contiguous}"
             )
-        return self._pool.submit(self._job, frame)
+        return self._pool.submit(self._job, frame, then)
 
-    def _job(self, frame: np.ndarray) -> np.ndarray:
+    def _job(self, frame: np.ndarray, then) -> Any:
         runner = self._runners.get()
         start = time.perf_counter()
         try:
-            return self._run(runner, frame)
+            latents = self._run(runner, frame)
         finally:
             self._runners.put(runner)
             if self.on_busy:
                 self.on_busy(time.perf_counter() - start)
+        return then(latents) if then else latents
 
     def close(self) -> None:
         """Finish queued jobs, then release the runners."""
