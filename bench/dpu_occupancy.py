@@ -109,8 +109,10 @@ def run_daemon(xmodel: Path, workers: int, seconds: float, source_fps: float, wo
 
 def a53_load(r: dict, factor: float) -> dict:
     """Each daemon thread's share of one Cortex-A53 core at the measured rates:
-    x86 CPU ms per frame x factor x frames per second (capture runs per captured frame)."""
-    rates = {"capture": r["frames_captured"] / r["seconds"], "preprocess": r["fps"], "publish": r["fps"]}
+    x86 CPU ms per frame x factor x frames per second (capture runs per captured frame; compress
+    is shared by the encoder workers)."""
+    rates = {"capture": r["frames_captured"] / r["seconds"], "preprocess": r["fps"], "compress": r["fps"],
+             "publish": r["fps"]}
     return {k: factor * ms * rates[k] / 1000 for k, ms in r["cpu_ms_per_frame"].items()}
 
 
