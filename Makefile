@@ -2,7 +2,6 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEMO_SECONDS ?= 20
 
 .PHONY: demo test setup-host setup-dev
 
@@ -18,7 +17,7 @@ setup-dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[host,train,dev]'
 
 demo: setup-host
-	$(BIN)/python -m caed_host.demo --seconds $(DEMO_SECONDS)
+	$(BIN)/python -m caed_host.demo
 
 test: setup-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && echo "no tests collected" && rc=0; exit $$rc

@@ -26,16 +26,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m caed_host.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=120, help="frames to decode (default: 120)")
-    p.add_argument("--seconds", type=float, default=120, help="give up after this long (default: 120)")
+    p.add_argument("--seconds", type=float, default=150, help="give up after this long (default: 150)")
+    p.add_argument("--fps", type=float, default=3.0,
+                   help="camera frame rate (default: 3, what one CPU core encodes with the study's model)")
     p.add_argument("--out", type=Path, default=Path("out"), help="folder for the video and JSON summaries")
     p.add_argument("--model", default="", help="model for the daemon (default: the daemon's default)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    daemon_cmd = [sys.executable, "-m", "caed.cli", "--source", "synthetic", "--bind", endpoint,
+    # Daemon and viewer share this machine: one encoder worker and one decoder thread, so each has
+    # a core of a 2-core machine, and a camera no faster than that core can encode.
+    daemon_cmd = [sys.executable, "-m", "caed.cli", "--source", "synthetic", "--fps", str(args.fps),
+                  "--workers", "1", "--bind", endpoint,
                   "--metrics-port", "0", "--duration", str(args.seconds + 30), "--log-level", "warning",
                   "--json", str(args.out / "daemon-summary.json")] + (["--model", args.model] if args.model else [])
-    viewer_cmd = [sys.executable, "-m", "caed_host.cli", "--connect", endpoint, "--sink",
+    viewer_cmd = [sys.executable, "-m", "caed_host.cli", "--connect", endpoint, "--decoder-threads", "1", "--sink",
                   f"video:{args.out / 'demo.mp4'}", "--reference", "synthetic", "--frames", str(args.frames),
                   "--duration", str(args.seconds), "--metrics-port", "0", "--json",
                   str(args.out / "viewer-summary.json")]
