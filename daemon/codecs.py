@@ -74,46 +74,61 @@ CODECS: dict[str, type[Codec]] = {c.name: c for c in (RawCodec, ZstdCodec)}
 
 class LaplaceCodec(Codec):
     """Entropy coding of the int8 latents with a factorized prior: per channel a discrete
-    Laplace distribution (location, scale) fitted to this frame, sent as two bytes per channel,
-    and an ANS coder (the `constriction` library) over all symbols. Learned transform codecs put
-    most of each channel's values near one location, where this beats zstd's byte matching.
+    Laplace distribution (location, scale) fitted to this frame and sent in three bytes, and an
+    ANS coder (the `constriction` library) over all symbols. Learned transform codecs put most of
+    each channel's values near one location, where this beats zstd's byte matching. A channel
+    whose neighbouring values are alike (e.g. the DC of a block transform) is coded as
+    differences to the previous value in raster order, as JPEG codes its DC.
 
-    Payload: b"L1", uint16 channel count C, C x (int8 location, uint8 scale code), then the ANS
-    words (uint32, little-endian). Scale code 0 means every value of the channel equals its
-    location (nothing coded); otherwise scale = 2 ** ((code - 64) / 16). The probability tables
-    are integer counts, so sender and receiver build bit-identical models on any CPU.
+    Payload: b"L1", uint16 channel count C, C x (int8 location, uint8 scale code, uint8 mode),
+    then the ANS words (uint32, little-endian). Mode 0 codes values, mode 1 differences. Scale
+    code 0 means every coded symbol equals the location (nothing in the ANS stream); otherwise
+    scale = 2 ** ((code - 64) / 16). Probability tables are integer counts, so sender and
+    receiver build bit-identical models on any CPU.
     """
 
     name = "laplace"
     MAGIC = b"L1"
-    _ALPHABET = np.arange(-128, 128)
+    _VALUES = np.arange(-128, 128)  # mode 0 alphabet
+    _DIFFERENCES = np.arange(-255, 256)  # mode 1 alphabet
 
     def __init__(self):
         try:
             import constriction
         except ImportError:
             raise ValueError("payload codec 'laplace' needs the constriction package (pip install constriction)") from None
-        self._constriction = constriction
+        self._coder = constriction.stream.stack.AnsCoder
+        self._categorical = constriction.stream.model.Categorical
 
-    @classmethod
-    def _model_counts(cls, location: int, code: int) -> np.ndarray:
-        decay = np.exp2(-np.abs(cls._ALPHABET - location) * 2.0 ** (-(code - 64) / 16) / np.log(2))
-        return np.floor(decay * 65536.0) + 1.0
+    def _model(self, mode: int, location: int, code: int):
+        alphabet = self._DIFFERENCES if mode else self._VALUES
+        decay = np.exp(-np.abs(alphabet - location) * 2.0 ** (-(code - 64) / 16))
+        return self._categorical(np.floor(decay * 65536.0) + 1.0, perfect=False), int(alphabet[0])
+
+    @staticmethod
+    def _fit(symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per column: location, scale code and total absolute deviation."""
+        location = np.clip(np.round(np.median(symbols, axis=0)), -128, 127).astype(np.int32)
+        deviation = np.abs(symbols - location).sum(axis=0)
+        spread = deviation / symbols.shape[0]
+        code = np.where(spread > 0, np.clip(np.round(16 * np.log2(np.maximum(spread, 1e-9))) + 64, 1, 255), 0)
+        return location, code.astype(np.int32), deviation
 
     def encode(self, latents: np.ndarray) -> bytes:
         channels = latents.shape[-1]
-        columns = latents.reshape(-1, channels)
-        locations = np.clip(np.round(np.median(columns, axis=0)), -128, 127).astype(np.int8)
-        spread = np.abs(columns.astype(np.int16) - locations.astype(np.int16)).mean(axis=0)
-        codes = np.where(spread > 0, np.clip(np.round(16 * np.log2(np.maximum(spread, 1e-9))) + 64, 1, 255), 0)
-        codes = codes.astype(np.uint8)
-        coder = self._constriction.stream.stack.AnsCoder()
-        categorical = self._constriction.stream.model.Categorical
+        values = latents.reshape(-1, channels).astype(np.int32)
+        differences = np.diff(values, axis=0, prepend=0)
+        v_loc, v_code, v_cost = self._fit(values)
+        d_loc, d_code, d_cost = self._fit(differences)
+        mode = (d_cost < v_cost).astype(np.int32)
+        location, code = np.where(mode, d_loc, v_loc), np.where(mode, d_code, v_code)
+        coder = self._coder()
         for c in reversed(range(channels)):
-            if codes[c]:
-                model = categorical(self._model_counts(int(locations[c]), int(codes[c])), perfect=False)
-                coder.encode_reverse((columns[:, c].astype(np.int32) + 128), model)
-        params = np.stack([locations.view(np.uint8), codes], axis=1)
+            if code[c]:
+                model, first = self._model(int(mode[c]), int(location[c]), int(code[c]))
+                symbols = (differences if mode[c] else values)[:, c]
+                coder.encode_reverse(np.ascontiguousarray(symbols - first, dtype=np.int32), model)
+        params = np.stack([location & 0xFF, code, mode], axis=1).astype(np.uint8)
         words = coder.get_compressed().astype("<u4")
         return self.MAGIC + np.uint16(channels).tobytes() + params.tobytes() + words.tobytes()
 
@@ -123,23 +138,28 @@ class LaplaceCodec(Codec):
         channels = int(np.frombuffer(payload, "<u2", 1, 2)[0])
         if channels == 0 or nbytes % channels:
             raise PayloadError(f"{channels} channels do not divide the declared {nbytes} bytes")
-        body = 4 + 2 * channels
+        body = 4 + 3 * channels
         if len(payload) < body or (len(payload) - body) % 4:
             raise PayloadError("laplace payload is truncated")
-        params = np.frombuffer(payload, np.uint8, 2 * channels, 4).reshape(channels, 2)
+        params = np.frombuffer(payload, np.uint8, 3 * channels, 4).reshape(channels, 3)
+        if np.any(params[:, 2] > 1):
+            raise PayloadError("laplace payload has an unknown channel mode")
         words = np.frombuffer(payload, "<u4", offset=body).astype(np.uint32)
         count = nbytes // channels
         out = np.empty((count, channels), np.int8)
-        categorical = self._constriction.stream.model.Categorical
         try:
-            coder = self._constriction.stream.stack.AnsCoder(words)
+            coder = self._coder(words)
             for c in range(channels):
-                location, code = int(params[c, 0].view(np.int8)), int(params[c, 1])
+                location, code, mode = int(params[c, 0].view(np.int8)), int(params[c, 1]), int(params[c, 2])
                 if code:
-                    model = categorical(self._model_counts(location, code), perfect=False)
-                    out[:, c] = coder.decode(model, count) - 128
+                    model, first = self._model(mode, location, code)
+                    symbols = coder.decode(model, count).astype(np.int32) + first
                 else:
-                    out[:, c] = location
+                    symbols = np.full(count, location, np.int32)
+                values = np.cumsum(symbols) if mode else symbols
+                if values.min() < -128 or values.max() > 127:
+                    raise PayloadError("laplace payload decodes outside int8")
+                out[:, c] = values
         except (ValueError, RuntimeError, OverflowError) as e:
             raise PayloadError(f"laplace payload is corrupt: {e}") from None
         if not coder.is_empty():

@@ -16,7 +16,11 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from .qdq import best_fix_point
+from .quant import fake_quantize
 
 BLOCK = 8
 CHANNELS = 3 * BLOCK * BLOCK
@@ -61,6 +65,7 @@ def analysis_matrix(steps: np.ndarray) -> np.ndarray:
 class DCT8(nn.Module):
     latent_channels = CHANNELS
     size_multiple = BLOCK
+    rate_fix_points = tuple(-k for k in RATE_STEPS)  # wire fix_point of each rate, finest first
 
     def __init__(self, quality: int = 75, postfilter_channels: int = 16):
         super().__init__()
@@ -98,7 +103,18 @@ class DCT8(nn.Module):
         return height // BLOCK, width // BLOCK
 
     def encode(self, x):
-        return self.encoder(x)
+        if not self.training:
+            return self.encoder(x)
+        # quantization-aware: the DPU multiplies with int8 weights and biases on power-of-two grids;
+        # rounding the rows of constant DC weights would otherwise shift every latent by steps
+        w, b = self.analysis.weight, self.analysis.bias
+        return F.conv2d(nn.functional.pixel_unshuffle(x, BLOCK), _dpu_round(w), _dpu_round(b), padding=1)
+
+    @torch.no_grad()
+    def prepare_export(self) -> None:
+        """Put the DPU's int8 weights into the float encoder too, so both encoders agree."""
+        self.analysis.weight.copy_(_dpu_round(self.analysis.weight))
+        self.analysis.bias.copy_(_dpu_round(self.analysis.bias))
 
     def decode(self, y):
         return self.decoder(y)
@@ -155,6 +171,11 @@ class DCT8(nn.Module):
 
         p = (cdf(v + 0.5) - cdf(v - 0.5)).clamp_min(1e-9)
         return -torch.log2(p).sum()
+
+
+def _dpu_round(t: torch.Tensor) -> torch.Tensor:
+    """t on the int8 power-of-two grid export will give it (straight-through gradient)."""
+    return fake_quantize(t, best_fix_point(t.detach().numpy()))
 
 
 class _Decoder(nn.Module):

@@ -3,6 +3,9 @@
 Writes weights/<model>/ with encoder.onnx, encoder_int8.onnx (power-of-two QDQ, what the DPU
 computes), decoder.onnx and model.json. The latent fix_point F of the wire is the int8 encoder's
 calibrated output fix point, so the float and int8 encoders put latents on the same grid.
+A multi-rate model (one with `rate_fix_points`, e.g. dct8) writes its ONNX files to
+weights/<model>/ and one weights/<model>-q<k>/model.json per rate, each naming the shared files
+and its own latent fix_point.
 """
 from __future__ import annotations
 
@@ -65,6 +68,8 @@ def load_checkpoint(model_name: str, path: Path) -> tuple[torch.nn.Module, int]:
 
 def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_calibration: int) -> dict:
     model, step = load_checkpoint(model_name, checkpoint)
+    if hasattr(model, "prepare_export"):
+        model.prepare_export()
     h, w, _ = INPUT_SHAPE
     latent_hw = model.latent_size(h, w)
     latent_shape = (*latent_hw, model.latent_channels)
@@ -96,7 +101,20 @@ def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_ca
         "macs": {"encoder": sum(l.macs for l in enc_layers), "decoder": sum(l.macs for l in dec_layers)},
         "int8_fix_points": fix_points,
     }
-    (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    rates = getattr(model, "rate_fix_points", None)
+    if rates is None:
+        (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        return manifest
+    # one decoder serves every rate: each rate is a directory whose model.json points at the
+    # shared ONNX files and sets its own (coarser) latent fix_point
+    manifest["int8_fix_points"] = {"latent_calibrated": latent_fix_point, **fix_points}
+    for k, fix_point in enumerate(rates):
+        rate_dir = out.parent / f"{out.name}-q{k}"
+        rate_dir.mkdir(exist_ok=True)
+        rate = {**manifest, "latent": {"shape": list(latent_shape), "fix_point": fix_point},
+                "family": out.name, "rate_index": k, "payload_codec": "laplace",
+                **{key: f"../{out.name}/{manifest[key]}" for key in ("encoder", "encoder_int8", "decoder")}}
+        (rate_dir / "model.json").write_text(json.dumps(rate, indent=2) + "\n")
     return manifest
 
 
