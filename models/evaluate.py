@@ -5,6 +5,7 @@ caed.wire packs it), so bpp includes the header. Each image is used at its nativ
 (not resized) to the multiple the model needs. The `<model>` curve uses the int8 encoder (what the
 DPU computes), `<model>-float` the float encoder; extra points on each curve coarsen the latent
 grid by powers of two (fix_point F-1, F-2, ...), a rate knob the wire header already carries.
+The rates of a multi-rate model (model.json "family", e.g. dct8-q0..q3) form one curve.
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ class ModelCodec:
         self.spec = spec
         manifest = json.loads((spec.directory / "model.json").read_text())
         self.multiple = int(manifest.get("size_multiple", 8))
+        self.family = manifest.get("family")  # the rates of one multi-rate model form one curve
         opts = ort.SessionOptions()
         providers = ["CPUExecutionProvider"]
         self.encoders = {"float": ort.InferenceSession(str(spec.encoder), opts, providers=providers)}
@@ -102,19 +104,26 @@ def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int
         codecs[name] = [mean_point([classic_point(im, ext, flag, q) for im in images]).as_dict(quality=q)
                         for q in qualities]
         progress(f"{name}: {len(qualities)} qualities")
+    curves: dict[str, list[dict]] = {}
     for spec in specs:
         model = ModelCodec(spec)
+        reductions = [0] if model.family else coarsen
         for encoder in model.encoders:
-            points: dict[int, list[Point]] = {k: [] for k in coarsen}
+            points: dict[int, list[Point]] = {k: [] for k in reductions}
             for rgb in images:
                 rgb = model.crop(rgb)
                 latent = model.latents(rgb, encoder)
-                for k in coarsen:
+                for k in reductions:
                     points[k].append(model.point(rgb, latent, spec.latent_fix_point - k, codec))
-            curve = spec.name if encoder == "int8" else f"{spec.name}-float"
-            codecs[curve] = [mean_point(points[k]).as_dict(fix_point=spec.latent_fix_point - k, model_id=spec.model_id)
-                             for k in coarsen]
-            progress(f"{curve}: " + ", ".join(f"{p['bpp']:.3f} bpp {p['psnr']:.2f} dB" for p in codecs[curve]))
+            name = model.family or spec.name
+            curve = name if encoder == "int8" else f"{name}-float"
+            curves.setdefault(curve, []).extend(
+                mean_point(points[k]).as_dict(model=spec.name, fix_point=spec.latent_fix_point - k,
+                                              model_id=spec.model_id) for k in reductions)
+            progress(f"{spec.name} ({encoder} encoder): "
+                     + ", ".join(f"{mean_point(points[k]).bpp:.3f} bpp {mean_point(points[k]).psnr:.2f} dB" for k in reductions))
+    for curve, points in curves.items():
+        codecs[curve] = sorted(points, key=lambda p: p["bpp"])
     return {"images": len(images), "payload_codec": codec, "codecs": codecs, "bd_rate_vs_jpeg": bd_rates(codecs)}
 
 

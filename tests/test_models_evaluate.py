@@ -45,7 +45,7 @@ def test_eval_writes_rd_points_and_plot(setup, capsys):
     assert set(result["codecs"]) == {"jpeg", "webp", "tiny", "tiny-float"}
     jpeg = result["codecs"]["jpeg"]
     assert all(a["bpp"] < b["bpp"] and a["psnr"] < b["psnr"] for a, b in zip(jpeg, jpeg[1:]))
-    fine, coarse = result["codecs"]["tiny"]
+    coarse, fine = result["codecs"]["tiny"]  # sorted by bpp
     assert coarse["fix_point"] == fine["fix_point"] - 2 and coarse["bpp"] < fine["bpp"]
     assert set(result["bd_rate_vs_jpeg"]["webp"]) == {"psnr", "ms_ssim"}
 
