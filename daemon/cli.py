@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
              cfg.stream, publisher.endpoint)
     if encoder.name == "onnx":
         log.info("no DPU in use: the encoder runs on the CPU through ONNX Runtime")
-    latest = LatestFrameSource(source, cfg.exit_at_eof, on_capture=metrics.captured.inc, on_drop=metrics.dropped.labels("stale").inc,
-                               on_error=metrics.source_errors.inc)
+    latest = LatestFrameSource(source, cfg.exit_at_eof, on_capture=metrics.captured.inc,
+                               on_drop=metrics.dropped.labels("stale").inc, on_error=metrics.source_errors.inc)
     pipeline = Pipeline(latest, encoder, publisher, frame_encoder, metrics, SystemdNotifier())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
