@@ -31,16 +31,16 @@ class ConfigError(ValueError):
 
 
 def setting(default: Any, help: str, *, choices: Sequence | None = None, min: float | None = None,
-            max: float | None = None, flag: str | None = None, short: str | None = None):
+            max: float | None = None):
     """A dataclass field with the metadata the loader needs."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max, "flag": flag, "short": short}
+    meta = {"help": help, "choices": choices, "min": min, "max": max}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
 def _flag(f: dataclasses.Field) -> str:
-    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+    return "--" + f.name.replace("_", "-")
 
 
 def _check(f: dataclasses.Field, kind: type, value: Any) -> Any:
@@ -78,8 +78,9 @@ def build_parser(cls, prog: str, description: str, epilog: str = "") -> argparse
     p.add_argument("--config", metavar="FILE", type=Path,
                    help="TOML file with any of the settings below (flags override it)")
     for f, kind in _fields(cls):
-        names = [_flag(f)] + ([f.metadata["short"]] if f.metadata.get("short") else [])
-        help_text = f"{f.metadata['help']} (default: {f.default if f.default is not dataclasses.MISSING else f.default_factory()})"
+        names = [_flag(f)]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f"{f.metadata['help']} (default: {default})"
         if kind is bool:
             p.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif kind is list:
