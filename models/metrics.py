@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
@@ -16,34 +17,29 @@ def psnr(reference: np.ndarray, test: np.ndarray) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
 
 
-def _gaussian_blur(x, window):
-    import torch.nn.functional as F
-
-    c = x.shape[1]
-    x = F.conv2d(x, window.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(x, window.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+def _gaussian_blur(x: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """'Valid' separable filtering of an HxWxC float32 image (the border that a full window does
+    not cover is dropped, as in the reference MS-SSIM)."""
+    r = len(window) // 2
+    return cv2.sepFilter2D(x, cv2.CV_32F, window, window)[r:-r, r:-r]
 
 
 def ms_ssim(reference: np.ndarray, test: np.ndarray) -> float:
     """MS-SSIM (Wang et al. 2003: 11-tap sigma-1.5 Gaussian, K=(0.01, 0.03), five scales, per
     channel then averaged) of two HxWx3 uint8 images. Images too small for five scales use the
     first scales that fit, with their weights renormalized."""
-    import torch
-    import torch.nn.functional as F
-
     side = min(reference.shape[:2])
     if side < MS_SSIM_WINDOW:
         raise ValueError(f"MS-SSIM needs images of at least {MS_SSIM_WINDOW} pixels per side, got {side}")
     levels = 1
     while levels < len(MS_SSIM_WEIGHTS) and side // 2 ** levels >= MS_SSIM_WINDOW:
         levels += 1
-    weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=torch.float64)
-    weights /= weights.sum()
-    coords = torch.arange(MS_SSIM_WINDOW, dtype=torch.float64) - MS_SSIM_WINDOW // 2
-    window = torch.exp(-(coords ** 2) / (2 * 1.5 ** 2))
-    window /= window.sum()
+    weights = np.array(MS_SSIM_WEIGHTS[:levels]) / sum(MS_SSIM_WEIGHTS[:levels])
+    coords = np.arange(MS_SSIM_WINDOW) - MS_SSIM_WINDOW // 2
+    window = np.exp(-(coords ** 2) / (2 * 1.5 ** 2))
+    window = (window / window.sum()).astype(np.float32)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    x, y = (torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1)[None] for a in (reference, test))
+    x, y = reference.astype(np.float32), test.astype(np.float32)
     factors = []
     for level in range(levels):
         mx, my = _gaussian_blur(x, window), _gaussian_blur(y, window)
@@ -52,13 +48,20 @@ def ms_ssim(reference: np.ndarray, test: np.ndarray) -> float:
         sxy = _gaussian_blur(x * y, window) - mx * my
         cs = (2 * sxy + c2) / (sxx + syy + c2)
         if level == levels - 1:
-            factors.append(torch.relu((((2 * mx * my + c1) / (mx * mx + my * my + c1)) * cs).mean(dim=(2, 3))))
+            ssim = ((2 * mx * my + c1) / (mx * mx + my * my + c1)) * cs
+            factors.append(np.maximum(ssim.mean(axis=(0, 1), dtype=np.float64), 0))
         else:
-            factors.append(torch.relu(cs.mean(dim=(2, 3))))
-            pad = [0, x.shape[3] % 2, 0, x.shape[2] % 2]
-            x, y = (F.avg_pool2d(F.pad(t, pad, mode="replicate"), 2) for t in (x, y))
-    per_channel = torch.prod(torch.stack(factors) ** weights.view(-1, 1, 1), dim=0)
+            factors.append(np.maximum(cs.mean(axis=(0, 1), dtype=np.float64), 0))
+            x, y = (_downsample(t) for t in (x, y))
+    per_channel = np.prod(np.stack(factors) ** weights[:, None], axis=0)
     return float(per_channel.mean())
+
+
+def _downsample(x: np.ndarray) -> np.ndarray:
+    """2x2 average pooling; an odd side is padded by repeating its last row/column first."""
+    if x.shape[0] % 2 or x.shape[1] % 2:
+        x = np.pad(x, ((0, x.shape[0] % 2), (0, x.shape[1] % 2), (0, 0)), mode="edge")
+    return 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
 
 
 def bpp(nbytes: int, height: int, width: int) -> float:
