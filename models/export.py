@@ -22,7 +22,7 @@ from . import WEIGHTS_DIR
 from .architectures import ARCHITECTURES, build
 from .data import image_paths, load_rgb
 from .onnx_io import export_decoder, export_encoder
-from .qdq import calibrate, output_fix_point, quantize_encoder
+from .qdq import calibrate, latent_tensor, quantize_encoder
 from .quant import INPUT_FIX_POINT
 from .train import CHECKPOINTS_DIR, DEFAULT_DATA
 from .workload import conv_layers
@@ -80,9 +80,19 @@ def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_ca
     float_encoder = onnx.load(out / "encoder.onnx")
     images = calibration_images(calibration, n_calibration, model.size_multiple)
     activations = calibrate(float_encoder, images)
-    int8_encoder, fix_points = quantize_encoder(float_encoder, activations)
-    onnx.save(int8_encoder, out / "encoder_int8.onnx")
-    latent_fix_point = output_fix_point(float_encoder, fix_points)
+    latent_name = latent_tensor(float_encoder)
+    rates = getattr(model, "rate_fix_points", None)
+    if rates is None:
+        int8_encoder, fix_points = quantize_encoder(float_encoder, activations)
+        onnx.save(int8_encoder, out / "encoder_int8.onnx")
+        latent_fix_point = fix_points[latent_name]
+    else:
+        # one int8 encoder per rate, whose output is quantized straight to that rate's grid
+        # (the DPU rounds once; requantizing a finer int8 output would round twice)
+        for k, rate_fix_point in enumerate(rates):
+            int8_encoder, fix_points = quantize_encoder(float_encoder, {**activations, latent_name: rate_fix_point})
+            onnx.save(int8_encoder, out / f"encoder_int8_q{k}.onnx")
+        latent_fix_point = activations[latent_name]
 
     enc_layers = conv_layers(model.encoder, (1, 3, h, w))
     dec_layers = conv_layers(model.decoder, (1, model.latent_channels, *latent_hw))
@@ -101,19 +111,20 @@ def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_ca
         "macs": {"encoder": sum(l.macs for l in enc_layers), "decoder": sum(l.macs for l in dec_layers)},
         "int8_fix_points": fix_points,
     }
-    rates = getattr(model, "rate_fix_points", None)
     if rates is None:
         (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
         return manifest
     # one decoder serves every rate: each rate is a directory whose model.json points at the
-    # shared ONNX files and sets its own (coarser) latent fix_point
+    # shared ONNX files and its own int8 encoder, and sets its own (coarser) latent fix_point
     manifest["int8_fix_points"] = {"latent_calibrated": latent_fix_point, **fix_points}
     for k, fix_point in enumerate(rates):
         rate_dir = out.parent / f"{out.name}-q{k}"
         rate_dir.mkdir(exist_ok=True)
         rate = {**manifest, "latent": {"shape": list(latent_shape), "fix_point": fix_point},
                 "family": out.name, "rate_index": k, "payload_codec": "laplace",
-                **{key: f"../{out.name}/{manifest[key]}" for key in ("encoder", "encoder_int8", "decoder")}}
+                "encoder": f"../{out.name}/encoder.onnx", "decoder": f"../{out.name}/decoder.onnx",
+                "encoder_int8": f"../{out.name}/encoder_int8_q{k}.onnx"}
+        rate["int8_fix_points"] = {**rate["int8_fix_points"], latent_name: fix_point}
         (rate_dir / "model.json").write_text(json.dumps(rate, indent=2) + "\n")
     return manifest
 

@@ -164,7 +164,6 @@ def quantize_encoder(model: onnx.ModelProto, activation_fix_points: dict[str, in
     return qmodel, fix_points
 
 
-def output_fix_point(model: onnx.ModelProto, fix_points: dict[str, int]) -> int:
-    """Fix point of the last quantized activation, i.e. the latent the wire carries."""
-    names = [n for n in _activation_tensors(model.graph) if n in fix_points]
-    return fix_points[names[-1]]
+def latent_tensor(model: onnx.ModelProto) -> str:
+    """The last quantized activation, i.e. the latent the wire carries."""
+    return _activation_tensors(model.graph)[-1]

@@ -60,3 +60,6 @@ def test_multi_rate_export(tmp_path):
     fl = ort.InferenceSession(str(specs[0].encoder)).run(None, {"image": x})[0]
     q = ort.InferenceSession(str(specs[0].encoder_int8)).run(None, {"image": x})[0]
     assert np.mean(np.abs(np.round(fl) - q)) < 0.05  # the float encoder carries the int8 weights
+    coarse = ort.InferenceSession(str(specs[2].encoder_int8)).run(None, {"image": x})[0]
+    assert np.array_equal(coarse, 4 * np.round(coarse / 4))  # rate q2: the DPU rounds straight to steps of 4
+    assert specs[2].encoder_int8.name == "encoder_int8_q2.onnx"
