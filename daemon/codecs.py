@@ -73,22 +73,33 @@ CODECS: dict[str, type[Codec]] = {c.name: c for c in (RawCodec, ZstdCodec)}
 
 
 class LaplaceCodec(Codec):
-    """Entropy coding of the int8 latents with a factorized prior: per channel a discrete
-    Laplace distribution (location, scale) fitted to this frame and sent in three bytes, and an
-    ANS coder (the `constriction` library) over all symbols. Learned transform codecs put most of
-    each channel's values near one location, where this beats zstd's byte matching. A channel
-    whose neighbouring values are alike (e.g. the DC of a block transform) is coded as
-    differences to the previous value in raster order, as JPEG codes its DC.
+    """Entropy coding of the int8 latents with a factorized prior and ANS (the `constriction`
+    library). Learned transform codecs put most of each channel's values near one location,
+    where this beats zstd's byte matching.
+
+    - Per channel, the symbols are either the values or their differences to the previous value
+      in raster order (chosen per frame; DC-like channels take differences, as JPEG codes DC).
+    - Channels are taken in groups of GROUP consecutive channels (a block transform keeps a
+      frequency row together). At each position a group is "significant" if any of its symbols
+      is off its channel's location; one binary flag per position and group lets the coder
+      skip the many all-zero groups (what JPEG's end-of-block does) instead of paying for every
+      zero. A flag is coded with the group's frequency given the previous group's flag at the
+      same position (a block whose lower frequencies are all zero rarely has higher ones).
+    - Significant symbols are coded with a discrete Laplace (location, scale) per channel fitted
+      to this frame.
 
     Payload: b"L1", uint16 channel count C, C x (int8 location, uint8 scale code, uint8 mode),
-    then the ANS words (uint32, little-endian). Mode 0 codes values, mode 1 differences. Scale
-    code 0 means every coded symbol equals the location (nothing in the ANS stream); otherwise
-    scale = 2 ** ((code - 64) / 16). Probability tables are integer counts, so sender and
+    ceil(C/GROUP) x 2 uint8 flag codes (after a non-significant / significant previous group;
+    the first group counts as after a significant one), then the ANS words (uint32, LE). Mode 0 codes
+    values, mode 1 differences. Scale code 0: every significant symbol equals the location;
+    otherwise scale = 2 ** ((code - 64) / 16). Flag code 0: no such position significant, 255: all,
+    else P(significant) = code / 255. Probability tables are integer counts, so sender and
     receiver build bit-identical models on any CPU.
     """
 
     name = "laplace"
     MAGIC = b"L1"
+    GROUP = 4
     _VALUES = np.arange(-128, 128)  # mode 0 alphabet
     _DIFFERENCES = np.arange(-255, 256)  # mode 1 alphabet
 
@@ -105,32 +116,71 @@ class LaplaceCodec(Codec):
         decay = np.exp(-np.abs(alphabet - location) * 2.0 ** (-(code - 64) / 16))
         return self._categorical(np.floor(decay * 65536.0) + 1.0, perfect=False), int(alphabet[0])
 
+    def _flag_model(self, codes: np.ndarray):
+        """Per-position probabilities of [not significant, significant] from uint8 codes."""
+        codes = codes.astype(np.float64)
+        return np.ascontiguousarray(np.stack([255.0 - codes, codes], axis=1))
+
     @staticmethod
-    def _fit(symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per column: location, scale code and total absolute deviation."""
+    def _flag_code(flags: np.ndarray) -> int:
+        if flags.size == 0:
+            return 0
+        share = float(flags.mean())
+        return 0 if share == 0 else 255 if share == 1 else int(np.clip(np.round(share * 255), 1, 254))
+
+    @staticmethod
+    def _fit(symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per column: location (median) and total absolute deviation from it."""
         location = np.clip(np.round(np.median(symbols, axis=0)), -128, 127).astype(np.int32)
-        deviation = np.abs(symbols - location).sum(axis=0)
-        spread = deviation / symbols.shape[0]
-        code = np.where(spread > 0, np.clip(np.round(16 * np.log2(np.maximum(spread, 1e-9))) + 64, 1, 255), 0)
-        return location, code.astype(np.int32), deviation
+        return location, np.abs(symbols - location).sum(axis=0)
+
+    @staticmethod
+    def _scale_code(deviation: np.ndarray, count: int) -> int:
+        spread = float(deviation.sum()) / max(count, 1)
+        return int(np.clip(np.round(16 * np.log2(spread)) + 64, 1, 255)) if spread > 0 else 0
+
+    def _groups(self, channels: int) -> list[range]:
+        return [range(g, min(g + self.GROUP, channels)) for g in range(0, channels, self.GROUP)]
 
     def encode(self, latents: np.ndarray) -> bytes:
         channels = latents.shape[-1]
         values = latents.reshape(-1, channels).astype(np.int32)
         differences = np.diff(values, axis=0, prepend=0)
-        v_loc, v_code, v_cost = self._fit(values)
-        d_loc, d_code, d_cost = self._fit(differences)
+        v_loc, v_cost = self._fit(values)
+        d_loc, d_cost = self._fit(differences)
         mode = (d_cost < v_cost).astype(np.int32)
-        location, code = np.where(mode, d_loc, v_loc), np.where(mode, d_code, v_code)
+        location = np.where(mode, d_loc, v_loc)
+        symbols = np.where(mode, differences, values)
+        off = symbols != location
+        params = np.zeros((channels, 3), np.uint8)
+        flag_codes = []
+        plan = []  # per group, in decode order: (per-position flag codes, significant mask, [(channel, code)])
+        previous = np.ones(len(values), bool)
+        for group in self._groups(channels):
+            significant = off[:, group.start:group.stop].any(axis=1)
+            codes = (self._flag_code(significant[~previous]), self._flag_code(significant[previous]))
+            flag_codes += codes
+            per_position = np.where(previous, codes[1], codes[0])
+            coded = []
+            for c in group:
+                code = self._scale_code(np.abs(symbols[significant, c] - location[c]), int(significant.sum()))
+                params[c] = (location[c] & 0xFF, code, mode[c])
+                coded.append((c, code))
+            plan.append((per_position, significant, coded))
+            previous = significant
         coder = self._coder()
-        for c in reversed(range(channels)):
-            if code[c]:
-                model, first = self._model(int(mode[c]), int(location[c]), int(code[c]))
-                symbols = (differences if mode[c] else values)[:, c]
-                coder.encode_reverse(np.ascontiguousarray(symbols - first, dtype=np.int32), model)
-        params = np.stack([location & 0xFF, code, mode], axis=1).astype(np.uint8)
+        for per_position, significant, coded in reversed(plan):
+            for c, code in reversed(coded):
+                if code:
+                    model, first = self._model(int(mode[c]), int(location[c]), code)
+                    coder.encode_reverse(np.ascontiguousarray(symbols[significant, c] - first, dtype=np.int32), model)
+            uncertain = (per_position > 0) & (per_position < 255)
+            if uncertain.any():
+                coder.encode_reverse(significant[uncertain].astype(np.int32), self._categorical(perfect=False),
+                                     self._flag_model(per_position[uncertain]))
         words = coder.get_compressed().astype("<u4")
-        return self.MAGIC + np.uint16(channels).tobytes() + params.tobytes() + words.tobytes()
+        return (self.MAGIC + np.uint16(channels).tobytes() + params.tobytes()
+                + np.array(flag_codes, np.uint8).tobytes() + words.tobytes())
 
     def decode(self, payload: bytes, nbytes: int) -> bytes:
         if len(payload) < 4 or payload[:2] != self.MAGIC:
@@ -138,29 +188,40 @@ class LaplaceCodec(Codec):
         channels = int(np.frombuffer(payload, "<u2", 1, 2)[0])
         if channels == 0 or nbytes % channels:
             raise PayloadError(f"{channels} channels do not divide the declared {nbytes} bytes")
-        body = 4 + 3 * channels
+        groups = self._groups(channels)
+        body = 4 + 3 * channels + 2 * len(groups)
         if len(payload) < body or (len(payload) - body) % 4:
             raise PayloadError("laplace payload is truncated")
         params = np.frombuffer(payload, np.uint8, 3 * channels, 4).reshape(channels, 3)
+        flag_codes = np.frombuffer(payload, np.uint8, 2 * len(groups), 4 + 3 * channels).reshape(-1, 2)
         if np.any(params[:, 2] > 1):
             raise PayloadError("laplace payload has an unknown channel mode")
         words = np.frombuffer(payload, "<u4", offset=body).astype(np.uint32)
         count = nbytes // channels
         out = np.empty((count, channels), np.int8)
+        previous = np.ones(count, bool)
         try:
             coder = self._coder(words)
-            for c in range(channels):
-                location, code, mode = int(params[c, 0].view(np.int8)), int(params[c, 1]), int(params[c, 2])
-                if code:
-                    model, first = self._model(mode, location, code)
-                    symbols = coder.decode(model, count).astype(np.int32) + first
-                else:
+            for group, codes in zip(groups, flag_codes):
+                per_position = np.where(previous, codes[1], codes[0])
+                rows = per_position == 255
+                uncertain = (per_position > 0) & (per_position < 255)
+                if uncertain.any():
+                    rows[uncertain] = coder.decode(self._categorical(perfect=False),
+                                                   self._flag_model(per_position[uncertain])).astype(bool)
+                n = int(rows.sum())
+                for c in group:
+                    location, code, mode = int(params[c, 0].view(np.int8)), int(params[c, 1]), int(params[c, 2])
                     symbols = np.full(count, location, np.int32)
-                values = np.cumsum(symbols) if mode else symbols
-                if values.min() < -128 or values.max() > 127:
-                    raise PayloadError("laplace payload decodes outside int8")
-                out[:, c] = values
-        except (ValueError, RuntimeError, OverflowError) as e:
+                    if code and n:
+                        model, first = self._model(mode, location, code)
+                        symbols[rows] = coder.decode(model, n).astype(np.int32) + first
+                    values = np.cumsum(symbols) if mode else symbols
+                    if values.min() < -128 or values.max() > 127:
+                        raise PayloadError("laplace payload decodes outside int8")
+                    out[:, c] = values
+                previous = rows
+        except (ValueError, RuntimeError, OverflowError, TypeError) as e:
             raise PayloadError(f"laplace payload is corrupt: {e}") from None
         if not coder.is_empty():
             raise PayloadError("laplace payload has trailing data")

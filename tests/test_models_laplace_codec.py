@@ -64,6 +64,6 @@ def test_smooth_channels_are_coded_as_differences():
     latents = (ramp + np.array([-60, 40])).astype(np.int8)  # slowly varying, like block DC
     codec = LaplaceCodec()
     payload = codec.encode(latents)
-    assert list(np.frombuffer(payload, np.uint8, 6, 4).reshape(2, 3)[:, 2]) == [1, 1]
+    assert list(np.frombuffer(payload, np.uint8, 6, 4).reshape(2, 3)[:, 2]) == [1, 1]  # mode: differences
     assert codec.decode(payload, latents.nbytes) == latents.tobytes()
     assert len(payload) < len(ZstdCodec().encode(latents))
