@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -105,7 +106,11 @@ def psnr(mse: float) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    trainer = Trainer(args)
+    try:
+        trainer = Trainer(args)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"caed-train: {e}", file=sys.stderr)
+        return 2
     resumed = trainer.resume()
     log_path = trainer.dir / "log.csv"
     trainer.dir.mkdir(parents=True, exist_ok=True)
