@@ -8,9 +8,10 @@ import cv2
 from caed.sources import SyntheticSource
 from deploy_processes import free_port, running
 
-# What the shipped default model reaches on this clip (measured: see the models card); a broken
-# link anywhere (preprocess, quantization, wire, dequantization, decoder) lands far below it.
-MIN_PSNR_DB = 20.0
+# The shipped kth2020-s3069 reaches 25.3 dB mean, 23.8 dB worst frame on this clip; a broken link
+# anywhere (preprocess, quantization, wire, dequantization, decoder) lands far below 22.5 dB
+# (an untrained model of the same shape: 8 dB).
+MIN_PSNR_DB = 22.5
 FRAMES = 12
 
 
@@ -41,7 +42,7 @@ def test_daemon_to_viewer_over_loopback_reconstructs_the_source(tmp_path):
     s = json.loads(viewer_json.read_text())
     assert s["frames_decoded"] == FRAMES and s["frame_size"] == [512, 768]
     assert s["messages_rejected"] == {} and s["frames_lost"] == 0
-    assert s["psnr_db_min"] >= MIN_PSNR_DB, s
+    assert s["psnr_db_min"] >= MIN_PSNR_DB, {k: s[k] for k in ("psnr_db", "psnr_db_min")}
     assert 0 < s["bits_per_pixel"] < 8 and s["latency_ms_p50"] > 0
     assert "frames decoded      12" in out.stdout
     pngs = sorted((tmp_path / "png").glob("cam0_*.png"))
