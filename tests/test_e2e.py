@@ -29,7 +29,8 @@ def test_daemon_to_viewer_over_loopback_reconstructs_the_source(tmp_path):
     clip = write_clip(tmp_path / "clip.avi")
     port = free_port()
     daemon_json, viewer_json = tmp_path / "daemon.json", tmp_path / "viewer.json"
-    daemon = [sys.executable, "-m", "caed.cli", "--source", f"file:{clip}", "--fps", "4", "--workers", "1",
+    daemon = [sys.executable, "-m", "caed.cli", "--source", f"file:{clip}", "--model", "kth2020", "--fps", "4",
+              "--workers", "1",
               "--bind", f"tcp://127.0.0.1:{port}", "--metrics-port", "0", "--json", str(daemon_json),
               "--log-level", "warning"]
     viewer = [sys.executable, "-m", "caed_host.cli", "--connect", f"tcp://127.0.0.1:{port}", "--sink",
