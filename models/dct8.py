@@ -123,6 +123,9 @@ class DCT8(nn.Module):
         return self.decode(self.encode(x))
 
     log_fields = ("bpp",)
+    # weight of (1 - MS-SSIM) next to 255^2 * MSE in the distortion (caed-train --ms-ssim-weight);
+    # about 2000 weighs both alike around 30 dB
+    ms_ssim_weight = 0.0
 
     def optimizer_groups(self, lr: float) -> list[dict]:
         """Adam moves every weight by about lr per step whatever its size, so each group's rate is
@@ -147,8 +150,15 @@ class DCT8(nn.Module):
         y_hat = y + (q - y).detach()
         noisy = y + (torch.rand_like(y) - 0.5) * step
         bpp = self.rate_bits(noisy, step) / (x.shape[0] * x.shape[2] * x.shape[3])
-        mse = torch.mean((self.decode(y_hat) - x) ** 2)
-        loss = bpp + LAMBDA / 3 ** k * 255 ** 2 * mse
+        x_hat = self.decode(y_hat)
+        mse = torch.mean((x_hat - x) ** 2)
+        distortion = 255 ** 2 * mse
+        if self.ms_ssim_weight:
+            from pytorch_msssim import ms_ssim
+
+            # 7-tap windows so that five scales fit in 128-pixel crops
+            distortion = distortion + self.ms_ssim_weight * (1 - ms_ssim(x_hat.clamp(0, 1), x, data_range=1.0, win_size=7))
+        loss = bpp + LAMBDA / 3 ** k * distortion
         return loss, {"mse": mse.item(), "bpp": bpp.item()}
 
     @torch.no_grad()

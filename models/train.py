@@ -40,6 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (also applied on resume)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--ms-ssim-weight", type=float, default=0.0,
+                   help="add this times (1 - MS-SSIM) to the distortion (models with an `ms_ssim_weight`, e.g. dct8)")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.batch <= 0 or args.lr <= 0 or args.checkpoint_minutes <= 0:
         p.error("--minutes, --batch, --lr and --checkpoint-minutes must be positive")
@@ -54,6 +56,10 @@ class Trainer:
         torch.set_num_threads(args.threads)
         self.args = args
         self.model = build(args.model)
+        if args.ms_ssim_weight:
+            if not hasattr(self.model, "ms_ssim_weight"):
+                raise ValueError(f"model {args.model} has no MS-SSIM term")
+            self.model.ms_ssim_weight = args.ms_ssim_weight
         groups = (self.model.optimizer_groups(args.lr) if hasattr(self.model, "optimizer_groups")
                   else [{"params": list(self.model.parameters()), "lr": args.lr}])
         for group in groups:
