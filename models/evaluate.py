@@ -72,6 +72,7 @@ class ModelCodec:
         manifest = json.loads((spec.directory / "model.json").read_text())
         self.multiple = int(manifest.get("size_multiple", 8))
         self.family = manifest.get("family")  # the rates of one multi-rate model form one curve
+        self.payload_codec = manifest.get("payload_codec", "zstd")  # what --codec auto uses
         opts = ort.SessionOptions()
         providers = ["CPUExecutionProvider"]
         self.encoders = {"float": ort.InferenceSession(str(spec.encoder), opts, providers=providers)}
@@ -108,18 +109,20 @@ def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int
     for spec in specs:
         model = ModelCodec(spec)
         reductions = [0] if model.family else coarsen
+        payload_codec = model.payload_codec if codec == "auto" else codec
         for encoder in model.encoders:
             points: dict[int, list[Point]] = {k: [] for k in reductions}
             for rgb in images:
                 rgb = model.crop(rgb)
                 latent = model.latents(rgb, encoder)
                 for k in reductions:
-                    points[k].append(model.point(rgb, latent, spec.latent_fix_point - k, codec))
+                    points[k].append(model.point(rgb, latent, spec.latent_fix_point - k, payload_codec))
             name = model.family or spec.name
             curve = name if encoder == "int8" else f"{name}-float"
             curves.setdefault(curve, []).extend(
                 mean_point(points[k]).as_dict(model=spec.name, fix_point=spec.latent_fix_point - k,
-                                              model_id=spec.model_id) for k in reductions)
+                                              model_id=spec.model_id, payload_codec=payload_codec)
+                for k in reductions)
             progress(f"{spec.name} ({encoder} encoder): "
                      + ", ".join(f"{mean_point(points[k]).bpp:.3f} bpp {mean_point(points[k]).psnr:.2f} dB" for k in reductions))
     for curve, points in curves.items():
@@ -185,7 +188,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--plot", type=Path, help="RD plot (PNG)")
     p.add_argument("--models", nargs="*", help="shipped model names or model.json paths (default: all shipped)")
     p.add_argument("--coarsen", default="0,1,2", help="latent fix_point reductions to evaluate, e.g. 0,1,2")
-    p.add_argument("--codec", default="zstd", help="wire payload codec")
+    p.add_argument("--codec", default="auto",
+                   help="wire payload codec for every model, or auto: each model's manifest payload_codec (default zstd)")
     p.add_argument("--max-images", type=int, help="use only the first N images")
     args = p.parse_args(argv)
     try:
@@ -205,7 +209,7 @@ def main(argv=None) -> int:
         specs = [find(m) for m in args.models] if args.models is not None else list(available().values())
         from caed.codecs import CODECS
 
-        if args.codec not in CODECS:
+        if args.codec != "auto" and args.codec not in CODECS:
             raise ValueError(f"unknown payload codec {args.codec!r}; known: {', '.join(CODECS)}")
         result = evaluate(images, specs, args.coarsen, args.codec, progress=lambda s: print(s, file=sys.stderr))
     except (FileNotFoundError, ValueError, ModelNotFound) as e:
