@@ -5,6 +5,8 @@ can never make the receiver allocate more than the declared latent tensor.
 """
 from __future__ import annotations
 
+import decimal
+import functools
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -72,6 +74,24 @@ class ZstdCodec(Codec):
 CODECS: dict[str, type[Codec]] = {c.name: c for c in (RawCodec, ZstdCodec)}
 
 
+@functools.lru_cache(maxsize=None)
+def _laplace_counts(code: int) -> np.ndarray:
+    """floor(65536 * exp(-d / scale)) + 1 for distances d = 0..510, scale = 2 ** ((code - 64) / 16).
+
+    Computed in decimal arithmetic, which is exact software math: float exp differs in the last
+    bit between libms (the board's aarch64 and the host's x86), and one count that differs
+    between sender and receiver would silently desynchronise the entropy decoder.
+    """
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        step = (-(decimal.Decimal(2) ** (decimal.Decimal(64 - code) / 16))).exp()
+        value, counts = decimal.Decimal(65536), []
+        for _ in range(511):
+            counts.append(int(value) + 1)
+            value *= step
+    return np.array(counts, np.float64)
+
+
 class LaplaceCodec(Codec):
     """Entropy coding of the int8 latents with a factorized prior and ANS (the `constriction`
     library). Learned transform codecs put most of each channel's values near one location,
@@ -113,8 +133,8 @@ class LaplaceCodec(Codec):
 
     def _model(self, mode: int, location: int, code: int):
         alphabet = self._DIFFERENCES if mode else self._VALUES
-        decay = np.exp(-np.abs(alphabet - location) * 2.0 ** (-(code - 64) / 16))
-        return self._categorical(np.floor(decay * 65536.0) + 1.0, perfect=False), int(alphabet[0])
+        counts = _laplace_counts(code)[np.abs(alphabet - location)]
+        return self._categorical(counts, perfect=False), int(alphabet[0])
 
     def _flag_model(self, codes: np.ndarray):
         """Per-position probabilities of [not significant, significant] from uint8 codes."""
