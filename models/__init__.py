@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-DEFAULT_MODEL = "kth2020"  # the best shipped model: what the daemon runs unless told otherwise
+DEFAULT_MODEL = "dct8-q1"  # the best shipped model: what the daemon runs unless told otherwise (README model card)
 
 
 class ModelNotFound(LookupError):
