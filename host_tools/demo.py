@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=120, help="frames to decode (default: 120)")
     p.add_argument("--seconds", type=float, default=150, help="give up after this long (default: 150)")
     p.add_argument("--fps", type=float, default=3.0,
-                   help="camera frame rate (default: 3, what one CPU core encodes with the study's model)")
+                   help="camera frame rate (default: 3, within what one CPU core encodes and decodes)")
     p.add_argument("--out", type=Path, default=Path("out"), help="folder for the video and JSON summaries")
     p.add_argument("--model", default="", help="model for the daemon (default: the daemon's default)")
     args = p.parse_args(argv)
