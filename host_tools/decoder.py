@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 import caed_models
+from caed.wire import Rejected
 
 
 class UnknownModel(LookupError):
@@ -42,7 +43,11 @@ class DecoderSet:
             except caed_models.ModelNotFound as e:
                 raise UnknownModel(str(e)) from None
             decoder = self._decoders[model_id] = OnnxDecoder(spec, self._threads)
-        if latent_shape[-1] != decoder.spec.latent_shape[-1]:
-            raise UnknownModel(f"model {model_id}: {latent_shape[-1]} latent channels, decoder expects "
-                               f"{decoder.spec.latent_shape[-1]}")
+        h, w, c = decoder.spec.latent_shape
+        if latent_shape[2] != c:
+            raise Rejected("shape", f"model {model_id}: {latent_shape[2]} latent channels, decoder expects {c}")
+        if latent_shape[0] * latent_shape[1] > h * w:
+            # The decoder's activations grow with the latent area: bound it by the model's own frame.
+            raise Rejected("shape", f"model {model_id}: latents {latent_shape[0]}x{latent_shape[1]} exceed the "
+                                    f"model's {h}x{w}")
         return decoder

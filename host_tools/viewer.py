@@ -68,6 +68,9 @@ class Viewer:
         except UnknownModel as e:
             self._reject("unknown_model", str(e))
             return
+        except Rejected as e:
+            self._reject(e.reason, str(e))
+            return
         t0 = time.perf_counter()
         rgb = decoder.decode(frame.latents, h.fix_point)
         decode_s = time.perf_counter() - t0

@@ -46,6 +46,17 @@ def test_unknown_model_is_rejected_not_fatal():
     assert v.stats.rejected["unknown_model"] == 1 and v.stats.decoded == 0
 
 
+def test_latents_larger_than_the_models_frame_are_refused_before_decoding():
+    spec = caed_models.find("kth2020")
+    v = make_viewer()
+    huge = FrameEncoder("cam1", spec.model_id, "zstd").encode(
+        np.zeros((700, 700, spec.latent_shape[2]), np.int8), fix_point=4, seq=0, frame_index=0, t_capture_ns=0)
+    wrong_channels = frame(1, model=spec.model_id, shape=(4, 4, spec.latent_shape[2] + 1))
+    for f in v.take([huge, wrong_channels]).values():
+        v.show(f)
+    assert v.stats.rejected["shape"] == 2 and v.stats.decoded == 0
+
+
 def test_shipped_model_decodes_to_the_model_input_size():
     spec = caed_models.find(caed_models.DEFAULT_MODEL)
     v = make_viewer()
