@@ -25,16 +25,15 @@ class ReferenceFrames:
     def __init__(self, spec: str):
         self.spec = spec
         kind, _, arg = spec.partition(":")
-        self._synthetic = self._files = self._cap = None
+        self.synthetic = spec == "synthetic"  # rendered at the decoded size, once that is known
+        self._camera = self._files = self._cap = None
         self._size = self._fit = None
         self._pos, self._length = 0, None
-        if spec == "synthetic":
-            self._synthetic = SyntheticSource(8, 8)
-        elif kind == "images" and Path(arg).is_dir():
+        if kind == "images" and Path(arg).is_dir():
             self._files = sorted(p for p in Path(arg).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         elif kind == "file" and Path(arg).is_file():
             self._path = arg
-        else:
+        elif not self.synthetic:
             raise ReferenceError(f"reference must be synthetic, file:PATH or images:DIR (existing), got {spec!r}")
 
     def get(self, index: int, height: int, width: int) -> np.ndarray | None:
@@ -42,10 +41,10 @@ class ReferenceFrames:
         if self._size != (height, width):
             self._size = (height, width)
             self._fit = Preprocessor(width, height, 7).fit
-            if self._synthetic is not None:
-                self._synthetic = SyntheticSource(width, height)
-        if self._synthetic is not None:
-            frame = self._synthetic.frame(index)
+            if self.synthetic:
+                self._camera = SyntheticSource(width, height)
+        if self.synthetic:
+            frame = self._camera.frame(index)
         elif self._files is not None:
             frame = cv2.imread(str(self._files[index % len(self._files)])) if self._files else None
         else:
