@@ -49,7 +49,7 @@ class Pipeline:
         self._buffers = [np.empty(encoder.input.shape, np.int8) for _ in range(self.window)]
         self._slots = threading.Semaphore(self.window)
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.submitted = self.published = self.encode_errors = 0
+        self.submitted = self.published = self.encode_errors = self.window_drops = 0
         self.published_bytes = 0
         self._cpu = {"capture": 0.0, "preprocess": 0.0, "compress": 0.0, "publish": 0.0}
         self._cpu_lock = threading.Lock()
@@ -75,7 +75,8 @@ class Pipeline:
                     if self.source.ended:
                         break
                     continue
-                if not self._slots.acquire(timeout=1.0):
+                if not self._slots.acquire(timeout=1.0):  # the encoder is stuck: this frame is too old now
+                    self.window_drops += 1
                     self.metrics.dropped.labels("stale").inc()
                     continue
                 t0 = time.perf_counter()
@@ -163,7 +164,7 @@ class Pipeline:
         per_frame = {k: 1e3 * v / counts[k] if counts[k] else None for k, v in self._cpu.items()}
         return {
             "frames_captured": self.source.captured,
-            "frames_dropped_stale": self.source.dropped,
+            "frames_dropped_stale": self.source.dropped + self.window_drops,
             "frames_submitted": self.submitted,
             "frames_published": self.published,
             "encoder_errors": self.encode_errors,
