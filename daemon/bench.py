@@ -23,6 +23,7 @@ import numpy as np
 
 import caed_models
 
+from .cli import DaemonConfig
 from .encoders.onnx import OnnxEncoder
 from .metrics import DaemonMetrics
 from .pipeline import Pipeline
@@ -101,7 +102,7 @@ def bench_pipeline(spec: caed_models.ModelSpec, frames: int) -> dict:
     period = 1.5 * model_s + 0.02  # frames never queue behind each other: latency is one frame's path
     metrics = DaemonMetrics()
     latest = LatestFrameSource(SyntheticSource(w, h, fps=1 / period))
-    pipeline = Pipeline(latest, encoder, publisher, FrameEncoder("bench", spec.model_id), metrics)
+    pipeline = Pipeline(latest, encoder, publisher, FrameEncoder("bench", spec.model_id, DaemonConfig.codec), metrics)
     encoder.on_busy = lambda s: jobs.append((time.time_ns() - int(s * 1e9), time.time_ns()))
     stop = threading.Event()
     view_thread = threading.Thread(target=lambda: viewer.run(stop, frames=frames, duration=period * frames + 30))

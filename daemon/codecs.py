@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import decimal
 import functools
+import math
 from abc import ABC, abstractmethod
 
+import cv2
 import numpy as np
 import zstandard
 
@@ -25,8 +27,8 @@ class Codec(ABC):
         """Pack a C-contiguous int8 tensor."""
 
     @abstractmethod
-    def decode(self, payload: bytes, nbytes: int) -> bytes:
-        """Unpack exactly `nbytes` bytes or raise PayloadError."""
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
+        """Unpack exactly the bytes of an int8 HWC tensor of `shape` or raise PayloadError."""
 
 
 class RawCodec(Codec):
@@ -37,7 +39,8 @@ class RawCodec(Codec):
     def encode(self, latents: np.ndarray) -> bytes:
         return latents.tobytes()
 
-    def decode(self, payload: bytes, nbytes: int) -> bytes:
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
+        nbytes = math.prod(shape)
         if len(payload) != nbytes:
             raise PayloadError(f"raw payload is {len(payload)} bytes, header declares {nbytes}")
         return payload
@@ -55,7 +58,8 @@ class ZstdCodec(Codec):
     def encode(self, latents: np.ndarray) -> bytes:
         return self._compressor.compress(latents.data)
 
-    def decode(self, payload: bytes, nbytes: int) -> bytes:
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
+        nbytes = math.prod(shape)
         try:
             params = zstandard.get_frame_parameters(payload)
         except zstandard.ZstdError as e:
@@ -71,7 +75,32 @@ class ZstdCodec(Codec):
         return out
 
 
-CODECS: dict[str, type[Codec]] = {c.name: c for c in (RawCodec, ZstdCodec)}
+class PlanarZstdCodec(ZstdCodec):
+    """zstd over channel planes instead of pixels. A learned codec's channels differ in kind (in
+    dct8 most high-frequency planes are all but zero), so one plane after another gives zstd long
+    runs where the pixel order interleaves 192 unlike values: on dct8 latents it is both smaller
+    (about 1.0 vs 1.7 bpp at q1) and faster than `zstd`, the transposition costing ~0.1 ms."""
+
+    name = "zstd-planes"
+
+    def __init__(self, level: int = 1):
+        super().__init__(level)
+        self._planes = np.empty(0, np.uint8)  # reused: one codec per thread
+
+    def encode(self, latents: np.ndarray) -> bytes:
+        pixels = latents.reshape(-1, latents.shape[-1]).view(np.uint8)
+        if self._planes.size != pixels.size:
+            self._planes = np.empty(pixels.size, np.uint8)
+        planes = self._planes.reshape(pixels.shape[::-1])
+        cv2.transpose(pixels, planes)
+        return self._compressor.compress(planes.data)
+
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
+        planes = np.frombuffer(super().decode(payload, shape), np.uint8).reshape(shape[-1], -1)
+        return cv2.transpose(planes).tobytes()
+
+
+CODECS: dict[str, type[Codec]] = {c.name: c for c in (RawCodec, ZstdCodec, PlanarZstdCodec)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -204,7 +233,8 @@ class LaplaceCodec(Codec):
         return (self.MAGIC + np.uint16(channels).tobytes() + params.tobytes()
                 + np.array(flag_codes, np.uint8).tobytes() + words.tobytes())
 
-    def decode(self, payload: bytes, nbytes: int) -> bytes:
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
+        nbytes = math.prod(shape)
         if len(payload) < 4 or payload[:2] != self.MAGIC:
             raise PayloadError("not a laplace payload")
         channels = int(np.frombuffer(payload, "<u2", 1, 2)[0])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .encoders import EncoderBackend
-from .metrics import DaemonMetrics
+from .metrics import STAGES, DaemonMetrics
 from .notify import SystemdNotifier
 from .preprocess import Preprocessor
 from .publisher import ZmqPublisher
@@ -54,6 +54,8 @@ class Pipeline:
         self._cpu = {"capture": 0.0, "preprocess": 0.0, "compress": 0.0, "publish": 0.0}
         self._cpu_lock = threading.Lock()
         self._first_publish = self._last_publish = 0.0
+        # per-frame observers looked up once: a labels() lookup takes a lock and hashes every time
+        self._observe = {stage: metrics.stage.labels(stage).observe for stage in STAGES}
         encoder.on_busy = metrics.busy.inc
         metrics.workers.set(encoder.workers)
 
@@ -81,7 +83,7 @@ class Pipeline:
                     continue
                 t0 = time.perf_counter()
                 tensor = self.preprocess(captured.image, self._buffers[self.submitted % self.window])
-                self.metrics.stage.labels("preprocess").observe(time.perf_counter() - t0)
+                self._observe["preprocess"](time.perf_counter() - t0)
                 future = self.encoder.submit(tensor, then=self._pack)
                 self._jobs.put(_Job(future, captured, time.perf_counter()))
                 self.submitted += 1
@@ -127,7 +129,7 @@ class Pipeline:
             self._slots.release()
             t0 = time.perf_counter()
             self.metrics.encoded.inc()
-            self.metrics.stage.labels("encode").observe(t0 - job.submitted)
+            self._observe["encode"](t0 - job.submitted)
             parts = self.frame_encoder.message(shape, payload, fix_point=self.encoder.latent.fix_point, seq=seq,
                                                frame_index=job.frame.index, t_capture_ns=job.frame.t_capture_ns)
             self.publisher.send(parts)
@@ -137,8 +139,8 @@ class Pipeline:
             self.published_bytes += nbytes
             self.metrics.published.inc()
             self.metrics.bytes.inc(nbytes)
-            self.metrics.stage.labels("publish").observe(time.perf_counter() - t0)
-            self.metrics.stage.labels("pipeline").observe((time.time_ns() - job.frame.t_capture_ns) / 1e9)
+            self._observe["publish"](time.perf_counter() - t0)
+            self._observe["pipeline"]((time.time_ns() - job.frame.t_capture_ns) / 1e9)
             now = time.monotonic()
             self._last_publish = now
             self._first_publish = self._first_publish or now

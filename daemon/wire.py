@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import msgpack
 import numpy as np
 
-from .codecs import CODECS, Codec, PayloadError
+from .codecs import CODECS, Codec, PayloadError, ZstdCodec
 
 PROTOCOL_VERSION = 1
 MAX_HEADER_BYTES = 512
@@ -88,7 +88,7 @@ class FrameEncoder:
         self.model_id = model_id
         self.codec = codec
         self._topic = topic_for(stream)
-        self._make_codec = (lambda: CODECS[codec](zstd_level)) if codec == "zstd" else CODECS[codec]
+        self._make_codec = (lambda: CODECS[codec](zstd_level)) if issubclass(CODECS[codec], ZstdCodec) else CODECS[codec]
         self._local = threading.local()
         self._local.codec = self._make_codec()  # fails here, at set-up, if the codec cannot work
 
@@ -180,7 +180,7 @@ class FrameDecoder:
             except ValueError as e:  # a codec whose library this host lacks
                 raise Rejected("codec", str(e)) from None
         try:
-            data = codec.decode(payload, header.nbytes)
+            data = codec.decode(payload, header.shape)
         except PayloadError as e:
             raise Rejected("payload", str(e)) from None
         latents = np.frombuffer(data, dtype=DTYPES[header.dtype]).reshape(header.shape)

@@ -48,7 +48,7 @@ def test_random_headers(fields):
 
 
 @FUZZ
-@given(st.lists(st.integers(-5, 1 << 40), min_size=0, max_size=5), st.sampled_from(["raw", "zstd"]))
+@given(st.lists(st.integers(-5, 1 << 40), min_size=0, max_size=5), st.sampled_from(["raw", "zstd", "zstd-planes"]))
 def test_declared_shapes_never_drive_allocation(shape, codec):
     good = valid(codec)
     header = {**msgpack.unpackb(good[1]), "shape": shape}
@@ -57,7 +57,7 @@ def test_declared_shapes_never_drive_allocation(shape, codec):
 
 
 @FUZZ
-@given(st.sampled_from(["raw", "zstd"]), st.integers(0, 2), st.data())
+@given(st.sampled_from(["raw", "zstd", "zstd-planes"]), st.integers(0, 2), st.data())
 def test_truncated_and_flipped_parts(codec, which, data):
     parts = valid(codec)
     part = bytearray(parts[which])
@@ -72,7 +72,7 @@ def test_truncated_and_flipped_parts(codec, which, data):
 
 @FUZZ
 @given(st.lists(st.one_of(st.lists(st.binary(max_size=300), max_size=4),
-                          st.builds(lambda c: valid(c), st.sampled_from(["raw", "zstd"]))), max_size=20))
+                          st.builds(lambda c: valid(c), st.sampled_from(["raw", "zstd", "zstd-planes"]))), max_size=20))
 def test_viewer_receive_loop_counts_every_message(batch):
     viewer = Viewer(None, DecoderSet(), NullSink(), ViewerMetrics())
     newest = viewer.take(batch)

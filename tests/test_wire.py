@@ -25,7 +25,10 @@ def with_header(parts=None, **changes):
     return [parts[0], msgpack.packb(header), parts[2]]
 
 
-@pytest.mark.parametrize("codec", ["raw", "zstd"])
+CODECS = ["raw", "zstd", "zstd-planes"]
+
+
+@pytest.mark.parametrize("codec", CODECS)
 def test_round_trip(codec):
     frame = FrameDecoder().decode(message(codec))
     np.testing.assert_array_equal(frame.latents, latents())
@@ -43,6 +46,18 @@ def test_zstd_is_smaller_than_raw_on_structured_latents():
     assert len(packed[2]) < len(raw[2]) / 10
 
 
+def test_planes_beat_pixel_order_on_latents_whose_channels_differ():
+    """Like a transform codec's latents: a few busy low-frequency channels, many nearly empty ones."""
+    rng = np.random.default_rng(1)
+    busy = np.round(rng.laplace(0, 6, (40, 60, 8)))
+    sparse = np.where(rng.random((40, 60, 56)) < 0.03, rng.choice([-1, 1], (40, 60, 56)), 0)
+    latents = np.clip(np.concatenate([busy, sparse], axis=-1), -128, 127).astype(np.int8)
+    sizes = {c: len(encode_frame(latents, fix_point=0, model_id="m", codec=c)[2]) for c in ("zstd", "zstd-planes")}
+    assert sizes["zstd-planes"] < 0.9 * sizes["zstd"]
+    parts = encode_frame(latents, fix_point=0, model_id="m", codec="zstd-planes")
+    np.testing.assert_array_equal(FrameDecoder().decode(parts).latents, latents)
+
+
 def reject_reason(parts):
     with pytest.raises(Rejected) as e:
         FrameDecoder().decode(parts)
@@ -56,10 +71,11 @@ def test_wrong_version():
 def test_shape_and_payload_mismatch():
     assert reject_reason(with_header(message("raw"), shape=[6, 8, 5])) == "payload"
     assert reject_reason(with_header(message("zstd"), shape=[6, 8, 5])) == "payload"
+    assert reject_reason(with_header(message("zstd-planes"), shape=[6, 8, 5])) == "payload"
 
 
 def test_truncated_payload():
-    for codec in ("raw", "zstd"):
+    for codec in CODECS:
         parts = message(codec)
         parts[2] = parts[2][:-3]
         assert reject_reason(parts) == "payload"
