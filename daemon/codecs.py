@@ -76,10 +76,17 @@ class ZstdCodec(Codec):
 
 
 class PlanarZstdCodec(ZstdCodec):
-    """zstd over channel planes instead of pixels. A learned codec's channels differ in kind (in
-    dct8 most high-frequency planes are all but zero), so one plane after another gives zstd long
-    runs where the pixel order interleaves 192 unlike values: on dct8 latents it is both smaller
-    (about 1.0 vs 1.7 bpp at q1) and faster than `zstd`, the transposition costing ~0.1 ms."""
+    """zstd over the channel planes that are not all zero.
+
+    A learned codec's channels differ in kind: in dct8 at its default rate about 120 of the 192
+    planes are entirely zero and the rest are mostly zero. One plane after another gives zstd long
+    runs where pixel order interleaves 192 unlike values, and skipping the empty planes spares it
+    most of the bytes: on dct8 latents this is ~30-40 % smaller than `zstd` and costs less CPU.
+
+    Payload: uint16 LE channel count C (must match the header), a bitmap of the planes present
+    (ceil(C/8) bytes, numpy.packbits order, padding bits zero), then one zstd frame of the present
+    planes (H*W bytes each, in channel order).
+    """
 
     name = "zstd-planes"
 
@@ -93,10 +100,25 @@ class PlanarZstdCodec(ZstdCodec):
             self._planes = np.empty(pixels.size, np.uint8)
         planes = self._planes.reshape(pixels.shape[::-1])
         cv2.transpose(pixels, planes)
-        return self._compressor.compress(planes.data)
+        present = planes.any(axis=1)
+        return (np.uint16(len(present)).astype("<u2").tobytes() + np.packbits(present).tobytes()
+                + self._compressor.compress(planes[present].data))
 
     def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
-        planes = np.frombuffer(super().decode(payload, shape), np.uint8).reshape(shape[-1], -1)
+        channels, plane = shape[-1], math.prod(shape[:-1])
+        head = 2 + (channels + 7) // 8
+        if len(payload) < head:
+            raise PayloadError(f"zstd-planes payload is {len(payload)} bytes, shorter than its {head}-byte plane map")
+        if int.from_bytes(payload[:2], "little") != channels:
+            raise PayloadError(f"zstd-planes payload has {int.from_bytes(payload[:2], 'little')} channels, "
+                               f"header declares {channels}")
+        bits = np.unpackbits(np.frombuffer(payload, np.uint8, head - 2, 2))
+        if bits[channels:].any():
+            raise PayloadError("zstd-planes plane map marks planes beyond the declared channels")
+        present = bits[:channels].astype(bool)
+        data = super().decode(payload[head:], (int(present.sum()), plane, 1))
+        planes = np.zeros((channels, plane), np.uint8)
+        planes[present] = np.frombuffer(data, np.uint8).reshape(-1, plane)
         return cv2.transpose(planes).tobytes()
 
 

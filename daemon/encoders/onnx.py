@@ -6,6 +6,7 @@ mimics the DPU's arithmetic.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from caed_models import ModelSpec
@@ -14,8 +15,12 @@ from .base import EncoderBackend, EncoderError, TensorInfo
 
 
 def quantize_latents(latents: np.ndarray, fix_point: int) -> np.ndarray:
-    """float → int8 at scale 2**fix_point, rounding and saturating like the DPU's output stage."""
-    return np.clip(np.rint(latents * np.float32(2.0 ** fix_point)), -128, 127).astype(np.int8)
+    """float → int8 at scale 2**fix_point, rounding half to even and saturating like the DPU's
+    output stage. One OpenCV pass (its saturate_cast rounds and clips in SIMD) instead of numpy's
+    four over the float tensor, which cost ~10 % of dct8's whole encoder time. (Exact for
+    |value * 2**fix_point| < 2**31; a model whose latents reach that is broken anyway.)"""
+    flat = np.ascontiguousarray(latents, np.float32).reshape(-1, latents.shape[-1])
+    return cv2.addWeighted(flat, 2.0 ** fix_point, flat, 0.0, 0.0, dtype=cv2.CV_8S).reshape(latents.shape)
 
 
 class OnnxEncoder(EncoderBackend):
