@@ -6,7 +6,8 @@ Encoder (runs on the DPU; only reorg + conv): space-to-depth by 8 turns the 3-ch
 It is initialized to RGB->YCbCr followed by the 8x8 DCT, each coefficient divided by its JPEG
 quantization step, so the untrained codec is JPEG's transform and quantizer.
 Decoder (host): the mirrored 3x3 convolution initialized to the inverse, depth-to-space, then a
-small residual post-filter at full resolution that removes blocking and ringing.
+small residual post-filter at full resolution (ringing, fine edges) and a residual refiner at half
+resolution whose receptive field (~20 pixels) spans block boundaries (blocking, low-rate structure).
 The latent unit is one quantization step (wire fix_point 0); coarser fix points (-1, -2) double
 and quadruple every step, and training draws among them so one decoder serves all three rates.
 """
@@ -67,7 +68,7 @@ class DCT8(nn.Module):
     size_multiple = BLOCK
     rate_fix_points = tuple(-k for k in RATE_STEPS)  # wire fix_point of each rate, finest first
 
-    def __init__(self, quality: int = 75, postfilter_channels: int = 16):
+    def __init__(self, quality: int = 75, postfilter_channels: int = 16, refiner_channels: int = 24):
         super().__init__()
         self.analysis = nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1)
         self.synthesis = nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1)
@@ -77,7 +78,8 @@ class DCT8(nn.Module):
             nn.Conv2d(postfilter_channels, postfilter_channels, 3, padding=1), nn.ReLU(),
             nn.Conv2d(postfilter_channels, 3, 3, padding=1),
         )
-        self.decoder = _Decoder(self.synthesis, self.postfilter)
+        self.refiner = _HalfResolutionRefiner(refiner_channels)
+        self.decoder = _Decoder(self.synthesis, self.postfilter, self.refiner)
         # per-channel Laplace rate model (location, log scale) in latent units, for training
         self.rate_loc = nn.Parameter(torch.zeros(CHANNELS))
         self.rate_log_scale = nn.Parameter(torch.zeros(CHANNELS))
@@ -94,9 +96,9 @@ class DCT8(nn.Module):
         # centre the pixels (x - 0.5) inside the transform, and add it back after the inverse
         self.analysis.bias.copy_(torch.from_numpy(-w @ np.full(CHANNELS, 0.5)).float())
         self.synthesis.bias.fill_(0.5)
-        last = self.postfilter[-1]
-        last.weight.zero_()
-        last.bias.zero_()
+        for last in (self.postfilter[-1], self.refiner.layers[-2]):  # residual stages start as identity (-1: shuffle)
+            last.weight.zero_()
+            last.bias.zero_()
 
     @staticmethod
     def latent_size(height: int, width: int) -> tuple[int, int]:
@@ -136,6 +138,7 @@ class DCT8(nn.Module):
             {"params": [self.analysis.weight, self.analysis.bias], "lr": lr * 0.05, "name": "analysis"},
             {"params": list(self.postfilter.parameters()), "lr": lr, "name": "postfilter"},
             {"params": [self.rate_loc, self.rate_log_scale], "lr": lr * 10, "name": "rate"},
+            {"params": list(self.refiner.parameters()), "lr": lr, "name": "refiner"},
         ]
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
@@ -188,13 +191,33 @@ def _dpu_round(t: torch.Tensor) -> torch.Tensor:
     return fake_quantize(t, best_fix_point(t.detach().numpy()))
 
 
+class _HalfResolutionRefiner(nn.Module):
+    """Residual CNN on the 2x2 space-to-depth picture: four 3x3 layers there see ~20 pixels, more
+    than a block, for the cost of a 3-layer filter at full resolution."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.PixelUnshuffle(2),
+            nn.Conv2d(12, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, 12, 3, padding=1),
+            nn.PixelShuffle(2),
+        )
+
+    def forward(self, x):
+        return x + self.layers(x)
+
+
 class _Decoder(nn.Module):
-    def __init__(self, synthesis: nn.Module, postfilter: nn.Module):
+    def __init__(self, synthesis: nn.Module, postfilter: nn.Module, refiner: nn.Module):
         super().__init__()
         self.synthesis = synthesis
         self.postfilter = postfilter
+        self.refiner = refiner
         self.to_pixels = nn.PixelShuffle(BLOCK)
 
     def forward(self, y):
         x = self.to_pixels(self.synthesis(y))
-        return x + self.postfilter(x)
+        return self.refiner(x + self.postfilter(x))

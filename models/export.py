@@ -62,7 +62,11 @@ def load_checkpoint(model_name: str, path: Path) -> tuple[torch.nn.Module, int]:
     if ck["model_name"] != model_name:
         raise SystemExit(f"{path} holds model {ck['model_name']!r}, not {model_name!r}")
     model = build(model_name)
-    model.load_state_dict(ck["model"])
+    missing, unexpected = model.load_state_dict(ck["model"], strict=False)
+    if unexpected:
+        raise SystemExit(f"{path} has parameters this {model_name} does not: {', '.join(unexpected)}")
+    if missing:  # stages added since: residual stages start as identity, so this is the trained model
+        print(f"caed-export: {path} predates {', '.join(sorted({k.split('.')[0] for k in missing}))}; exporting their initial values", file=sys.stderr)
     return model.eval(), int(ck["step"])
 
 

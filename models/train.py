@@ -4,7 +4,10 @@ Inputs are quantized exactly as the daemon feeds the DPU; each architecture's
 `training_loss` rounds its latents to the int8 grid the wire carries, so the int8 path costs
 little (see the model modules for the loss each one uses).
 A checkpoint (model, optimizer, step, RNG states) is written every few minutes and at the end;
-running the same command again continues from it.
+running the same command again continues from it. When the architecture has grown since the
+checkpoint (a new decoder stage), the trained weights are kept, the new layers start at their
+initial values and the optimizer starts afresh. `--freeze` holds parameter groups fixed, e.g. the
+encoder and rate model while a new decoder stage learns (the bitrate then cannot move).
 """
 from __future__ import annotations
 
@@ -42,6 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--ms-ssim-weight", type=float, default=0.0,
                    help="add this times (1 - MS-SSIM) to the distortion (models with an `ms_ssim_weight`, e.g. dct8)")
+    p.add_argument("--freeze", nargs="+", default=[], metavar="GROUP",
+                   help="parameter groups to hold fixed (models with optimizer groups, e.g. dct8: "
+                        "analysis rate synthesis postfilter refiner)")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.batch <= 0 or args.lr <= 0 or args.checkpoint_minutes <= 0:
         p.error("--minutes, --batch, --lr and --checkpoint-minutes must be positive")
@@ -61,12 +67,21 @@ class Trainer:
                 raise ValueError(f"model {args.model} has no MS-SSIM term")
             self.model.ms_ssim_weight = args.ms_ssim_weight
         groups = (self.model.optimizer_groups(args.lr) if hasattr(self.model, "optimizer_groups")
-                  else [{"params": list(self.model.parameters()), "lr": args.lr}])
+                  else [{"params": list(self.model.parameters()), "lr": args.lr, "name": "all"}])
+        unknown = set(args.freeze) - {g["name"] for g in groups}
+        if unknown:
+            raise ValueError(f"--freeze: model {args.model} has no parameter group {', '.join(sorted(unknown))} "
+                             f"(groups: {', '.join(g['name'] for g in groups)})")
         for group in groups:
-            group["lr_factor"] = group["lr"] / args.lr
+            group["lr_factor"] = 0.0 if group["name"] in args.freeze else group["lr"] / args.lr
+            group["lr"] = args.lr * group["lr_factor"]
+            if group["name"] in args.freeze:
+                for param in group["params"]:
+                    param.requires_grad_(False)  # also spares their share of the backward pass
         self.optimizer = torch.optim.Adam(groups, lr=args.lr)
         self.sampler = CropSampler(args.data, args.crop, args.seed)
         self.step = 0
+        self.grown: list[str] = []  # parameters the resumed checkpoint did not have
         self.dir = args.checkpoint_dir or CHECKPOINTS_DIR / args.model
         self.path = self.dir / "checkpoint.pt"
 
@@ -76,9 +91,13 @@ class Trainer:
         ck = torch.load(self.path, weights_only=False)
         if ck["model_name"] != self.args.model:
             raise SystemExit(f"{self.path} holds model {ck['model_name']!r}, not {self.args.model!r}")
-        self.model.load_state_dict(ck["model"])
+        missing, unexpected = self.model.load_state_dict(ck["model"], strict=False)
+        if unexpected:
+            raise SystemExit(f"{self.path} has parameters this {self.args.model} does not: {', '.join(unexpected)}")
+        self.grown = missing
         factors = [group["lr_factor"] for group in self.optimizer.param_groups]
-        self.optimizer.load_state_dict(ck["optimizer"])
+        if not missing:
+            self.optimizer.load_state_dict(ck["optimizer"])
         for group, factor in zip(self.optimizer.param_groups, factors):
             group["lr"], group["lr_factor"] = self.args.lr * factor, factor
         self.step = ck["step"]
@@ -132,6 +151,10 @@ def main(argv=None) -> int:
             log.writerow(["step", "unix_time", "loss_mean_last_100", "psnr_db", *fields, "lr"])
         bar.write(f"{'resumed' if resumed else 'started'} {args.model} at step {trainer.step} "
                   f"(checkpoints in {trainer.dir})")
+        if trainer.grown:
+            bar.write(f"new since the checkpoint (initial values, optimizer restarted): {', '.join(sorted({k.split('.')[0] for k in trainer.grown}))}")
+        if args.freeze:
+            bar.write(f"frozen: {', '.join(args.freeze)}")
         while time.monotonic() < t_end:
             loss, info = trainer.train_step()
             window = (window + [{"loss": loss, **info}])[-100:]

@@ -16,9 +16,9 @@ def data(tmp_path):
     return tmp_path
 
 
-def _trainer(data, checkpoints, model):
+def _trainer(data, checkpoints, model, *extra):
     return Trainer(parse_args(["--model", model, "--data", str(data), "--minutes", "1", "--crop", "32",
-                               "--batch", "2", "--threads", "1", "--checkpoint-dir", str(checkpoints)]))
+                               "--batch", "2", "--threads", "1", "--checkpoint-dir", str(checkpoints), *extra]))
 
 
 @pytest.mark.parametrize("model", ["kth2020", "dct8"])
@@ -41,3 +41,38 @@ def test_resume_matches_an_unbroken_run(data, tmp_path, model):
 def test_cli_reports_missing_data(tmp_path, capsys):
     assert main(["--minutes", "1", "--data", str(tmp_path / "missing")]) == 2
     assert "caed-train:" in capsys.readouterr().err
+
+
+def test_frozen_groups_stay_put_while_the_others_learn(data, tmp_path):
+    trainer = _trainer(data, tmp_path, "dct8", "--freeze", "analysis", "rate")
+    trainer.train_step()  # the first batch fits the rate model's starting point (not a training step)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    for _ in range(3):
+        trainer.train_step()
+    after = trainer.model.state_dict()
+    for name in ("analysis.weight", "analysis.bias", "rate_loc", "rate_log_scale"):
+        torch.testing.assert_close(after[name], before[name], msg=name)
+    assert not torch.equal(after["postfilter.0.weight"], before["postfilter.0.weight"])
+    assert not torch.equal(after["refiner.layers.7.weight"], before["refiner.layers.7.weight"])
+
+
+def test_freezing_an_unknown_group_is_a_usage_error(data, tmp_path, capsys):
+    assert main(["--model", "dct8", "--data", str(data), "--minutes", "1", "--freeze", "encoderr"]) == 2
+    assert "encoderr" in capsys.readouterr().err
+
+
+def test_resume_keeps_trained_weights_when_the_architecture_grew(data, tmp_path):
+    old = _trainer(data, tmp_path, "dct8")
+    for _ in range(2):
+        old.train_step()
+    old.save()
+    ck = torch.load(old.path, weights_only=False)
+    ck["model"] = {k: v for k, v in ck["model"].items() if not k.startswith(("refiner.", "decoder.refiner."))}
+    torch.save(ck, old.path)
+    grown = _trainer(data, tmp_path, "dct8")
+    fresh = grown.model.state_dict()["refiner.layers.7.weight"].clone()
+    assert grown.resume() and grown.step == 2
+    assert grown.grown and all("refiner" in name for name in grown.grown)
+    torch.testing.assert_close(grown.model.state_dict()["analysis.weight"], old.model.state_dict()["analysis.weight"])
+    torch.testing.assert_close(grown.model.state_dict()["refiner.layers.7.weight"], fresh)
+    grown.train_step()
