@@ -8,8 +8,8 @@ quantization step, so the untrained codec is JPEG's transform and quantizer.
 Decoder (host): the mirrored 3x3 convolution initialized to the inverse, depth-to-space, then a
 small residual post-filter at full resolution (ringing, fine edges) and a residual refiner at half
 resolution whose receptive field (~20 pixels) spans block boundaries (blocking, low-rate structure).
-The latent unit is one quantization step (wire fix_point 0); coarser fix points (-1, -2) double
-and quadruple every step, and training draws among them so one decoder serves all three rates.
+The latent unit is one quantization step (wire fix_point 0); each coarser fix point (-1 ... -4)
+doubles every step, and training draws among them so one decoder serves all five rates.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ JPEG_LUMA = np.array([
 JPEG_CHROMA = np.array([
     17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
     47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32).reshape(8, 8)
-RATE_STEPS = (0, 1, 2, 3)  # training draws step multipliers 2**k: wire fix_points 0, -1, -2, -3
+RATE_STEPS = (0, 1, 2, 3, 4)  # training draws step multipliers 2**k: wire fix_points 0, -1, ..., -4
 # bits per pixel traded per unit of MSE on the 0..255 scale at the finest rate (the slope of
 # JPEG's RD curve around quality 75); each coarser rate trades 3x less
 LAMBDA = 0.034

@@ -5,7 +5,7 @@ caed.wire packs it), so bpp includes the header. Each image is used at its nativ
 (not resized) to the multiple the model needs. The `<model>` curve uses the int8 encoder (what the
 DPU computes), `<model>-float` the float encoder; extra points on each curve coarsen the latent
 grid by powers of two (fix_point F-1, F-2, ...), a rate knob the wire header already carries.
-The rates of a multi-rate model (model.json "family", e.g. dct8-q0..q3) form one curve.
+The rates of a multi-rate model (model.json "family", e.g. dct8-q0..q4) form one curve.
 """
 from __future__ import annotations
 
