@@ -143,36 +143,94 @@ def _laplace_counts(code: int) -> np.ndarray:
     return np.array(counts, np.float64)
 
 
+@functools.lru_cache(maxsize=None)
+def _scale_code_prices() -> tuple[np.ndarray, np.ndarray]:
+    """-log2 of the counts of scale codes 1..255 (rows) per distance, and log2 of their totals
+    over -reach..reach (column = reach): what the encoder weighs to choose a scale code."""
+    counts = np.stack([_laplace_counts(code) for code in range(1, 256)])
+    return -np.log2(counts), np.log2(2 * np.cumsum(counts, axis=1) - counts[:, :1])
+
+
+@functools.lru_cache(maxsize=None)
+def _plan(channels: int) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
+    """Coding order, block of each channel, and per channel the channels coded before it in its
+    block at frequency distance 1 and 2.
+
+    With blocks of 64 channels (an 8x8 transform per component: channel b*64 + u*8 + v) each
+    block goes in zig-zag order from the lowest AC frequency up and its DC last, block after
+    block: a coefficient's context is its block's lower frequencies, and DC sees all of its
+    block's AC. Other channel counts are one block in index order, frequencies on a line.
+    """
+    index = np.arange(channels)
+    if channels % 64:
+        order, block, uv = index, np.zeros(channels, int), np.stack([np.zeros(channels, int), index], 1)
+    else:
+        zigzag = sorted(range(64), key=lambda i: (i // 8 + i % 8, i % 8 if (i // 8 + i % 8) % 2 else i // 8))
+        order = np.array([b * 64 + i for b in range(channels // 64) for i in zigzag[1:] + [0]])
+        block, uv = index // 64, np.stack([index % 64 // 8, index % 8], 1)
+    rank = np.empty(channels, int)
+    rank[order] = index
+    near = [[], []]
+    for c in index:
+        earlier = (block == block[c]) & (rank < rank[c])
+        distance = np.abs(uv - uv[c]).sum(1)
+        for d in (1, 2):
+            near[d - 1].append(tuple(np.flatnonzero(earlier & (distance == d))))
+    return order, block, tuple(near[0]), tuple(near[1])
+
+
+class _Activity:
+    """Clipped |residual| of the channels coded so far, per channel and summed per block."""
+
+    def __init__(self, positions: int, blocks: int, clip: int):
+        self.clip = clip
+        self.channels: dict[int, np.ndarray] = {}
+        self.blocks = np.zeros((blocks, positions), np.int32)
+        self.total = np.zeros(positions, np.int32)
+
+    def add(self, channel: int, block: int, residual: np.ndarray) -> None:
+        activity = np.minimum(np.abs(residual), self.clip).astype(np.int32)
+        self.channels[channel] = activity
+        self.blocks[block] += activity
+        self.total += activity
+
+
 class LaplaceCodec(Codec):
-    """Entropy coding of the int8 latents with a factorized prior and ANS (the `constriction`
-    library). Learned transform codecs put most of each channel's values near one location,
-    where this beats zstd's byte matching.
+    """Entropy coding of int8 latents with context-adaptive discrete Laplace models and ANS
+    (the `constriction` library).
 
-    - Per channel, the symbols are either the values or their differences to the previous value
-      in raster order (chosen per frame; DC-like channels take differences, as JPEG codes DC).
-    - Channels are taken in groups of GROUP consecutive channels (a block transform keeps a
-      frequency row together). At each position a group is "significant" if any of its symbols
-      is off its channel's location; one binary flag per position and group lets the coder
-      skip the many all-zero groups (what JPEG's end-of-block does) instead of paying for every
-      zero. A flag is coded with the group's frequency given the previous group's flag at the
-      same position (a block whose lower frequencies are all zero rarely has higher ones).
-    - Significant symbols are coded with a discrete Laplace (location, scale) per channel fitted
-      to this frame.
+    A learned transform codec leaves its latents nearly uncorrelated but not independent: where
+    an image has texture or edges, all of a block's coefficients are large together. So the
+    channels are coded one after another (see `_plan`), and each position's symbol is coded with
+    a Laplace whose scale depends on the channel and on a context class: the activity (clipped
+    |residual|) of the channels already coded, at that block and the 8 around it, weighted
+    towards nearby frequencies. Positions are split into CLASSES equal-count classes by that
+    activity, so both ends derive the classes from data the decoder already has, and each
+    (channel, class) gets a scale code fitted to the frame; one ANS call per (channel, class).
 
-    Payload: b"L1", uint16 channel count C, C x (int8 location, uint8 scale code, uint8 mode),
-    ceil(C/GROUP) x 2 uint8 flag codes (after a non-significant / significant previous group;
-    the first group counts as after a significant one), then the ANS words (uint32, LE). Mode 0 codes
-    values, mode 1 differences. Scale code 0: every significant symbol equals the location;
-    otherwise scale = 2 ** ((code - 64) / 16). Flag code 0: no such position significant, 255: all,
-    else P(significant) = code / 255. Probability tables are integer counts, so sender and
-    receiver build bit-identical models on any CPU.
+    Per channel the symbols are its values, or their differences to the left neighbour (raster
+    order) or to the one above; the DC channel of a 64-channel block may also subtract alpha/16
+    times the sum of its horizontal (vertical) first AC over the two blocks, which predicts the
+    DC step at an edge. Residual = symbol - location.
+
+    Payload: b"L2", uint16 LE channel count (must equal the declared shape's), then the ANS words
+    (uint32 LE). The stream starts with the parameters under fixed models: reach (max
+    |residual|, 0..510, 0 = constant channel) and location (int8) of every channel, mode (0
+    values, 1 left, 2 upper differences) of the channels with reach > 0, alpha (-64..64) of
+    those of them that are DC channels in modes 1-2, and the scale codes (1..255, scale =
+    2 ** ((code - 64) / 16)) of every (coded channel, class) in coding order as differences to
+    the previous class's, the first class's to the previous channel's. Then the residuals, per
+    coded channel and class, over -reach..reach. The probability tables are integer counts
+    (`_laplace_counts`), so sender and receiver build bit-identical models on any CPU.
     """
 
     name = "laplace"
-    MAGIC = b"L1"
-    GROUP = 4
-    _VALUES = np.arange(-128, 128)  # mode 0 alphabet
-    _DIFFERENCES = np.arange(-255, 256)  # mode 1 alphabet
+    MAGIC = b"L2"
+    CLASSES = 6
+    CLIP = 15  # activity of one symbol is at most this: a few huge values must not set a class
+    _MAX_REACH = 510
+    _FIRST_CODE = 64  # reference of the first scale code
+    _ALPHAS = 64  # |alpha| <= 64 (4.0)
 
     def __init__(self):
         try:
@@ -182,120 +240,213 @@ class LaplaceCodec(Codec):
         self._coder = constriction.stream.stack.AnsCoder
         self._categorical = constriction.stream.model.Categorical
 
-    def _model(self, mode: int, location: int, code: int):
-        alphabet = self._DIFFERENCES if mode else self._VALUES
-        counts = _laplace_counts(code)[np.abs(alphabet - location)]
-        return self._categorical(counts, perfect=False), int(alphabet[0])
+    # ----- what both ends compute alike -----
+    def _laplace(self, code: int, reach: int):
+        return self._categorical(_laplace_counts(code)[np.abs(np.arange(-reach, reach + 1))], perfect=False)
 
-    def _flag_model(self, codes: np.ndarray):
-        """Per-position probabilities of [not significant, significant] from uint8 codes."""
-        codes = codes.astype(np.float64)
-        return np.ascontiguousarray(np.stack([255.0 - codes, codes], axis=1))
-
-    @staticmethod
-    def _flag_code(flags: np.ndarray) -> int:
-        if flags.size == 0:
-            return 0
-        share = float(flags.mean())
-        return 0 if share == 0 else 255 if share == 1 else int(np.clip(np.round(share * 255), 1, 254))
+    def _parameter_models(self) -> list[tuple]:
+        """(model, offset to its first symbol) of reach, location, mode, alpha and code deltas."""
+        return [
+            (self._categorical(_laplace_counts(128)[:self._MAX_REACH + 1], perfect=False), 0),
+            (self._laplace(48, 128), -128),
+            (self._categorical(np.array([2.0, 1.0, 1.0]), perfect=False), 0),
+            (self._laplace(112, self._ALPHAS), -self._ALPHAS),
+            (self._laplace(100, 254), -254),
+        ]
 
     @staticmethod
-    def _fit(symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per column: location (median) and total absolute deviation from it."""
-        location = np.clip(np.round(np.median(symbols, axis=0)), -128, 127).astype(np.int32)
-        return location, np.abs(symbols - location).sum(axis=0)
+    def _has_partner(channels: int, mode: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """Which channels carry an alpha: coded DC channels of 64-channel blocks in a difference mode."""
+        dc = np.arange(len(mode)) % 64 == 0 if channels % 64 == 0 else np.zeros(len(mode), bool)
+        return dc & present & (mode > 0)
 
     @staticmethod
-    def _scale_code(deviation: np.ndarray, count: int) -> int:
-        spread = float(deviation.sum()) / max(count, 1)
-        return int(np.clip(np.round(16 * np.log2(spread)) + 64, 1, 255)) if spread > 0 else 0
+    def _shift(values: np.ndarray, mode: int, width: int) -> np.ndarray:
+        """Each position's left (mode 1, raster order) or upper (mode 2) neighbour, 0 at the edge."""
+        step = 1 if mode == 1 else width
+        return np.concatenate([np.zeros((min(step, len(values)),) + values.shape[1:], values.dtype), values[:-step]])
 
-    def _groups(self, channels: int) -> list[range]:
-        return [range(g, min(g + self.GROUP, channels)) for g in range(0, channels, self.GROUP)]
+    @staticmethod
+    def _integrate(differences: np.ndarray, mode: int, width: int) -> np.ndarray:
+        if mode == 1:
+            return np.cumsum(differences)
+        return np.cumsum(differences.reshape(-1, width), axis=0).ravel()
+
+    def _prediction(self, partner: np.ndarray, mode: int, alpha: int, width: int) -> np.ndarray:
+        """alpha/16 x the partner's sum over the two positions a difference spans."""
+        return np.clip((alpha * (partner + self._shift(partner, mode, width)) + 8) >> 4, -255, 255)
+
+    @staticmethod
+    def _box(a: np.ndarray, width: int) -> np.ndarray:
+        """3x3 box sums (zero outside)."""
+        a = a.reshape(-1, width)
+        rows = a.copy()
+        rows[1:] += a[:-1]
+        rows[:-1] += a[1:]
+        box = rows.copy()
+        box[:, 1:] += rows[:, :-1]
+        box[:, :-1] += rows[:, 1:]
+        return box.ravel()
+
+    def _classes(self, c: int, activity: _Activity, plan: tuple, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions grouped by context class (stable), and the count of each class.
+
+        Context of a position: its block's total activity + all blocks' total + 6x the frequency
+        neighbours' at distance 1 + 3x those at distance 2; 3x that at the block itself plus its
+        3x3 box sum. The CLASSES - 1 thresholds are its order statistics at equal counts in every 4th position.
+        """
+        _, block, near1, near2 = plan
+        context = activity.blocks[block[c]] + activity.total
+        for neighbours, weight in ((near1[c], 6), (near2[c], 3)):
+            for n in neighbours:
+                if n in activity.channels:
+                    context = context + weight * activity.channels[n]
+        context = 3 * context + self._box(context, width)
+        sample = context[::4]
+        ranks = [len(sample) * k // self.CLASSES for k in range(1, self.CLASSES)]
+        cls = np.zeros(len(context), np.int8)
+        for threshold in np.partition(sample, ranks)[ranks]:
+            cls += context >= threshold
+        return np.argsort(cls, kind="stable"), np.bincount(cls, minlength=self.CLASSES)
+
+    # ----- encoder -----
+    def _choose_symbols(self, x: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per channel (column of x, positions x channels) the mode, alpha, location and symbols
+        with the least total |symbol - median| on every 4th position (the receiver reads the
+        choice, so a sample is enough). A DC channel's alpha is the least-squares fit of its
+        differences to its partner's gradient."""
+        channels = x.shape[1]
+        zero = np.zeros(channels, np.int32)
+        candidates = [(x, zero, 0)]
+        for mode in (1, 2):
+            differences = x - self._shift(x, mode, width)
+            candidates.append((differences, zero, mode))
+            if channels % 64 == 0:
+                dc = np.arange(0, channels, 64)
+                partners = x[:, dc + (1 if mode == 1 else 8)].astype(np.int64)
+                g = partners + self._shift(partners, mode, width)
+                fit = (g * differences[:, dc]).sum(0) / np.maximum((g * g).sum(0), 1)
+                alphas = zero.copy()
+                alphas[dc] = np.clip(np.round(16 * fit), -self._ALPHAS, self._ALPHAS)
+                predicted = differences[:, dc] - np.clip((alphas[dc] * g + 8) >> 4, -255, 255)
+                candidates.append((predicted, alphas, mode))
+        best_cost = np.full(channels, np.iinfo(np.int64).max)
+        mode, alpha, location = (np.zeros(channels, np.int32) for _ in range(3))
+        symbols = np.empty_like(x)
+        for values, alphas, candidate_mode in candidates:
+            columns = np.arange(channels) if values.shape[1] == channels else np.arange(0, channels, 64)
+            sample = values[::4]
+            centre = np.clip(np.round(np.median(sample, axis=0)), -128, 127).astype(np.int32)
+            cost = np.abs(sample - centre).sum(0)
+            if len(columns) < channels:  # alpha's prediction may widen the residuals beyond reach
+                cost[np.abs(values - centre).max(axis=0) > self._MAX_REACH] = best_cost.max()
+            better = cost < best_cost[columns]
+            chosen = columns[better]
+            best_cost[chosen] = cost[better]
+            mode[chosen], alpha[chosen], location[chosen] = candidate_mode, alphas[chosen], centre[better]
+            symbols[:, chosen] = values[:, better]
+        return mode, alpha, location, np.ascontiguousarray(symbols.T)
+
+    def _scale_codes(self, residual: np.ndarray, reach: int, grouped: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """Per class the scale code (1..255) that codes its residuals in the fewest bits."""
+        price, log_total = _scale_code_prices()
+        cls = np.repeat(np.arange(self.CLASSES), sizes)
+        hist = np.bincount(cls * (reach + 1) + np.abs(residual[grouped]), minlength=self.CLASSES * (reach + 1))
+        bits = hist.reshape(self.CLASSES, reach + 1) @ price[:, :reach + 1].T + sizes[:, None] * log_total[:, reach]
+        return 1 + np.argmin(bits, axis=1)
 
     def encode(self, latents: np.ndarray) -> bytes:
-        channels = latents.shape[-1]
-        values = latents.reshape(-1, channels).astype(np.int32)
-        differences = np.diff(values, axis=0, prepend=0)
-        # location and mode only steer the coder (the receiver reads them), so every 4th
-        # position is enough to choose them
-        v_loc, v_cost = self._fit(values[::4])
-        d_loc, d_cost = self._fit(differences[::4])
-        mode = (d_cost < v_cost).astype(np.int32)
-        location = np.where(mode, d_loc, v_loc)
-        symbols = np.where(mode, differences, values)
-        off = symbols != location
-        params = np.zeros((channels, 3), np.uint8)
-        flag_codes = []
-        plan = []  # per group, in decode order: (per-position flag codes, significant mask, [(channel, code)])
-        previous = np.ones(len(values), bool)
-        for group in self._groups(channels):
-            significant = off[:, group.start:group.stop].any(axis=1)
-            codes = (self._flag_code(significant[~previous]), self._flag_code(significant[previous]))
-            flag_codes += codes
-            per_position = np.where(previous, codes[1], codes[0])
-            coded = []
-            for c in group:
-                code = self._scale_code(np.abs(symbols[significant, c] - location[c]), int(significant.sum()))
-                params[c] = (location[c] & 0xFF, code, mode[c])
-                coded.append((c, code))
-            plan.append((per_position, significant, coded))
-            previous = significant
+        _, width, channels = latents.shape
+        mode, alpha, location, symbols = self._choose_symbols(latents.reshape(-1, channels).astype(np.int32), width)
+        residuals = symbols - location[:, None]
+        # reach 0 marks a constant channel, which only values mode describes
+        reach = np.maximum(np.abs(residuals).max(axis=1), (mode > 0).astype(np.int32))
+        plan = _plan(channels)
+        activity = _Activity(symbols.shape[1], plan[1][-1] + 1, self.CLIP)
+        codes, streams = [], []  # streams in decoding order
+        for c in plan[0]:
+            if reach[c] == 0:
+                continue
+            grouped, sizes = self._classes(c, activity, plan, width)
+            chosen = self._scale_codes(residuals[c], int(reach[c]), grouped, sizes)
+            for k in np.flatnonzero(sizes == 0):  # an empty class repeats its reference: delta 0
+                chosen[k] = chosen[k - 1] if k else (codes[-1][0] if codes else self._FIRST_CODE)
+            codes.append(chosen)
+            parts = np.split(residuals[c][grouped] + reach[c], np.cumsum(sizes)[:-1])
+            streams += [(part, self._laplace(int(code), int(reach[c]))) for part, code in zip(parts, chosen) if len(part)]
+            activity.add(c, plan[1][c], residuals[c])
+        codes = np.array(codes, np.int32).reshape(-1, self.CLASSES)
+        references = np.concatenate([[self._FIRST_CODE], codes[:-1, 0]])[:len(codes), None]
+        deltas = np.diff(codes, axis=1, prepend=references)
+        present = reach > 0
+        parameters = (reach, location, mode[present], alpha[self._has_partner(channels, mode, present)], deltas.ravel())
+        streams = [(p - offset, model) for p, (model, offset) in zip(parameters, self._parameter_models())] + streams
         coder = self._coder()
-        for per_position, significant, coded in reversed(plan):
-            for c, code in reversed(coded):
-                if code:
-                    model, first = self._model(int(mode[c]), int(location[c]), code)
-                    coder.encode_reverse(np.ascontiguousarray(symbols[significant, c] - first, dtype=np.int32), model)
-            uncertain = (per_position > 0) & (per_position < 255)
-            if uncertain.any():
-                coder.encode_reverse(significant[uncertain].astype(np.int32), self._categorical(perfect=False),
-                                     self._flag_model(per_position[uncertain]))
-        words = coder.get_compressed().astype("<u4")
-        return (self.MAGIC + np.uint16(channels).tobytes() + params.tobytes()
-                + np.array(flag_codes, np.uint8).tobytes() + words.tobytes())
+        for symbols, model in reversed(streams):
+            if len(symbols):
+                coder.encode_reverse(np.ascontiguousarray(symbols, np.int32), model)
+        return self.MAGIC + np.uint16(channels).astype("<u2").tobytes() + coder.get_compressed().astype("<u4").tobytes()
 
+    # ----- decoder -----
     def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
-        nbytes = math.prod(shape)
+        height, width, channels = shape
+        positions = height * width
         if len(payload) < 4 or payload[:2] != self.MAGIC:
             raise PayloadError("not a laplace payload")
-        channels = int(np.frombuffer(payload, "<u2", 1, 2)[0])
-        if channels == 0 or nbytes % channels:
-            raise PayloadError(f"{channels} channels do not divide the declared {nbytes} bytes")
-        groups = self._groups(channels)
-        body = 4 + 3 * channels + 2 * len(groups)
-        if len(payload) < body or (len(payload) - body) % 4:
+        if int.from_bytes(payload[2:4], "little") != channels:
+            raise PayloadError(f"laplace payload has {int.from_bytes(payload[2:4], 'little')} channels, "
+                               f"header declares {channels}")
+        if positions == 0 or (len(payload) - 4) % 4:
             raise PayloadError("laplace payload is truncated")
-        params = np.frombuffer(payload, np.uint8, 3 * channels, 4).reshape(channels, 3)
-        flag_codes = np.frombuffer(payload, np.uint8, 2 * len(groups), 4 + 3 * channels).reshape(-1, 2)
-        if np.any(params[:, 2] > 1):
-            raise PayloadError("laplace payload has an unknown channel mode")
-        words = np.frombuffer(payload, "<u4", offset=body).astype(np.uint32)
-        count = nbytes // channels
-        out = np.empty((count, channels), np.int8)
-        previous = np.ones(count, bool)
+        words = np.frombuffer(payload, "<u4", offset=4).astype(np.uint32)
+        out = np.empty((positions, channels), np.int8)
         try:
             coder = self._coder(words)
-            for group, codes in zip(groups, flag_codes):
-                per_position = np.where(previous, codes[1], codes[0])
-                rows = per_position == 255
-                uncertain = (per_position > 0) & (per_position < 255)
-                if uncertain.any():
-                    rows[uncertain] = coder.decode(self._categorical(perfect=False),
-                                                   self._flag_model(per_position[uncertain])).astype(bool)
-                n = int(rows.sum())
-                for c in group:
-                    location, code, mode = int(params[c, 0].view(np.int8)), int(params[c, 1]), int(params[c, 2])
-                    symbols = np.full(count, location, np.int32)
-                    if code and n:
-                        model, first = self._model(mode, location, code)
-                        symbols[rows] = coder.decode(model, n).astype(np.int32) + first
-                    values = np.cumsum(symbols) if mode else symbols
-                    if values.min() < -128 or values.max() > 127:
-                        raise PayloadError("laplace payload decodes outside int8")
-                    out[:, c] = values
-                previous = rows
+            models = self._parameter_models()
+
+            def read(k: int, count: int) -> np.ndarray:
+                model, offset = models[k]
+                return coder.decode(model, count).astype(np.int32) + offset if count else np.zeros(0, np.int32)
+
+            reach, location = read(0, channels), read(1, channels)
+            present = reach > 0
+            mode = np.zeros(channels, np.int32)
+            mode[present] = read(2, int(present.sum()))
+            alpha = np.zeros(channels, np.int32)
+            partnered = self._has_partner(channels, mode, present)
+            alpha[partnered] = read(3, int(partnered.sum()))
+            deltas = read(4, int(present.sum()) * self.CLASSES).reshape(-1, self.CLASSES)
+            deltas[:, 0] = np.cumsum(deltas[:, 0]) + self._FIRST_CODE
+            codes = np.cumsum(deltas, axis=1)
+            if codes.size and (codes.min() < 1 or codes.max() > 255):
+                raise PayloadError("laplace payload has a scale code outside 1..255")
+            if location.max() > 127:
+                raise PayloadError("laplace payload has a location outside int8")
+            plan = _plan(channels)
+            activity = _Activity(positions, plan[1][-1] + 1, self.CLIP)
+            chosen = iter(codes)
+            for c in plan[0]:
+                if not present[c]:
+                    out[:, c] = location[c]
+                    continue
+                grouped, sizes = self._classes(c, activity, plan, width)
+                r = int(reach[c])
+                parts = [coder.decode(self._laplace(int(code), r), int(n)) for code, n in zip(next(chosen), sizes) if n]
+                residual = np.empty(positions, np.int32)
+                residual[grouped] = np.concatenate(parts).astype(np.int32) - r
+                activity.add(c, plan[1][c], residual)
+                symbols = residual + location[c]
+                if mode[c]:
+                    if alpha[c]:
+                        partner = out[:, c + (1 if mode[c] == 1 else 8)].astype(np.int32)
+                        symbols = symbols + self._prediction(partner, int(mode[c]), int(alpha[c]), width)
+                    symbols = self._integrate(symbols, int(mode[c]), width)
+                if symbols.min() < -128 or symbols.max() > 127:
+                    raise PayloadError("laplace payload decodes outside int8")
+                out[:, c] = symbols
         except (ValueError, RuntimeError, OverflowError, TypeError) as e:
+            if isinstance(e, PayloadError):
+                raise
             raise PayloadError(f"laplace payload is corrupt: {e}") from None
         if not coder.is_empty():
             raise PayloadError("laplace payload has trailing data")
