@@ -41,3 +41,25 @@ def export_encoder(model: nn.Module, path: Path, height: int, width: int) -> Non
 
 def export_decoder(model: nn.Module, path: Path, latent_shape: tuple[int, int, int]) -> None:
     _export(model.decoder, torch.randn(1, *latent_shape), path, "latent", "image")
+
+
+def load_encoder_weights(model: nn.Module, path: Path) -> None:
+    """Copy the convolution weights of a shipped encoder.onnx into `model.encoder` (the same
+    architecture), in graph order: a DPU build must compile the very encoder whose decoder the
+    host has, not whatever a training checkpoint holds today."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    nodes = [n for n in graph.node if n.op_type == "Conv"]
+    convs = [m for m in model.encoder.modules() if isinstance(m, nn.Conv2d)]
+    if len(nodes) != len(convs):
+        raise ValueError(f"{path} has {len(nodes)} convolutions, the {type(model).__name__} encoder {len(convs)}")
+    with torch.no_grad():
+        for node, conv in zip(nodes, convs):
+            params = [weights.get(name) for name in node.input[1:]]
+            if any(p is None for p in params) or len(params) != 2 or params[0].shape != tuple(conv.weight.shape):
+                raise ValueError(f"{path}: convolution {node.name} does not match {conv} (weights and bias as initializers)")
+            conv.weight.copy_(torch.tensor(params[0]))
+            conv.bias.copy_(torch.tensor(params[1]))

@@ -1,8 +1,15 @@
-"""Build a DPU .xmodel of a codec's encoder with the Vitis AI tools (run inside the Vitis AI
-docker, `conda activate vitis-ai-pytorch`, with this package installed: `pip install -e .`).
+"""Build a DPU .xmodel of a shipped codec's encoder with the Vitis AI tools (run inside the
+Vitis AI docker, `conda activate vitis-ai-pytorch`, with this package installed: `pip install -e .`).
 
-    python -m caed_models.vitis_build --model kth2020 \\
-        --arch-json /opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU102/arch.json --out build/dpu/kth2020
+    python -m caed_models.vitis_build --model dct8-q1 \\
+        --arch-json /opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU102/arch.json --out build/dpu/dct8-q1
+
+The encoder is the shipped one: the weights of the model's float encoder.onnx go into its PyTorch
+definition, so the DPU computes the encoder whose decoder the host has. A rate k of a multi-rate
+family (dct8-q<k>) divides the encoder's last convolution by 2**k, exact in floating point and on
+the DPU's power-of-two grid, so the DPU rounds straight to that rate's steps; the model.json
+written beside the xmodel says so ("dpu_latent_scale_log2": k) and the daemon puts the xmodel's
+output fix_point minus k on the wire.
 
 Steps (UG1414 "vai_q_pytorch" and "Compiling the Model"):
  1. vai_q_pytorch calibration: torch_quantizer("calib", encoder, dummy NCHW input), forward the
@@ -10,32 +17,32 @@ Steps (UG1414 "vai_q_pytorch" and "Compiling the Model"):
  2. vai_q_pytorch test/export: torch_quantizer("test", ...), one forward at batch size 1,
     export_xmodel() -> <out>/quantized/<Encoder>_int.xmodel;
  3. vai_c_xir -x <Encoder>_int.xmodel -a <arch.json> -o <out> -n caed_<model>
-    -> <out>/caed_<model>.xmodel, which the daemon's `vart` backend loads.
+    -> <out>/caed_<model>.xmodel, which the daemon's `vart` backend loads, and <out>/model.json.
 Only the encoder goes to the DPU; the decoder runs on the host (ONNX). The script checks that
-the compiled graph has one DPU subgraph and that its input fix_point is 7, and prints the output
-fix_point (the latent fix_point the daemon puts on the wire).
+the compiled graph has one DPU subgraph and that its input fix_point is 7, and prints the latent
+fix_point the daemon will put on the wire.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from .train import CHECKPOINTS_DIR, DEFAULT_DATA
+from . import DEFAULT_MODEL, ModelNotFound, find
+from .train import DEFAULT_DATA
 
 NOT_IN_DOCKER = ("{tool} not found: run this inside the Vitis AI docker (xilinx/vitis-ai-pytorch-cpu or -gpu), "
                  "after `conda activate vitis-ai-pytorch`")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from .architectures import ARCHITECTURES
-
     p = argparse.ArgumentParser(prog="python -m caed_models.vitis_build", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="kth2020", choices=sorted(ARCHITECTURES))
-    p.add_argument("--checkpoint", type=Path, help="default: models/checkpoints/<model>/checkpoint.pt")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"shipped model name or model.json path (default: {DEFAULT_MODEL})")
     p.add_argument("--arch-json", type=Path, required=True,
                    help="the board's arch.json, e.g. /opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU102/arch.json, "
                         "or the one generated with a custom DPU (B512...B4096) build")
@@ -53,6 +60,34 @@ def require_tools() -> None:
         raise SystemExit(NOT_IN_DOCKER.format(tool="vai_q_pytorch (pytorch_nndct)")) from None
     if shutil.which("vai_c_xir") is None:
         raise SystemExit(NOT_IN_DOCKER.format(tool="vai_c_xir"))
+
+
+def prepare_encoder(model: str):
+    """(the shipped encoder as a PyTorch module for vai_q_pytorch, the manifest to ship beside
+    the xmodel, the model's name)."""
+    import torch
+    from torch import nn
+
+    from .architectures import build
+
+    try:
+        spec = find(model)
+    except ModelNotFound as e:
+        raise SystemExit(str(e)) from None
+    manifest = json.loads((spec.directory / "model.json").read_text())
+    try:
+        from .onnx_io import load_encoder_weights
+    except ImportError:
+        raise SystemExit("reading the shipped encoder.onnx needs the onnx package: pip install onnx") from None
+    codec = build(manifest["architecture"])
+    load_encoder_weights(codec, spec.encoder)
+    shift = int(manifest.get("rate_index", 0))
+    if shift:  # a positive power of two commutes with ReLU and with the DPU's rounding grid
+        last = [m for m in codec.encoder.modules() if isinstance(m, nn.Conv2d)][-1]
+        with torch.no_grad():
+            last.weight /= 2 ** shift
+            last.bias /= 2 ** shift
+    return codec.encoder.eval(), {**manifest, "dpu_latent_scale_log2": shift}, spec.name
 
 
 def calibration_batches(folder: Path, count: int, height: int, width: int):
@@ -83,10 +118,7 @@ def main(argv=None) -> int:
     import torch
     from pytorch_nndct.apis import torch_quantizer
 
-    from .export import load_checkpoint
-
-    model, _ = load_checkpoint(args.model, args.checkpoint or CHECKPOINTS_DIR / args.model / "checkpoint.pt")
-    encoder = model.encoder.eval()
+    encoder, manifest, name = prepare_encoder(args.model)
     dummy = torch.zeros(1, 3, height, width)
     quant_dir = args.out / "quantized"
     cpu = torch.device("cpu")
@@ -105,15 +137,16 @@ def main(argv=None) -> int:
     if len(int_xmodels) != 1:
         raise SystemExit(f"expected one *_int.xmodel in {quant_dir}, found {[p.name for p in int_xmodels]}")
 
-    net = f"caed_{args.model}"
+    net = "caed_" + name.replace("-", "_")
     cmd = ["vai_c_xir", "-x", str(int_xmodels[0]), "-a", str(args.arch_json), "-o", str(args.out), "-n", net]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-    return check_xmodel(args.out / f"{net}.xmodel")
+    (args.out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return check_xmodel(args.out / f"{net}.xmodel", manifest["dpu_latent_scale_log2"])
 
 
-def check_xmodel(path: Path) -> int:
-    """One DPU subgraph, input fix_point 7; report the output fix_point."""
+def check_xmodel(path: Path, latent_scale_log2: int) -> int:
+    """One DPU subgraph, input fix_point 7; report the latent fix_point of the wire."""
     import xir
 
     graph = xir.Graph.deserialize(str(path))
@@ -124,7 +157,8 @@ def check_xmodel(path: Path) -> int:
         return 1
     (inp,), (out,) = dpu[0].get_input_tensors(), dpu[0].get_output_tensors()
     in_fp, out_fp = inp.get_attr("fix_point"), out.get_attr("fix_point")
-    print(f"{path}: input {inp.name} {inp.dims} fix_point {in_fp}; output {out.name} {out.dims} fix_point {out_fp}")
+    print(f"{path}: input {inp.name} {inp.dims} fix_point {in_fp}; output {out.name} {out.dims} fix_point {out_fp} "
+          f"(wire latent fix_point {out_fp - latent_scale_log2})")
     if in_fp != 7:
         print("input fix_point is not 7: the daemon's LUT quantizes the image to 2**-7", file=sys.stderr)
         return 1

@@ -23,3 +23,34 @@ def test_missing_arch_json_is_reported(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["--arch-json", str(tmp_path / "nope.json"), "--out", str(tmp_path / "out")])
     assert "arch.json not found" in str(e.value)
+
+
+def _float_encoder(spec, x):
+    ort = pytest.importorskip("onnxruntime")
+    return ort.InferenceSession(str(spec.encoder)).run(None, {"image": x.transpose(0, 2, 3, 1)})[0].transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("name, shift", [("kth2020", 0), ("dct8-q0", 0), ("dct8-q2", 2)])
+def test_the_dpu_gets_the_shipped_encoder_with_the_rate_folded_in(name, shift):
+    """The module vai_q_pytorch quantizes is the shipped float encoder, its latents divided by
+    2**rate (exactly: a power of two), and the manifest beside the xmodel says so."""
+    import numpy as np
+    import torch
+
+    import caed_models
+    from caed_models.vitis_build import prepare_encoder
+
+    spec = caed_models.find(name)
+    encoder, manifest, model_name = prepare_encoder(name)
+    x = np.random.default_rng(0).integers(0, 128, (1, 3, 64, 96)).astype(np.float32) / 128
+    with torch.no_grad():
+        dpu = encoder(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(dpu * 2 ** shift, _float_encoder(spec, x), rtol=1e-5, atol=1e-4)
+    assert (manifest["model_id"], manifest["dpu_latent_scale_log2"], model_name) == (spec.model_id, shift, name)
+
+
+def test_an_unknown_model_is_named(tmp_path):
+    from caed_models.vitis_build import prepare_encoder
+
+    with pytest.raises(SystemExit, match="no model 'nope'"):
+        prepare_encoder("nope")

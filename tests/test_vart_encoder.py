@@ -156,6 +156,35 @@ def test_model_id_from_the_manifest_beside_the_xmodel(tmp_path, onnx_model):
         enc.close()
 
 
+def test_a_rate_compiled_with_scaled_latents_puts_the_shifted_fix_point_on_the_wire(tmp_path, onnx_model):
+    """vitis_build --model <family>-q<k> divides the latents by 2**k: the DPU's int8 values are
+    then steps of 2**k, i.e. the wire fix point is the xmodel's minus k (same bytes)."""
+    manifest = {"model_id": "tiny-v1", "input": {"shape": [H, W, 3], "fix_point": IN_FP},
+                "latent": {"shape": [H // 2, W // 2, C], "fix_point": LATENT_FP - 2},
+                "encoder": "e.onnx", "decoder": "d.onnx", "dpu_latent_scale_log2": 2}
+    (tmp_path / "model.json").write_text(json.dumps(manifest))
+    (tmp_path / "plain").mkdir()
+    shifted = VartEncoder(xmodel(tmp_path, onnx_model), workers=1)
+    plain = VartEncoder(xmodel(tmp_path / "plain", onnx_model), workers=1)
+    try:
+        assert (shifted.latent.fix_point, plain.latent.fix_point) == (LATENT_FP - 2, LATENT_FP)
+        frame = frames(1)[0]
+        np.testing.assert_array_equal(shifted.submit(frame).result(), plain.submit(frame).result())
+    finally:
+        shifted.close()
+        plain.close()
+
+
+@pytest.mark.parametrize("shift", [-1, 17, 1.5, "2"])
+def test_a_bad_latent_scale_in_the_manifest_is_refused(tmp_path, onnx_model, shift):
+    manifest = {"model_id": "tiny-v1", "input": {"shape": [H, W, 3], "fix_point": IN_FP},
+                "latent": {"shape": [H // 2, W // 2, C], "fix_point": LATENT_FP},
+                "encoder": "e.onnx", "decoder": "d.onnx", "dpu_latent_scale_log2": shift}
+    (tmp_path / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(EncoderError, match="dpu_latent_scale_log2"):
+        VartEncoder(xmodel(tmp_path, onnx_model), workers=1)
+
+
 def test_a_manifest_for_another_model_is_refused(tmp_path, onnx_model):
     manifest = {"model_id": "other", "input": {"shape": [512, 768, 3], "fix_point": 7},
                 "latent": {"shape": [62, 94, 32], "fix_point": 5}, "encoder": "e.onnx", "decoder": "d.onnx"}

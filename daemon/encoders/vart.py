@@ -9,9 +9,10 @@ Written against VAI 1.3-3.5; docs/dpu.md lists the version differences handled.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 LOCK_WARNING_S = 5.0  # runner creation blocks while another process holds the DPU; warn after this
 
 
-@dataclass
+@dataclasses.dataclass
 class _Slot:
     """A runner, its tensors' dims, and a staging input buffer for batch > 1 or read-only frames."""
 
@@ -80,24 +81,31 @@ def _tensor_info(tensor, path: Path, role: str) -> TensorInfo:
     return TensorInfo(name=tensor.name, shape=dims[1:], fix_point=_fix_point(tensor, path))
 
 
-def _model_id(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo) -> str:
-    """The id of the model.json shipped beside the xmodel, else the graph (net) name.
+def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo) -> tuple[str, int]:
+    """(model id, latent scale log2) from the model.json shipped beside the xmodel; without one,
+    the graph (net) name and 0.
 
-    The manifest must describe this xmodel's tensors: the host picks its decoder by that id.
+    The manifest must describe this xmodel's tensors: the host picks its decoder by that id. A
+    rate of a multi-rate model is compiled with its latents divided by 2**k
+    (`dpu_latent_scale_log2`, see caed_models.vitis_build), so its wire fix point is the xmodel's
+    output fix point minus k.
     """
     manifest = path.parent / "model.json"
     if not manifest.is_file():
-        return graph.get_name()
+        return graph.get_name(), 0
     from caed_models import ModelSpec
 
     try:
         spec = ModelSpec.load(manifest)
+        shift = json.loads(manifest.read_text()).get("dpu_latent_scale_log2", 0)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise EncoderError(f"{manifest}: unreadable model manifest: {e}") from None
     if (spec.input_shape, spec.latent_shape) != (input_info.shape, latent_info.shape):
         raise EncoderError(f"{manifest} describes input {spec.input_shape} / latents {spec.latent_shape}, but "
                            f"{path.name} has {input_info.shape} / {latent_info.shape}: not the same model")
-    return spec.model_id
+    if type(shift) is not int or not 0 <= shift <= 16:
+        raise EncoderError(f"{manifest}: dpu_latent_scale_log2 = {shift!r} is not an integer in [0, 16]")
+    return spec.model_id, shift
 
 
 def wait_job(runner, job) -> int:
@@ -137,7 +145,9 @@ class VartEncoder(EncoderBackend):
         self._first = self._create_runner()
         try:
             input_info, latent_info = self._check_tensors(input_shape)
-            super().__init__(_model_id(path, graph, input_info, latent_info), input_info, latent_info, workers)
+            model_id, shift = _manifest(path, graph, input_info, latent_info)
+            latent_info = dataclasses.replace(latent_info, fix_point=latent_info.fix_point - shift)
+            super().__init__(model_id, input_info, latent_info, workers)
         except BaseException:
             self._first = None  # drop the runner now: it holds the DPU
             raise

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fill recipes-apps/caed/files/ of this layer with what the caed recipe's SRC_URI
 # names: the sdist of the caed repository, the unit and default config from its
-# systemd/ folder, the model.json caed-export wrote for the model (the daemon
+# systemd/ folder, the model.json vitis_build wrote beside the xmodel (the daemon
 # reads the model id beside the .xmodel), the encoder vai_c_xir compiled from it,
 # and the xclbin of the DPU it was compiled for (the runtime refuses a DPU
 # fingerprint mismatch).
