@@ -309,9 +309,9 @@ class LaplaceCodec(Codec):
         ]
 
     @staticmethod
-    def _has_partner(channels: int, mode: np.ndarray, present: np.ndarray) -> np.ndarray:
+    def _has_partner(mode: np.ndarray, present: np.ndarray) -> np.ndarray:
         """Which channels carry an alpha: coded DC channels of 64-channel blocks in a difference mode."""
-        dc = np.arange(len(mode)) % 64 == 0 if channels % 64 == 0 else np.zeros(len(mode), bool)
+        dc = (np.arange(len(mode)) % 64 == 0) & (len(mode) % 64 == 0)
         return dc & present & (mode > 0)
 
     @staticmethod
@@ -391,9 +391,9 @@ class LaplaceCodec(Codec):
             sample = values[::4]
             centre = np.clip(np.round(np.median(sample, axis=0)), -128, 127).astype(np.int32)
             cost = np.abs(sample - centre).sum(0)
-            if len(columns) < channels:  # alpha's prediction may widen the residuals beyond reach
-                cost[np.abs(values - centre).max(axis=0) > self._MAX_REACH] = best_cost.max()
             better = cost < best_cost[columns]
+            if len(columns) < channels:  # alpha's prediction may widen the residuals beyond reach
+                better &= np.abs(values - centre).max(axis=0) <= self._MAX_REACH
             chosen = columns[better]
             best_cost[chosen] = cost[better]
             mode[chosen], alpha[chosen], location[chosen] = candidate_mode, alphas[chosen], centre[better]
@@ -432,7 +432,7 @@ class LaplaceCodec(Codec):
         references = np.concatenate([[self._FIRST_CODE], codes[:-1, 0]])[:len(codes), None]
         deltas = np.diff(codes, axis=1, prepend=references)
         present = reach > 0
-        parameters = (reach, location, mode[present], alpha[self._has_partner(channels, mode, present)], deltas.ravel())
+        parameters = (reach, location, mode[present], alpha[self._has_partner(mode, present)], deltas.ravel())
         streams = [(p - offset, model) for p, (model, offset) in zip(parameters, self._parameter_models())] + streams
         coder = self._coder()
         for symbols, model in reversed(streams):
@@ -466,7 +466,7 @@ class LaplaceCodec(Codec):
             mode = np.zeros(channels, np.int32)
             mode[present] = read(2, int(present.sum()))
             alpha = np.zeros(channels, np.int32)
-            partnered = self._has_partner(channels, mode, present)
+            partnered = self._has_partner(mode, present)
             alpha[partnered] = read(3, int(partnered.sum()))
             deltas = read(4, int(present.sum()) * self.CLASSES).reshape(-1, self.CLASSES)
             deltas[:, 0] = np.cumsum(deltas[:, 0]) + self._FIRST_CODE
@@ -497,9 +497,9 @@ class LaplaceCodec(Codec):
                 if symbols.min() < -128 or symbols.max() > 127:
                     raise PayloadError("laplace payload decodes outside int8")
                 out[:, c] = symbols
+        except PayloadError:
+            raise
         except (ValueError, RuntimeError, OverflowError, TypeError) as e:
-            if isinstance(e, PayloadError):
-                raise
             raise PayloadError(f"laplace payload is corrupt: {e}") from None
         if not coder.is_empty():
             raise PayloadError("laplace payload has trailing data")
