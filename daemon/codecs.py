@@ -27,7 +27,7 @@ class Codec(ABC):
         """Pack a C-contiguous int8 tensor."""
 
     @abstractmethod
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes | memoryview:
         """Unpack exactly the bytes of an int8 HWC tensor of `shape` or raise PayloadError."""
 
 
@@ -104,7 +104,7 @@ class PlanarZstdCodec(ZstdCodec):
         return (np.uint16(len(present)).astype("<u2").tobytes() + np.packbits(present).tobytes()
                 + self._compressor.compress(planes[present].data))
 
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> memoryview:
         channels, plane = shape[-1], math.prod(shape[:-1])
         head = 2 + (channels + 7) // 8
         if len(payload) < head:
@@ -119,7 +119,7 @@ class PlanarZstdCodec(ZstdCodec):
         data = super().decode(payload[head:], (int(present.sum()), plane, 1))
         planes = np.zeros((channels, plane), np.uint8)
         planes[present] = np.frombuffer(data, np.uint8).reshape(-1, plane)
-        return cv2.transpose(planes).tobytes()
+        return memoryview(cv2.transpose(planes)).cast("B")  # no copy of the 1 MB tensor
 
 
 CODECS: dict[str, type[Codec]] = {c.name: c for c in (RawCodec, ZstdCodec, PlanarZstdCodec)}
