@@ -129,7 +129,8 @@ def test_corrupt_payloads_are_rejected(mangle):
 
 
 def _payload(codec, parameters):
-    """A payload of a 1x1xC latent whose parameter stream holds the given (already offset) values."""
+    """A payload of a 1x1xC latent whose parameter streams (reach, location, mode, alpha, first and
+    other scale code deltas) hold the given values."""
     coder = codec._coder()
     for values, (model, offset) in reversed(list(zip(parameters, codec._parameter_models()))):
         if len(values):
@@ -138,9 +139,10 @@ def _payload(codec, parameters):
 
 
 @pytest.mark.parametrize("parameters, complaint", [
-    (([0], [128], [], [], []), "location"),
-    (([3], [0], [0], [], [200] + [0] * (LaplaceCodec.CLASSES - 1)), "scale code"),
-    (([3], [0], [0], [], [-64] + [0] * (LaplaceCodec.CLASSES - 1)), "scale code"),
+    (([0], [128], [], [], [], []), "location"),  # reach 0: a constant channel, at 128
+    (([3], [0], [0], [], [200], [0] * (LaplaceCodec.CLASSES - 1)), "scale code"),  # 64 + 200
+    (([3], [0], [0], [], [-64], [0] * (LaplaceCodec.CLASSES - 1)), "scale code"),  # 0
+    (([3], [0], [0], [], [0], [100] * (LaplaceCodec.CLASSES - 1)), "scale code"),  # 64 + 100k
 ])
 def test_bad_parameters_are_rejected(parameters, complaint):
     codec = LaplaceCodec()
