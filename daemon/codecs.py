@@ -152,58 +152,6 @@ def _scale_code_prices() -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=None)
-def _plan(channels: int) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
-    """Coding order, block of each channel, and per channel the channels coded before it in its
-    block at frequency distance 1 and 2.
-
-    With blocks of 64 channels (an 8x8 transform per component: channel b*64 + u*8 + v) each
-    block goes in zig-zag order from the lowest AC frequency up and its DC last, block after
-    block: a coefficient's context is its block's lower frequencies, and DC sees all of its
-    block's AC. Other channel counts are one block in index order, frequencies on a line.
-    """
-    index = np.arange(channels)
-    if channels % 64:
-        order, block, uv = index, np.zeros(channels, int), np.stack([np.zeros(channels, int), index], 1)
-    else:
-        zigzag = sorted(range(64), key=lambda i: (i // 8 + i % 8, i % 8 if (i // 8 + i % 8) % 2 else i // 8))
-        order = np.array([b * 64 + i for b in range(channels // 64) for i in zigzag[1:] + [0]])
-        block, uv = index // 64, np.stack([index % 64 // 8, index % 8], 1)
-    rank = np.empty(channels, int)
-    rank[order] = index
-    near = [[], []]
-    for c in index:
-        earlier = (block == block[c]) & (rank < rank[c])
-        distance = np.abs(uv - uv[c]).sum(1)
-        for d in (1, 2):
-            near[d - 1].append(tuple(np.flatnonzero(earlier & (distance == d))))
-    return order, block, tuple(near[0]), tuple(near[1])
-
-
-class _Activity:
-    """Clipped |residual| of the channels coded so far, per channel and summed per block."""
-
-    def __init__(self, positions: int, blocks: int, clip: int):
-        self.clip = clip
-        self.channels: dict[int, np.ndarray] = {}
-        self.blocks = np.zeros((blocks, positions), np.int32)
-        self.total = np.zeros(positions, np.int32)
-
-    def add(self, channel: int, block: int, residual: np.ndarray) -> None:
-        activity = np.minimum(np.abs(residual), self.clip).astype(np.int32)
-        self.channels[channel] = activity
-        self.blocks[block] += activity
-        self.total += activity
-
-
-@functools.lru_cache(maxsize=None)
-def _scale_code_prices() -> tuple[np.ndarray, np.ndarray]:
-    """-log2 of the counts of scale codes 1..255 (rows) per distance, and log2 of their totals
-    over -reach..reach (column = reach): what the encoder weighs to choose a scale code."""
-    counts = np.stack([_laplace_counts(code) for code in range(1, 256)])
-    return -np.log2(counts), np.log2(2 * np.cumsum(counts, axis=1) - counts[:, :1])
-
-
-@functools.lru_cache(maxsize=None)
 def _plan(channels: int) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Coding order, block of each channel, and per channel the (channel, weight) pairs of the
     channels coded before it whose activity predicts its own: in its block those at frequency
