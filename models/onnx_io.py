@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,21 +27,25 @@ class _NHWC(nn.Module):
 
 
 def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str) -> None:
+    """Export an NHWC -> NHWC module."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _NHWC(module).eval(), (example,), str(path), input_names=[input_name],
+            module.eval(), (example,), str(path), input_names=[input_name],
             output_names=[output_name], opset_version=OPSET, dynamo=False,
             dynamic_axes={input_name: {1: "height", 2: "width"}, output_name: {1: "height", 2: "width"}},
         )
 
 
 def export_encoder(model: nn.Module, path: Path, height: int, width: int) -> None:
-    _export(model.encoder, torch.rand(1, height, width, 3), path, "image", "latent")
+    """A model may provide its own NHWC form of the encoder (`nhwc_encoder()`, the same function
+    laid out for ONNX Runtime); otherwise the encoder runs between two permutes."""
+    module = model.nhwc_encoder() if hasattr(model, "nhwc_encoder") else _NHWC(model.encoder)
+    _export(module, torch.rand(1, height, width, 3), path, "image", "latent")
 
 
 def export_decoder(model: nn.Module, path: Path, latent_shape: tuple[int, int, int]) -> None:
-    _export(model.decoder, torch.randn(1, *latent_shape), path, "latent", "image")
+    _export(_NHWC(model.decoder), torch.randn(1, *latent_shape), path, "latent", "image")
 
 
 def load_encoder_weights(model: nn.Module, path: Path) -> None:
@@ -51,6 +56,7 @@ def load_encoder_weights(model: nn.Module, path: Path) -> None:
     from onnx import numpy_helper
 
     graph = onnx.load(str(path)).graph
+    first_order = getattr(model, "nhwc_encoder_input_order", None)  # see export_encoder
     weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     nodes = [n for n in graph.node if n.op_type == "Conv"]
     convs = [m for m in model.encoder.modules() if isinstance(m, nn.Conv2d)]
@@ -61,5 +67,8 @@ def load_encoder_weights(model: nn.Module, path: Path) -> None:
             params = [weights.get(name) for name in node.input[1:]]
             if any(p is None for p in params) or len(params) != 2 or params[0].shape != tuple(conv.weight.shape):
                 raise ValueError(f"{path}: convolution {node.name} does not match {conv} (weights and bias as initializers)")
-            conv.weight.copy_(torch.tensor(params[0]))
+            weight = params[0]
+            if first_order is not None and conv is convs[0]:
+                weight = weight[:, np.argsort(first_order)]
+            conv.weight.copy_(torch.tensor(weight))
             conv.bias.copy_(torch.tensor(params[1]))

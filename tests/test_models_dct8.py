@@ -26,6 +26,16 @@ def test_dct_is_orthonormal_and_the_untrained_codec_is_lossless_before_rounding(
         torch.testing.assert_close(model.decode(y), x, atol=1e-4, rtol=0)
 
 
+def test_the_nhwc_encoder_onnx_runtime_gets_is_the_same_function():
+    torch.manual_seed(1)
+    model = DCT8().eval()
+    torch.nn.init.normal_(model.analysis.weight, std=0.05)
+    x = torch.rand(2, 48, 80, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(model.nhwc_encoder()(x), model.encoder(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1),
+                                   atol=1e-5, rtol=0)
+
+
 def test_latent_zero_is_a_mid_grey_block_and_steps_follow_jpeg():
     steps = jpeg_steps(50)
     assert steps[0, 0, 0] == pytest.approx(16 / 255) and steps[1, 0, 0] == pytest.approx(17 / 255)
