@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import zmq
 
 import caed_models
 
@@ -88,22 +87,17 @@ def bench_encoder(spec: caed_models.ModelSpec, repeats: int, threads: int) -> di
 
 def bench_streaming(spec: caed_models.ModelSpec, frames: int) -> dict:
     """Thread CPU time per frame of the real pipeline streaming from a 30 fps source."""
+    from caed_host.subscriber import Subscriber
+
     h, w, _ = spec.input_shape
     encoder = OnnxEncoder(spec, workers=DaemonConfig.workers, threads=1)
     publisher = ZmqPublisher("tcp://127.0.0.1:0", sndhwm=DaemonConfig.sndhwm)
-    drain = zmq.Context.instance().socket(zmq.SUB)
-    drain.setsockopt(zmq.SUBSCRIBE, b"")
-    drain.setsockopt(zmq.RCVTIMEO, 200)
-    drain.connect(publisher.endpoint)
+    subscriber = Subscriber([publisher.endpoint])
     received, stop = [0], threading.Event()
 
-    def drain_loop():
+    def drain_loop():  # takes the messages off the socket, as a viewer would, without decoding them
         while not stop.is_set():
-            try:
-                drain.recv_multipart(copy=False)
-                received[0] += 1
-            except zmq.Again:
-                pass
+            received[0] += len(subscriber.receive(0.2))
 
     thread = threading.Thread(target=drain_loop)
     thread.start()
@@ -114,7 +108,7 @@ def bench_streaming(spec: caed_models.ModelSpec, frames: int) -> dict:
     time.sleep(0.3)
     stop.set()
     thread.join()
-    drain.close(0)
+    subscriber.close()
     encoder.close()
     publisher.close()
     cpu = summary["cpu_ms_per_frame"]
