@@ -119,12 +119,13 @@ def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int
                     points[k].append(model.point(rgb, latent, spec.latent_fix_point - k, payload_codec))
             name = model.family or spec.name
             curve = name if encoder == "int8" else f"{name}-float"
+            means = {k: mean_point(points[k]) for k in reductions}
             curves.setdefault(curve, []).extend(
-                mean_point(points[k]).as_dict(model=spec.name, fix_point=spec.latent_fix_point - k,
-                                              model_id=spec.model_id, payload_codec=payload_codec)
+                means[k].as_dict(model=spec.name, fix_point=spec.latent_fix_point - k,
+                                 model_id=spec.model_id, payload_codec=payload_codec)
                 for k in reductions)
             progress(f"{spec.name} ({encoder} encoder): "
-                     + ", ".join(f"{mean_point(points[k]).bpp:.3f} bpp {mean_point(points[k]).psnr:.2f} dB" for k in reductions))
+                     + ", ".join(f"{m.bpp:.3f} bpp {m.psnr:.2f} dB" for m in means.values()))
     for curve, points in curves.items():
         codecs[curve] = sorted(points, key=lambda p: p["bpp"])
     return {"images": len(images), "payload_codec": codec, "codecs": codecs, "bd_rate_vs_jpeg": bd_rates(codecs)}
