@@ -24,7 +24,7 @@ from .data import image_paths, load_rgb
 from .onnx_io import export_decoder, export_encoder
 from .qdq import calibrate, latent_tensor, quantize_encoder
 from .quant import INPUT_FIX_POINT
-from .train import CHECKPOINTS_DIR, DEFAULT_DATA
+from .train import CHECKPOINTS_DIR, DEFAULT_DATA, module_names, read_checkpoint
 from .workload import conv_layers
 
 INPUT_SHAPE = (512, 768, 3)
@@ -58,15 +58,10 @@ def calibration_images(folder: Path, count: int, multiple: int) -> list[np.ndarr
 def load_checkpoint(model_name: str, path: Path) -> tuple[torch.nn.Module, int]:
     if not path.is_file():
         raise SystemExit(f"no checkpoint at {path}; train first: caed-train --model {model_name} --minutes M")
-    ck = torch.load(path, weights_only=False)
-    if ck["model_name"] != model_name:
-        raise SystemExit(f"{path} holds model {ck['model_name']!r}, not {model_name!r}")
     model = build(model_name)
-    missing, unexpected = model.load_state_dict(ck["model"], strict=False)
-    if unexpected:
-        raise SystemExit(f"{path} has parameters this {model_name} does not: {', '.join(unexpected)}")
+    ck, missing = read_checkpoint(path, model_name, model)
     if missing:  # stages added since: residual stages start as identity, so this is the trained model
-        print(f"caed-export: {path} predates {', '.join(sorted({k.split('.')[0] for k in missing}))}; exporting their initial values", file=sys.stderr)
+        print(f"caed-export: {path} predates {module_names(missing)}; exporting their initial values", file=sys.stderr)
     return model.eval(), int(ck["step"])
 
 

@@ -56,6 +56,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def read_checkpoint(path: Path, model_name: str, model: torch.nn.Module) -> tuple[dict, list[str]]:
+    """The checkpoint at `path`, its weights loaded into `model`, and the parameters it lacks:
+    stages added to the architecture since, which keep their initial values."""
+    ck = torch.load(path, weights_only=False)
+    if ck["model_name"] != model_name:
+        raise SystemExit(f"{path} holds model {ck['model_name']!r}, not {model_name!r}")
+    missing, unexpected = model.load_state_dict(ck["model"], strict=False)
+    if unexpected:
+        raise SystemExit(f"{path} has parameters this {model_name} does not: {', '.join(unexpected)}")
+    return ck, missing
+
+
+def module_names(parameters: list[str]) -> str:
+    """'decoder, refiner' for ['refiner.layers.1.weight', 'decoder.refiner.layers.1.weight', ...]."""
+    return ", ".join(sorted({name.split(".")[0] for name in parameters}))
+
+
 class Trainer:
     def __init__(self, args: argparse.Namespace):
         torch.manual_seed(args.seed)
@@ -88,12 +105,7 @@ class Trainer:
     def resume(self) -> bool:
         if not self.path.exists():
             return False
-        ck = torch.load(self.path, weights_only=False)
-        if ck["model_name"] != self.args.model:
-            raise SystemExit(f"{self.path} holds model {ck['model_name']!r}, not {self.args.model!r}")
-        missing, unexpected = self.model.load_state_dict(ck["model"], strict=False)
-        if unexpected:
-            raise SystemExit(f"{self.path} has parameters this {self.args.model} does not: {', '.join(unexpected)}")
+        ck, missing = read_checkpoint(self.path, self.args.model, self.model)
         self.grown = missing
         factors = [group["lr_factor"] for group in self.optimizer.param_groups]
         if not missing:
@@ -152,7 +164,7 @@ def main(argv=None) -> int:
         bar.write(f"{'resumed' if resumed else 'started'} {args.model} at step {trainer.step} "
                   f"(checkpoints in {trainer.dir})")
         if trainer.grown:
-            bar.write(f"new since the checkpoint (initial values, optimizer restarted): {', '.join(sorted({k.split('.')[0] for k in trainer.grown}))}")
+            bar.write(f"new since the checkpoint (initial values, optimizer restarted): {module_names(trainer.grown)}")
         if args.freeze:
             bar.write(f"frozen: {', '.join(args.freeze)}")
         while time.monotonic() < t_end:
