@@ -31,6 +31,13 @@ class Codec(ABC):
         """Unpack exactly the bytes of an int8 HWC tensor of `shape` or raise PayloadError."""
 
 
+def _check_channels(payload: bytes, offset: int, channels: int, codec: str) -> None:
+    """The uint16 LE channel count a payload carries at `offset` must be the header's."""
+    carried = int.from_bytes(payload[offset:offset + 2], "little")
+    if carried != channels:
+        raise PayloadError(f"{codec} payload has {carried} channels, header declares {channels}")
+
+
 class RawCodec(Codec):
     """The int8 bytes as they are: no CPU cost, for fat links."""
 
@@ -109,9 +116,7 @@ class PlanarZstdCodec(ZstdCodec):
         head = 2 + (channels + 7) // 8
         if len(payload) < head:
             raise PayloadError(f"zstd-planes payload is {len(payload)} bytes, shorter than its {head}-byte plane map")
-        if int.from_bytes(payload[:2], "little") != channels:
-            raise PayloadError(f"zstd-planes payload has {int.from_bytes(payload[:2], 'little')} channels, "
-                               f"header declares {channels}")
+        _check_channels(payload, 0, channels, self.name)
         bits = np.unpackbits(np.frombuffer(payload, np.uint8, head - 2, 2))
         if bits[channels:].any():
             raise PayloadError("zstd-planes plane map marks planes beyond the declared channels")
@@ -400,9 +405,7 @@ class LaplaceCodec(Codec):
         positions = height * width
         if len(payload) < 4 or payload[:2] != self.MAGIC:
             raise PayloadError("not a laplace payload")
-        if int.from_bytes(payload[2:4], "little") != channels:
-            raise PayloadError(f"laplace payload has {int.from_bytes(payload[2:4], 'little')} channels, "
-                               f"header declares {channels}")
+        _check_channels(payload, 2, channels, self.name)
         if positions == 0 or (len(payload) - 4) % 4:
             raise PayloadError("laplace payload is truncated")
         words = np.frombuffer(payload, "<u4", offset=4).astype(np.uint32)
