@@ -99,13 +99,18 @@ class PlanarZstdCodec(ZstdCodec):
 
     def __init__(self, level: int = 1):
         super().__init__(level)
-        self._planes = np.empty(0, np.uint8)  # reused: one codec per thread
+        self._scratch = np.empty(0, np.uint8)
+
+    def _planes(self, channels: int, plane: int) -> np.ndarray:
+        """A reused channels x plane buffer (one codec per thread): a fresh megabyte per frame costs
+        more in page faults than the transposition itself, twice as much on the receiver."""
+        if self._scratch.size != channels * plane:
+            self._scratch = np.empty(channels * plane, np.uint8)
+        return self._scratch.reshape(channels, plane)
 
     def encode(self, latents: np.ndarray) -> bytes:
         pixels = latents.reshape(-1, latents.shape[-1]).view(np.uint8)
-        if self._planes.size != pixels.size:
-            self._planes = np.empty(pixels.size, np.uint8)
-        planes = self._planes.reshape(pixels.shape[::-1])
+        planes = self._planes(*pixels.shape[::-1])
         cv2.transpose(pixels, planes)
         present = planes.any(axis=1)
         return (np.uint16(len(present)).astype("<u2").tobytes() + np.packbits(present).tobytes()
@@ -122,7 +127,8 @@ class PlanarZstdCodec(ZstdCodec):
             raise PayloadError("zstd-planes plane map marks planes beyond the declared channels")
         present = bits[:channels].astype(bool)
         data = super().decode(payload[head:], (int(present.sum()), plane, 1))
-        planes = np.zeros((channels, plane), np.uint8)
+        planes = self._planes(channels, plane)
+        planes[~present] = 0
         planes[present] = np.frombuffer(data, np.uint8).reshape(-1, plane)
         return memoryview(cv2.transpose(planes)).cast("B")  # no copy of the 1 MB tensor
 

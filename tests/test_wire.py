@@ -58,6 +58,21 @@ def test_planes_beat_pixel_order_on_latents_whose_channels_differ():
     np.testing.assert_array_equal(FrameDecoder().decode(parts).latents, latents)
 
 
+def test_one_receiver_decodes_a_run_of_frames_each_whole_and_apart():
+    """The receiver reuses its working buffers between frames: a plane present in one frame and
+    absent from the next must come back zero, and a frame already returned must not change."""
+    rng = np.random.default_rng(2)
+    frames = [np.zeros((6, 8, 16), np.int8) for _ in range(3)]
+    frames[0][..., :12] = rng.integers(-9, 9, (6, 8, 12))
+    frames[1][..., 3] = 5
+    frames[2][..., 8:] = rng.integers(-9, 9, (6, 8, 8))
+    receiver = FrameDecoder()
+    decoded = [receiver.decode(encode_frame(f, fix_point=0, model_id="m", codec="zstd-planes")).latents
+               for f in frames]
+    for got, sent in zip(decoded, frames):
+        np.testing.assert_array_equal(got, sent)
+
+
 def reject_reason(parts):
     with pytest.raises(Rejected) as e:
         FrameDecoder().decode(parts)
