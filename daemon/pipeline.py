@@ -44,7 +44,7 @@ class Pipeline:
         self.notifier = notifier or SystemdNotifier({})
         self.window = window or encoder.workers + 1
         h, w, _ = encoder.input.shape
-        self.preprocess = Preprocessor(w, h, encoder.input.fix_point)
+        self.preprocess = Preprocessor(w, h, encoder.input.fix_point, encoder.input_colours)
         # Frames publish in submission order, so buffer k is free again when frame k + window is submitted.
         self._buffers = [np.empty(encoder.input.shape, np.int8) for _ in range(self.window)]
         self._slots = threading.Semaphore(self.window)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
+COLOUR_ORDERS = ("rgb", "bgr")
 DEFAULT_MODEL = "dct8-q1"  # the best shipped model: what the daemon runs unless told otherwise (README model card)
 
 
@@ -21,8 +22,9 @@ class ModelNotFound(LookupError):
 class ModelSpec:
     """One codec as described by its manifest; all ONNX tensors are NHWC float32.
 
-    The encoder takes an image in [0, 1] (the int8 input times 2**-input_fix_point) and returns
-    float latents; the wire carries them as int8 with scale 2**-latent_fix_point.
+    The encoder takes an image in [0, 1] (the int8 input times 2**-input_fix_point), its colours
+    in `input_colours` order, and returns float latents; the wire carries them as int8 with scale
+    2**-latent_fix_point.
     """
 
     name: str
@@ -35,11 +37,15 @@ class ModelSpec:
     encoder: Path
     encoder_int8: Path | None
     decoder: Path
+    input_colours: str = "rgb"
 
     @classmethod
     def load(cls, manifest: Path) -> "ModelSpec":
         raw = json.loads(Path(manifest).read_text())
         d = Path(manifest).parent
+        colours = raw["input"].get("colours", "rgb")  # manifests before BGR encoders took RGB
+        if colours not in COLOUR_ORDERS:
+            raise ValueError(f"{manifest}: input.colours = {colours!r}, expected one of {COLOUR_ORDERS}")
         return cls(
             name=d.name,
             model_id=raw["model_id"],
@@ -51,6 +57,7 @@ class ModelSpec:
             encoder=d / raw["encoder"],
             encoder_int8=d / raw["encoder_int8"] if raw.get("encoder_int8") else None,
             decoder=d / raw["decoder"],
+            input_colours=colours,
         )
 
 

@@ -87,7 +87,8 @@ class ModelCodec:
         return rgb[:h, :w]
 
     def latents(self, rgb: np.ndarray, encoder: str) -> np.ndarray:
-        return self.encoders[encoder].run(["latent"], {"image": quantize_image(rgb, self.spec.input_fix_point)})[0]
+        image = rgb[:, :, ::-1] if self.spec.input_colours == "bgr" else rgb
+        return self.encoders[encoder].run(["latent"], {"image": quantize_image(image, self.spec.input_fix_point)})[0]
 
     def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:
         q = np.clip(np.round(latent[0] * 2.0 ** fix_point), -128, 127).astype(np.int8)

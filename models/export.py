@@ -21,7 +21,7 @@ import torch
 from . import WEIGHTS_DIR
 from .architectures import ARCHITECTURES, build
 from .data import image_paths, load_rgb
-from .onnx_io import export_decoder, export_encoder
+from .onnx_io import export_decoder, export_encoder, swap_input_colours
 from .qdq import calibrate, latent_tensor, quantize_encoder
 from .quant import INPUT_FIX_POINT
 from .train import CHECKPOINTS_DIR, DEFAULT_DATA, module_names, read_checkpoint
@@ -81,23 +81,25 @@ def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_ca
     activations = calibrate(float_encoder, images)
     latent_name = latent_tensor(float_encoder)
     rates = getattr(model, "rate_fix_points", None)
+    order = getattr(model, "nhwc_encoder_input_order", None)
     if rates is None:
         int8_encoder, fix_points = quantize_encoder(float_encoder, activations)
-        onnx.save(int8_encoder, out / "encoder_int8.onnx")
+        onnx.save(swap_input_colours(int8_encoder, order), out / "encoder_int8.onnx")
         latent_fix_point = fix_points[latent_name]
     else:
         # one int8 encoder per rate, whose output is quantized straight to that rate's grid
         # (the DPU rounds once; requantizing a finer int8 output would round twice)
         for k, rate_fix_point in enumerate(rates):
             int8_encoder, fix_points = quantize_encoder(float_encoder, {**activations, latent_name: rate_fix_point})
-            onnx.save(int8_encoder, out / f"encoder_int8_q{k}.onnx")
+            onnx.save(swap_input_colours(int8_encoder, order), out / f"encoder_int8_q{k}.onnx")
         latent_fix_point = activations[latent_name]
+    onnx.save(swap_input_colours(float_encoder, order), out / "encoder.onnx")  # calibrated in RGB: the same activations
 
     enc_layers = conv_layers(model.encoder, (1, 3, h, w))
     dec_layers = conv_layers(model.decoder, (1, model.latent_channels, *latent_hw))
     manifest = {
         "model_id": f"{model_name}-s{step}",
-        "input": {"shape": list(INPUT_SHAPE), "fix_point": INPUT_FIX_POINT},
+        "input": {"shape": list(INPUT_SHAPE), "fix_point": INPUT_FIX_POINT, "colours": "bgr"},
         "latent": {"shape": list(latent_shape), "fix_point": latent_fix_point},
         "encoder": "encoder.onnx",
         "encoder_int8": "encoder_int8.onnx",

@@ -2,15 +2,21 @@
 
 encoder.onnx: "image" float32 NHWC [1,H,W,3] in [0,1] -> "latent" float32 NHWC [1,h,w,c];
 decoder.onnx: "latent" -> "image" (unclipped). The NCHW<->NHWC permutes are inside the graphs.
+The encoder takes its colours in the order the model.json names (`input.colours`): BGR, as
+cameras deliver them through OpenCV, so the A53 need not swap them (`swap_input_colours`).
 """
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 18
 
@@ -72,3 +78,28 @@ def load_encoder_weights(model: nn.Module, path: Path) -> None:
                 weight = weight[:, np.argsort(first_order)]
             conv.weight.copy_(torch.tensor(weight))
             conv.bias.copy_(torch.tensor(params[1]))
+
+
+def swap_input_colours(encoder: onnx.ModelProto, order: np.ndarray | None = None) -> onnx.ModelProto:
+    """The same encoder for the colours in the other order (RGB <-> BGR), in place: the first
+    convolution's input channels permuted, in its float or int8 (QDQ) weight alike. Exact, and free
+    on the DPU and in ONNX Runtime, where swapping colours costs the A53 a pass over every frame.
+
+    `order`: the PyTorch channel each input channel of that convolution holds, when the encoder
+    gathers them itself (a model's `nhwc_encoder_input_order`); PyTorch's order keeps each colour
+    in a contiguous third of the channels."""
+    from onnx import numpy_helper
+
+    graph = encoder.graph
+    initializers = {t.name: t for t in graph.initializer}
+    name = next(n for n in graph.node if n.op_type == "Conv").input[1]
+    if name not in initializers:  # int8: the weight is DequantizeLinear(int8 initializer, scale)
+        name = next(n for n in graph.node if name in n.output and n.op_type == "DequantizeLinear").input[0]
+    weight = numpy_helper.to_array(initializers[name])
+    order = np.arange(weight.shape[1]) if order is None else np.asarray(order)
+    third = weight.shape[1] // 3
+    if len(order) != weight.shape[1] or weight.shape[1] % 3:
+        raise ValueError(f"first convolution has {weight.shape[1]} input channels, not 3 colours in {len(order)}")
+    columns = np.argsort(order)[(2 - order // third) * third + order % third]
+    initializers[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(weight[:, columns]), name))
+    return encoder

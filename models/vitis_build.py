@@ -5,7 +5,8 @@ Vitis AI docker, `conda activate vitis-ai-pytorch`, with this package installed:
         --arch-json /opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU102/arch.json --out build/dpu/dct8-q1
 
 The encoder is the shipped one: the weights of the model's float encoder.onnx go into its PyTorch
-definition, so the DPU computes the encoder whose decoder the host has. A rate k of a multi-rate
+definition, so the DPU computes the encoder whose decoder the host has, in the colour order it
+takes (BGR for the shipped models, as model.json says). A rate k of a multi-rate
 family (dct8-q<k>) divides the encoder's last convolution by 2**k, exact in floating point and on
 the DPU's power-of-two grid, so the DPU rounds straight to that rate's steps; the model.json
 written beside the xmodel says so ("dpu_latent_scale_log2": k) and the daemon puts the xmodel's
@@ -13,7 +14,8 @@ output fix_point minus k on the wire.
 
 Steps (UG1414 "vai_q_pytorch" and "Compiling the Model"):
  1. vai_q_pytorch calibration: torch_quantizer("calib", encoder, dummy NCHW input), forward the
-    calibration images (the daemon's int8 input grid, 2**-7), export_quant_config();
+    calibration images (the daemon's int8 input grid, 2**-7, in the encoder's colour order),
+    export_quant_config();
  2. vai_q_pytorch test/export: torch_quantizer("test", ...), one forward at batch size 1,
     export_xmodel() -> <out>/quantized/<Encoder>_int.xmodel;
  3. vai_c_xir -x <Encoder>_int.xmodel -a <arch.json> -o <out> -n caed_<model>
@@ -90,8 +92,9 @@ def prepare_encoder(model: str):
     return codec.encoder.eval(), {**manifest, "dpu_latent_scale_log2": shift}, spec.name
 
 
-def calibration_batches(folder: Path, count: int, height: int, width: int):
-    """NCHW float tensors on the daemon's int8 input grid, centre-cropped to the DPU input size."""
+def calibration_batches(folder: Path, count: int, height: int, width: int, colours: str):
+    """NCHW float tensors on the daemon's int8 input grid, centre-cropped to the DPU input size,
+    in the encoder's colour order."""
     import cv2
     import numpy as np
     import torch
@@ -100,6 +103,8 @@ def calibration_batches(folder: Path, count: int, height: int, width: int):
 
     for path in image_paths(folder)[:count]:
         rgb = load_rgb(path)
+        if colours == "bgr":
+            rgb = rgb[:, :, ::-1]
         scale = max(height / rgb.shape[0], width / rgb.shape[1])
         if scale > 1:
             rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
@@ -119,19 +124,20 @@ def main(argv=None) -> int:
     from pytorch_nndct.apis import torch_quantizer
 
     encoder, manifest, name = prepare_encoder(args.model)
+    colours = manifest["input"].get("colours", "rgb")
     dummy = torch.zeros(1, 3, height, width)
     quant_dir = args.out / "quantized"
     cpu = torch.device("cpu")
 
     quantizer = torch_quantizer("calib", encoder, (dummy,), output_dir=str(quant_dir), device=cpu)
     with torch.no_grad():
-        for batch in calibration_batches(args.calibration, args.calibration_images, height, width):
+        for batch in calibration_batches(args.calibration, args.calibration_images, height, width, colours):
             quantizer.quant_model(batch)
     quantizer.export_quant_config()
 
     quantizer = torch_quantizer("test", encoder, (dummy,), output_dir=str(quant_dir), device=cpu)
     with torch.no_grad():
-        quantizer.quant_model(next(calibration_batches(args.calibration, 1, height, width)))
+        quantizer.quant_model(next(calibration_batches(args.calibration, 1, height, width, colours)))
     quantizer.export_xmodel(output_dir=str(quant_dir), deploy_check=False)
     int_xmodels = sorted(quant_dir.glob("*_int.xmodel"))
     if len(int_xmodels) != 1:

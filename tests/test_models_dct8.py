@@ -55,7 +55,8 @@ def test_dpu_work_is_one_full_width_convolution():
 def test_multi_rate_export(tmp_path):
     torch.manual_seed(0)
     checkpoint = tmp_path / "checkpoint.pt"
-    torch.save({"model_name": "dct8", "model": DCT8().state_dict(), "step": 11}, checkpoint)
+    model = DCT8()
+    torch.save({"model_name": "dct8", "model": model.state_dict(), "step": 11}, checkpoint)
     calibration = tmp_path / "calibration"
     calibration.mkdir()
     rng = np.random.default_rng(0)
@@ -66,8 +67,13 @@ def test_multi_rate_export(tmp_path):
     assert {s.encoder.resolve() for s in specs} == {(tmp_path / "weights" / "dct8" / "encoder.onnx").resolve()}
     assert all(s.latent_shape == (64, 96, 192) and s.model_id == "dct8-s11" for s in specs)
     assert json.loads((specs[2].directory / "model.json").read_text())["family"] == "dct8"
-    x = (np.round(cv2.imread(str(calibration / "a.png"))[None, :, :, ::-1] / 255 * 128) / 128).astype(np.float32)
+    x = (np.round(cv2.imread(str(calibration / "a.png"))[None] / 255 * 128) / 128).astype(np.float32)  # BGR
     fl = ort.InferenceSession(str(specs[0].encoder)).run(None, {"image": x})[0]
+    assert specs[0].input_colours == "bgr"
+    model.prepare_export()
+    with torch.no_grad():  # PyTorch's encoder on the same picture in RGB
+        y = model.encoder(torch.from_numpy(np.ascontiguousarray(x[..., ::-1])).permute(0, 3, 1, 2))
+    np.testing.assert_allclose(fl, y.permute(0, 2, 3, 1).numpy(), atol=1e-3)
     q = ort.InferenceSession(str(specs[0].encoder_int8)).run(None, {"image": x})[0]
     assert np.mean(np.abs(np.round(fl) - q)) < 0.05  # the float encoder carries the int8 weights
     coarse = ort.InferenceSession(str(specs[2].encoder_int8)).run(None, {"image": x})[0]

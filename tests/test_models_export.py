@@ -48,7 +48,7 @@ def test_manifest_matches_the_daemon_contract(exported):
     _, out, manifest = exported
     spec = caed_models.find(str(out))
     assert spec.model_id == "kth2020-s7"
-    assert spec.input_shape == (512, 768, 3) and spec.input_fix_point == 7
+    assert spec.input_shape == (512, 768, 3) and spec.input_fix_point == 7 and spec.input_colours == "bgr"
     assert spec.latent_shape == (62, 94, 32) and spec.latent_fix_point == manifest["latent"]["fix_point"]
     assert all(p.is_file() for p in (spec.encoder, spec.encoder_int8, spec.decoder))
     assert json.loads((out / "model.json").read_text())["macs"]["encoder"] == 3975122304
@@ -58,7 +58,7 @@ def test_manifest_matches_the_daemon_contract(exported):
 def test_onnx_matches_pytorch(exported, hw):
     model, out, _ = exported
     x = _image(*hw)
-    latent = _run(out / "encoder.onnx", "image", x)
+    latent = _run(out / "encoder.onnx", "image", np.ascontiguousarray(x[..., ::-1]))  # the ONNX encoder takes BGR
     with torch.no_grad():
         y = model.encode(torch.from_numpy(x).permute(0, 3, 1, 2))
         x_hat = model.decode(y).permute(0, 2, 3, 1).numpy()

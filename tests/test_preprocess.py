@@ -21,15 +21,22 @@ def test_fix_point_7_saturates_white_at_127():
 
 
 @pytest.mark.parametrize("shape", [(512, 768, 3), (720, 1280, 3), (481, 321, 3), (100, 150, 3)])
-def test_pipeline_equals_naive_resize_crop_swap_and_float_quantize(shape):
+@pytest.mark.parametrize("colours", ["rgb", "bgr"])
+def test_pipeline_equals_naive_resize_crop_swap_and_float_quantize(shape, colours):
     rng = np.random.default_rng(1)
     frame = rng.integers(0, 256, shape, dtype=np.uint8)
-    pre = Preprocessor(768, 512, 7)
+    pre = Preprocessor(768, 512, 7, colours)
     out = np.empty((512, 768, 3), np.int8)
     assert pre(frame, out) is out
     fitted = fit_to(frame, 768, 512)
     assert fitted.shape == (512, 768, 3)
-    np.testing.assert_array_equal(out, quantize_float(np.ascontiguousarray(fitted[..., ::-1]), 7))
+    expected = fitted if colours == "bgr" else fitted[..., ::-1]  # frames arrive BGR
+    np.testing.assert_array_equal(out, quantize_float(np.ascontiguousarray(expected), 7))
+
+
+def test_an_unknown_colour_order_is_refused():
+    with pytest.raises(ValueError, match="'yuv'"):
+        Preprocessor(8, 8, 7, "yuv")
 
 
 def test_fit_covers_then_crops_the_centre():

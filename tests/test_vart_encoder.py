@@ -65,7 +65,7 @@ def test_tensor_info_comes_from_the_runner_tensors(encoder):
 def test_describe_names_tensors_and_dpu(encoder):
     d = encoder.describe()
     assert d["backend"] == "vart" and d["workers"] == 2 and d["batch"] == 1
-    assert d["input"] == {"name": "image_fix", "shape": (H, W, 3), "fix_point": IN_FP}
+    assert d["input"] == {"name": "image_fix", "shape": (H, W, 3), "fix_point": IN_FP, "colours": "rgb"}
     assert d["latent"] == {"name": "latent_fix", "shape": (H // 2, W // 2, C), "fix_point": LATENT_FP}
     assert d["dpu_target"] == "DPUCZDX8G_ISA1_B2304" and d["dpu_fingerprint"] == "0x0101000016010405"
     assert d["subgraph"] == "subgraph_dpu_1" and d["model_id"] == "caed_encoder"
@@ -144,14 +144,14 @@ def test_runner_creation_failure_is_an_encoder_error(tmp_path, onnx_model):
         VartEncoder(xmodel(tmp_path, onnx_model, fingerprint=0x101000016010404), workers=1)
 
 
-def test_model_id_from_the_manifest_beside_the_xmodel(tmp_path, onnx_model):
-    manifest = {"model_id": "tiny-v1", "input": {"shape": [H, W, 3], "fix_point": IN_FP},
+def test_model_id_and_colour_order_from_the_manifest_beside_the_xmodel(tmp_path, onnx_model):
+    manifest = {"model_id": "tiny-v1", "input": {"shape": [H, W, 3], "fix_point": IN_FP, "colours": "bgr"},
                 "latent": {"shape": [H // 2, W // 2, C], "fix_point": LATENT_FP},
                 "encoder": "e.onnx", "decoder": "d.onnx"}
     (tmp_path / "model.json").write_text(json.dumps(manifest))
     enc = VartEncoder(xmodel(tmp_path, onnx_model), workers=1)
     try:
-        assert enc.model_id == "tiny-v1"
+        assert (enc.model_id, enc.input_colours) == ("tiny-v1", "bgr")
     finally:
         enc.close()
 

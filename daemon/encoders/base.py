@@ -35,12 +35,14 @@ class EncoderBackend(ABC):
 
     name: str = ""
 
-    def __init__(self, model_id: str, input: TensorInfo, latent: TensorInfo, workers: int):
+    def __init__(self, model_id: str, input: TensorInfo, latent: TensorInfo, workers: int,
+                 input_colours: str = "rgb"):
         if workers < 1:
             raise EncoderError(f"workers must be >= 1, got {workers}")
         self.model_id = model_id
         self.input = input
         self.latent = latent
+        self.input_colours = input_colours  # "rgb" or "bgr": the order the preprocessor must keep
         self.workers = workers
         self.on_busy = None  # called with each job's run time in seconds (for the utilization metric)
         self._runners: queue.SimpleQueue = queue.SimpleQueue()
@@ -62,7 +64,7 @@ class EncoderBackend(ABC):
             "backend": self.name,
             "model_id": self.model_id,
             "workers": self.workers,
-            "input": vars(self.input),
+            "input": {**vars(self.input), "colours": self.input_colours},
             "latent": vars(self.latent),
         }
 

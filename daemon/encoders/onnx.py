@@ -40,7 +40,7 @@ class OnnxEncoder(EncoderBackend):
         self._threads = threads
         self._input_scale = np.float32(2.0 ** -spec.input_fix_point)
         super().__init__(spec.model_id, TensorInfo("image", spec.input_shape, spec.input_fix_point),
-                         TensorInfo("latent", spec.latent_shape, spec.latent_fix_point), workers)
+                         TensorInfo("latent", spec.latent_shape, spec.latent_fix_point), workers, spec.input_colours)
 
     def _make_runner(self):
         opts = self._ort.SessionOptions()

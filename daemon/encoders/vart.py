@@ -81,9 +81,9 @@ def _tensor_info(tensor, path: Path, role: str) -> TensorInfo:
     return TensorInfo(name=tensor.name, shape=dims[1:], fix_point=_fix_point(tensor, path))
 
 
-def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo) -> tuple[str, int]:
-    """(model id, latent scale log2) from the model.json shipped beside the xmodel; without one,
-    the graph (net) name and 0.
+def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo) -> tuple[str, int, str]:
+    """(model id, latent scale log2, input colour order) from the model.json shipped beside the
+    xmodel; without one, the graph (net) name, 0 and RGB.
 
     The manifest must describe this xmodel's tensors: the host picks its decoder by that id. A
     rate of a multi-rate model is compiled with its latents divided by 2**k
@@ -92,7 +92,7 @@ def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo
     """
     manifest = path.parent / "model.json"
     if not manifest.is_file():
-        return graph.get_name(), 0
+        return graph.get_name(), 0, "rgb"
     from caed_models import ModelSpec
 
     try:
@@ -105,7 +105,7 @@ def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo
                            f"{path.name} has {input_info.shape} / {latent_info.shape}: not the same model")
     if type(shift) is not int or not 0 <= shift <= 16:
         raise EncoderError(f"{manifest}: dpu_latent_scale_log2 = {shift!r} is not an integer in [0, 16]")
-    return spec.model_id, shift
+    return spec.model_id, shift, spec.input_colours
 
 
 def wait_job(runner, job) -> int:
@@ -145,9 +145,9 @@ class VartEncoder(EncoderBackend):
         self._first = self._create_runner()
         try:
             input_info, latent_info = self._check_tensors(input_shape)
-            model_id, shift = _manifest(path, graph, input_info, latent_info)
+            model_id, shift, colours = _manifest(path, graph, input_info, latent_info)
             latent_info = dataclasses.replace(latent_info, fix_point=latent_info.fix_point - shift)
-            super().__init__(model_id, input_info, latent_info, workers)
+            super().__init__(model_id, input_info, latent_info, workers, colours)
         except BaseException:
             self._first = None  # drop the runner now: it holds the DPU
             raise
