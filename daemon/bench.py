@@ -145,7 +145,7 @@ def bench_latency(spec: caed_models.ModelSpec, frames: int) -> dict:
     latents = encoder.submit(one).result()
     decoder = viewer.decoders.get(spec.model_id, spec.latent_shape)
     model_s = best_of(lambda: encoder.submit(one).result(), 3) + best_of(
-        lambda: decoder.decode(latents, spec.latent_fix_point), 3)
+        lambda: decoder.decode(latents.transpose(2, 0, 1), spec.latent_fix_point), 3)
     period = 1.5 * model_s + 0.02  # frames never queue behind each other: latency is one frame's path
     metrics = DaemonMetrics()
     latest = LatestFrameSource(SyntheticSource(w, h, fps=1 / period))

@@ -27,8 +27,15 @@ class Codec(ABC):
         """Pack a C-contiguous int8 tensor."""
 
     @abstractmethod
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes | memoryview:
-        """Unpack exactly the bytes of an int8 HWC tensor of `shape` or raise PayloadError."""
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+        """The int8 tensor of HWC `shape` as C planes, a fresh (C, H, W) array, or PayloadError.
+        Planes are what the host's decoder takes, and what a planar codec holds anyway."""
+
+
+def _planes(pixels: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    """HWC int8 bytes (exactly prod(shape) of them) → a fresh (C, H, W) array."""
+    h, w, c = shape
+    return cv2.transpose(np.frombuffer(pixels, np.int8).reshape(h * w, c)).reshape(c, h, w)
 
 
 def _check_channels(payload: bytes, offset: int, channels: int, codec: str) -> None:
@@ -46,11 +53,11 @@ class RawCodec(Codec):
     def encode(self, latents: np.ndarray) -> bytes:
         return latents.tobytes()
 
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
         nbytes = math.prod(shape)
         if len(payload) != nbytes:
             raise PayloadError(f"raw payload is {len(payload)} bytes, header declares {nbytes}")
-        return payload
+        return _planes(payload, shape)
 
 
 class ZstdCodec(Codec):
@@ -65,8 +72,11 @@ class ZstdCodec(Codec):
     def encode(self, latents: np.ndarray) -> bytes:
         return self._compressor.compress(latents.data)
 
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
-        nbytes = math.prod(shape)
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+        return _planes(self._decompress(payload, math.prod(shape)), shape)
+
+    def _decompress(self, payload: bytes, nbytes: int) -> bytes:
+        """Exactly `nbytes` from one zstd frame that declares that size."""
         try:
             params = zstandard.get_frame_parameters(payload)
         except zstandard.ZstdError as e:
@@ -101,22 +111,17 @@ class PlanarZstdCodec(ZstdCodec):
         super().__init__(level)
         self._scratch = np.empty(0, np.uint8)
 
-    def _planes(self, channels: int, plane: int) -> np.ndarray:
-        """A reused channels x plane buffer (one codec per thread): a fresh megabyte per frame costs
-        more in page faults than the transposition itself, twice as much on the receiver."""
-        if self._scratch.size != channels * plane:
-            self._scratch = np.empty(channels * plane, np.uint8)
-        return self._scratch.reshape(channels, plane)
-
     def encode(self, latents: np.ndarray) -> bytes:
         pixels = latents.reshape(-1, latents.shape[-1]).view(np.uint8)
-        planes = self._planes(*pixels.shape[::-1])
+        if self._scratch.size != pixels.size:  # reused (one codec per thread): a fresh megabyte
+            self._scratch = np.empty(pixels.size, np.uint8)  # per frame costs page faults
+        planes = self._scratch.reshape(pixels.shape[::-1])
         cv2.transpose(pixels, planes)
         present = planes.any(axis=1)
         return (np.uint16(len(present)).astype("<u2").tobytes() + np.packbits(present).tobytes()
                 + self._compressor.compress(planes[present].data))
 
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> memoryview:
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
         channels, plane = shape[-1], math.prod(shape[:-1])
         head = 2 + (channels + 7) // 8
         if len(payload) < head:
@@ -126,11 +131,11 @@ class PlanarZstdCodec(ZstdCodec):
         if bits[channels:].any():
             raise PayloadError("zstd-planes plane map marks planes beyond the declared channels")
         present = bits[:channels].astype(bool)
-        data = super().decode(payload[head:], (int(present.sum()), plane, 1))
-        planes = self._planes(channels, plane)
+        data = self._decompress(payload[head:], int(present.sum()) * plane)
+        planes = np.empty((channels, plane), np.int8)  # not np.zeros: calloc maps fresh pages every frame
         planes[~present] = 0
-        planes[present] = np.frombuffer(data, np.uint8).reshape(-1, plane)
-        return memoryview(cv2.transpose(planes)).cast("B")  # no copy of the 1 MB tensor
+        planes[present] = np.frombuffer(data, np.int8).reshape(-1, plane)
+        return planes.reshape(channels, *shape[:2])
 
 
 CODECS: dict[str, type[Codec]] = {c.name: c for c in (RawCodec, ZstdCodec, PlanarZstdCodec)}
@@ -406,7 +411,7 @@ class LaplaceCodec(Codec):
         return self.MAGIC + np.uint16(channels).astype("<u2").tobytes() + coder.get_compressed().astype("<u4").tobytes()
 
     # ----- decoder -----
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> bytes:
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
         height, width, channels = shape
         positions = height * width
         if len(payload) < 4 or payload[:2] != self.MAGIC:
@@ -415,7 +420,7 @@ class LaplaceCodec(Codec):
         if positions == 0 or (len(payload) - 4) % 4:
             raise PayloadError("laplace payload is truncated")
         words = np.frombuffer(payload, "<u4", offset=4).astype(np.uint32)
-        out = np.empty((positions, channels), np.int8)
+        out = np.empty((channels, positions), np.int8)
         try:
             coder = self._coder(words)
             models = self._parameter_models()
@@ -443,7 +448,7 @@ class LaplaceCodec(Codec):
             chosen = iter(codes)
             for c in plan[0]:
                 if not present[c]:
-                    out[:, c] = location[c]
+                    out[c] = location[c]
                     continue
                 grouped, sizes = self._classes(c, activity, plan, width)
                 r = int(reach[c])
@@ -454,19 +459,19 @@ class LaplaceCodec(Codec):
                 symbols = residual + location[c]
                 if mode[c]:
                     if alpha[c]:
-                        partner = out[:, c + (1 if mode[c] == 1 else 8)].astype(np.int32)
+                        partner = out[c + (1 if mode[c] == 1 else 8)].astype(np.int32)
                         symbols = symbols + self._prediction(partner, int(mode[c]), int(alpha[c]), width)
                     symbols = self._integrate(symbols, int(mode[c]), width)
                 if symbols.min() < -128 or symbols.max() > 127:
                     raise PayloadError("laplace payload decodes outside int8")
-                out[:, c] = symbols
+                out[c] = symbols
         except PayloadError:
             raise
         except (ValueError, RuntimeError, OverflowError, TypeError) as e:
             raise PayloadError(f"laplace payload is corrupt: {e}") from None
         if not coder.is_empty():
             raise PayloadError("laplace payload has trailing data")
-        return out.tobytes()
+        return out.reshape(channels, height, width)
 
 
 CODECS[LaplaceCodec.name] = LaplaceCodec

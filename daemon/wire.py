@@ -68,8 +68,13 @@ _STR_FIELDS = ("stream", "dtype", "codec", "model_id")
 @dataclass(frozen=True)
 class LatentFrame:
     header: FrameHeader
-    latents: np.ndarray  # int8, header.shape
+    planes: np.ndarray  # int8 (C, H, W): header.shape channel-first, as the host's decoder takes it
     wire_bytes: int  # size of all parts as received
+
+    @property
+    def latents(self) -> np.ndarray:
+        """The latents as the encoder produced them, int8 header.shape (HWC; a view)."""
+        return self.planes.transpose(1, 2, 0)
 
 
 def topic_for(stream: str) -> bytes:
@@ -180,8 +185,7 @@ class FrameDecoder:
             except ValueError as e:  # a codec whose library this host lacks
                 raise Rejected("codec", str(e)) from None
         try:
-            data = codec.decode(payload, header.shape)
+            planes = codec.decode(payload, header.shape)
         except PayloadError as e:
             raise Rejected("payload", str(e)) from None
-        latents = np.frombuffer(data, dtype=DTYPES[header.dtype]).reshape(header.shape)
-        return LatentFrame(header, latents, sum(len(p) for p in parts))
+        return LatentFrame(header, planes.view(DTYPES[header.dtype]), sum(len(p) for p in parts))

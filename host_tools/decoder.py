@@ -20,9 +20,9 @@ class OnnxDecoder:
         self.spec = spec
         self._session = onnxruntime.InferenceSession(str(spec.decoder), opts, providers=["CPUExecutionProvider"])
 
-    def decode(self, latents: np.ndarray, fix_point: int) -> np.ndarray:
-        """int8 HWC latents at scale 2**-fix_point → RGB uint8 picture."""
-        y = np.multiply(latents[None], np.float32(2.0 ** -fix_point), dtype=np.float32)
+    def decode(self, planes: np.ndarray, fix_point: int) -> np.ndarray:
+        """int8 latent planes (C, H, W) at scale 2**-fix_point → RGB uint8 picture."""
+        y = np.multiply(planes[None], np.float32(2.0 ** -fix_point), dtype=np.float32)
         image = self._session.run(["image"], {"latent": y})[0][0]
         return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 

@@ -72,7 +72,7 @@ class Viewer:
             self._reject(e.reason, str(e))
             return
         t0 = time.perf_counter()
-        rgb = decoder.decode(frame.latents, h.fix_point)
+        rgb = decoder.decode(frame.planes, h.fix_point)
         decode_s = time.perf_counter() - t0
         self.sink.write(rgb, h.stream, h.seq)
         latency_s = (time.time_ns() - h.t_capture_ns) / 1e9

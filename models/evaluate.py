@@ -93,7 +93,8 @@ class ModelCodec:
     def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:
         q = np.clip(np.round(latent[0] * 2.0 ** fix_point), -128, 127).astype(np.int8)
         parts = self._encode_frame(q, fix_point=fix_point, model_id=self.spec.model_id, codec=codec)
-        image = self.decoder.run(["image"], {"latent": (q.astype(np.float32) * 2.0 ** -fix_point)[None]})[0][0]
+        planes = q.transpose(2, 0, 1).astype(np.float32) * 2.0 ** -fix_point
+        image = self.decoder.run(["image"], {"latent": planes[None]})[0][0]
         decoded = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
         return measure(rgb, decoded, sum(len(p) for p in parts))
 

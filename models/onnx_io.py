@@ -1,7 +1,9 @@
 """ONNX export of a codec's encoder and decoder with the daemon's tensor contract.
 
-encoder.onnx: "image" float32 NHWC [1,H,W,3] in [0,1] -> "latent" float32 NHWC [1,h,w,c];
-decoder.onnx: "latent" -> "image" (unclipped). The NCHW<->NHWC permutes are inside the graphs.
+encoder.onnx: "image" float32 NHWC [1,H,W,3] in [0,1] -> "latent" float32 NHWC [1,h,w,c]
+(the DPU's layout); decoder.onnx: "latent" float32 NCHW [1,c,h,w] -> "image" NHWC [1,H,W,3]
+(unclipped): the receiver decodes the wire into channel planes anyway, so the decoder starts
+from them. The other permutes are inside the graphs.
 The encoder takes its colours in the order the model.json names (`input.colours`): BGR, as
 cameras deliver them through OpenCV, so the A53 need not swap them (`swap_input_colours`).
 """
@@ -32,14 +34,27 @@ class _NHWC(nn.Module):
         return self.inner(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
-def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str) -> None:
-    """Export an NHWC -> NHWC module."""
+class _NCHWToNHWC(nn.Module):
+    """Runs an NCHW module and returns its output NHWC."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x).permute(0, 2, 3, 1)
+
+
+def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str,
+            input_hw_axes: tuple[int, int] = (1, 2)) -> None:
+    """Export a module whose output is NHWC; its input's height and width are `input_hw_axes`."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module.eval(), (example,), str(path), input_names=[input_name],
             output_names=[output_name], opset_version=OPSET, dynamo=False,
-            dynamic_axes={input_name: {1: "height", 2: "width"}, output_name: {1: "height", 2: "width"}},
+            dynamic_axes={input_name: dict(zip(input_hw_axes, ("height", "width"))),
+                          output_name: {1: "height", 2: "width"}},
         )
 
 
@@ -51,7 +66,9 @@ def export_encoder(model: nn.Module, path: Path, height: int, width: int) -> Non
 
 
 def export_decoder(model: nn.Module, path: Path, latent_shape: tuple[int, int, int]) -> None:
-    _export(_NHWC(model.decoder), torch.randn(1, *latent_shape), path, "latent", "image")
+    """`latent_shape` is the wire's (h, w, c); the graph takes (1, c, h, w)."""
+    h, w, c = latent_shape
+    _export(_NCHWToNHWC(model.decoder), torch.randn(1, c, h, w), path, "latent", "image", input_hw_axes=(2, 3))
 
 
 def load_encoder_weights(model: nn.Module, path: Path) -> None:

@@ -63,7 +63,7 @@ def test_onnx_matches_pytorch(exported, hw):
         y = model.encode(torch.from_numpy(x).permute(0, 3, 1, 2))
         x_hat = model.decode(y).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(latent, y.permute(0, 2, 3, 1).numpy(), atol=1e-4)
-    image = _run(out / "decoder.onnx", "latent", latent)
+    image = _run(out / "decoder.onnx", "latent", np.ascontiguousarray(latent.transpose(0, 3, 1, 2)))  # planes
     assert image.shape == (1, *hw, 3)
     np.testing.assert_allclose(image, x_hat, atol=1e-4)
 

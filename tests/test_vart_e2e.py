@@ -152,7 +152,7 @@ def test_vart_on_the_double_matches_the_onnx_int8_backend(tmp_path):
         values = []
         for index in common:
             h = frames[index].header
-            rgb = decoders.get(h.model_id, h.shape).decode(frames[index].latents, h.fix_point)
+            rgb = decoders.get(h.model_id, h.shape).decode(frames[index].planes, h.fix_point)
             values.append(psnr(reference.get(index, *rgb.shape[:2]), rgb))
         return float(np.mean(values))
 

@@ -32,6 +32,9 @@ CODECS = ["raw", "zstd", "zstd-planes"]
 def test_round_trip(codec):
     frame = FrameDecoder().decode(message(codec))
     np.testing.assert_array_equal(frame.latents, latents())
+    # the decoder's input: contiguous channel planes, whatever order the codec packs in
+    assert frame.planes.flags.c_contiguous and frame.planes.dtype == np.int8
+    np.testing.assert_array_equal(frame.planes, latents().transpose(2, 0, 1))
     h = frame.header
     assert (h.version, h.stream, h.seq, h.frame_index, h.t_capture_ns) == (wire.PROTOCOL_VERSION, "cam0", 7, 9, 123)
     assert (h.shape, h.dtype, h.fix_point, h.codec, h.model_id) == (SHAPE, "int8", 4, codec, "model-a")
