@@ -18,7 +18,7 @@ from .curve import CurveError, check_clients, load_secret
 from .encoders import BACKENDS, EncoderError, create_encoder
 from .metrics import DaemonMetrics, MetricsServerError, serve
 from .notify import SystemdNotifier
-from .pipeline import Pipeline
+from .pipeline import Pipeline, single_threaded_opencv
 from .publisher import PublisherError, ZmqPublisher
 from .sources import SPEC_HELP, LatestFrameSource, SourceError, open_source
 from .wire import MAX_NAME, FrameEncoder
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.check:
         return check(cfg)
+    single_threaded_opencv()
     try:
         encoder = create_encoder(cfg.backend, cfg.model, cfg.workers, cfg.onnx_int8, cfg.onnx_threads)
     except EncoderError as e:
