@@ -31,10 +31,11 @@ import caed_models
 from .cli import DaemonConfig
 from .encoders.onnx import OnnxEncoder
 from .metrics import DaemonMetrics
-from .pipeline import Pipeline, single_threaded_opencv
+from .pipeline import Pipeline
 from .preprocess import Preprocessor, fit_to, quantize_float
 from .publisher import ZmqPublisher
 from .sources import LatestFrameSource, SyntheticSource
+from .tuning import keep_freed_memory, single_threaded_opencv
 from .wire import FrameEncoder
 
 WARMUP_FRAMES = 2
@@ -227,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = caed_models.find(args.model)
     except caed_models.ModelNotFound as e:
         p.exit(2, f"caed-bench: error: {e}\n")
-    single_threaded_opencv()  # as the daemon runs
+    single_threaded_opencv()  # as the daemon and the viewer run
+    keep_freed_memory()
     result = {"model": spec.model_id, "cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
     for name, run in (("preprocess", lambda: bench_preprocess(spec, args.repeats)),
                       ("encoder", lambda: bench_encoder(spec, args.repeats, args.threads)),

@@ -18,9 +18,10 @@ from .curve import CurveError, check_clients, load_secret
 from .encoders import BACKENDS, EncoderError, create_encoder
 from .metrics import DaemonMetrics, MetricsServerError, serve
 from .notify import SystemdNotifier
-from .pipeline import Pipeline, single_threaded_opencv
+from .pipeline import Pipeline
 from .publisher import PublisherError, ZmqPublisher
 from .sources import SPEC_HELP, LatestFrameSource, SourceError, open_source
+from .tuning import keep_freed_memory, single_threaded_opencv
 from .wire import MAX_NAME, FrameEncoder
 
 log = logging.getLogger("caed")
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check(cfg)
     single_threaded_opencv()
+    keep_freed_memory()
     try:
         encoder = create_encoder(cfg.backend, cfg.model, cfg.workers, cfg.onnx_int8, cfg.onnx_threads)
     except EncoderError as e:

@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from .encoders import EncoderBackend
@@ -27,13 +26,6 @@ from .wire import FrameEncoder
 
 log = logging.getLogger(__name__)
 STATUS_PERIOD = 5.0
-
-
-def single_threaded_opencv() -> None:
-    """For the daemon's process: the pipeline already works on several frames at once, and
-    OpenCV's own pool would split each frame's LUT over the same cores, its workers spinning while
-    they wait: ~0.6 ms more CPU per frame in all (caed-bench streaming, whole-process time)."""
-    cv2.setNumThreads(1)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from caed import config
 from caed.config import setting
 from caed.metrics import MetricsServerError, serve
 from caed.sources import SPEC_HELP as SOURCE_HELP
+from caed.tuning import keep_freed_memory
 
 from .decoder import DecoderSet
 from .metrics import ViewerMetrics
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                          "Subscribe to caed boards, decode the latents, show or save the frames, and report "
                          "FPS, latency, loss, bitrate and quality.", EPILOG)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keep_freed_memory()
     try:
         sink = open_sink(cfg.sink)
     except SinkError as e:
