@@ -8,9 +8,10 @@ For each configuration (runner threads x DPU cores) the encoder runs on the vart
 ("replay-first"), so the host CPU does not have to run the encoder at DPU speed. Reported per
 configuration: FPS, the accelerator bound (cores / latency), their ratio, per-core DPU busy
 fraction, and the CPU time per frame spent outside the DPU. `--level daemon` (default) runs the
-`caed` CLI on a synthetic source (CPU time from its JSON summary: capture, preprocess and publish
-threads); `--level backend` drives `VartEncoder.submit()` alone with a bounded in-flight window
-(CPU time = the whole process, i.e. the encoder's host side).
+`caed` CLI on a synthetic source (CPU time from its JSON summary: the capture, preprocess,
+compress and publish threads, and the rest of the process outside the encoder's runs);
+`--level backend` drives `VartEncoder.submit()` alone with a bounded in-flight window (CPU time =
+the whole process, i.e. the encoder's host side).
 """
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def a53_load(r: dict, factor: float) -> dict:
     x86 CPU ms per frame x factor x frames per second (capture runs per captured frame; compress
     is shared by the encoder workers)."""
     rates = {"capture": r["frames_captured"] / r["seconds"], "preprocess": r["fps"], "compress": r["fps"],
-             "publish": r["fps"]}
+             "publish": r["fps"], "other": r["fps"]}
     return {k: factor * ms * rates[k] / 1000 for k, ms in r["cpu_ms_per_frame"].items()}
 
 

@@ -52,6 +52,7 @@ class Pipeline:
         self.submitted = self.published = self.encode_errors = self.window_drops = 0
         self.published_bytes = 0
         self._cpu = {"capture": 0.0, "preprocess": 0.0, "compress": 0.0, "publish": 0.0}
+        self._outside_encoder_cpu = 0.0  # the whole process's CPU time but the encoder's runs
         self._cpu_lock = threading.Lock()
         self._first_publish = self._last_publish = 0.0
         # per-frame observers looked up once: a labels() lookup takes a lock and hashes every time
@@ -67,7 +68,8 @@ class Pipeline:
         self.source.start()
         self.notifier.ready(f"streaming {self.encoder.model_id} via {self.encoder.name}")
         start = time.monotonic()
-        cpu_start = time.thread_time()
+        cpu_start, process_start = time.thread_time(), time.process_time()
+        encoder_start = self.encoder.run_cpu_seconds
         try:
             while not stop.is_set() and not (frames and self.submitted >= frames):
                 if duration and time.monotonic() - start >= duration:
@@ -94,6 +96,8 @@ class Pipeline:
             publisher.join()
             self.source.stop()
             self._cpu["capture"] = self.source.cpu_seconds
+            self._outside_encoder_cpu = (time.process_time() - process_start
+                                         - (self.encoder.run_cpu_seconds - encoder_start))
         return self.summary(time.monotonic() - start)
 
     def _pack(self, latents: np.ndarray) -> tuple[tuple, bytes]:
@@ -160,10 +164,13 @@ class Pipeline:
 
     def summary(self, elapsed: float) -> dict:
         span = self._last_publish - self._first_publish
-        # capture runs once per captured frame, the rest once per published frame
+        # capture runs once per captured frame, the rest once per published frame; "other" is the
+        # rest of the process outside the encoder's runs: OpenCV's, ZeroMQ's and the metrics' threads
+        outside_encoder = self._outside_encoder_cpu
+        seconds = {**self._cpu, "other": outside_encoder - sum(self._cpu.values())}
         counts = {"capture": self.source.captured, "preprocess": self.published, "compress": self.published,
-                  "publish": self.published}
-        per_frame = {k: 1e3 * v / counts[k] if counts[k] else None for k, v in self._cpu.items()}
+                  "publish": self.published, "other": self.published}
+        per_frame = {k: 1e3 * v / counts[k] if counts[k] else None for k, v in seconds.items()}
         return {
             "frames_captured": self.source.captured,
             "frames_dropped_stale": self.source.dropped + self.window_drops,
@@ -175,7 +182,7 @@ class Pipeline:
             "elapsed_s": elapsed,
             "fps": (self.published - 1) / span if self.published > 1 and span > 0 else 0.0,
             "cpu_ms_per_frame": per_frame,
-            "cpu_ms_per_frame_outside_encoder": (sum(per_frame.values()) if None not in per_frame.values() else None),
+            "cpu_ms_per_frame_outside_encoder": 1e3 * outside_encoder / self.published if self.published else None,
             "backend": self.encoder.name,
             "model_id": self.encoder.model_id,
             "workers": self.encoder.workers,

@@ -34,4 +34,4 @@ def test_occupancy_benchmark_reports_fps_bound_busy_and_cpu(tmp_path):
     assert len(config["dpu_busy_fraction"]) == 2 and all(0 < b <= 1.0 + 1e-9 for b in config["dpu_busy_fraction"])
     assert sum(config["dpu_jobs_per_core"]) >= config["frames"]
     assert config["cpu_ms_per_frame_outside_encoder"] > 0
-    assert set(config["a53_core_load_per_thread"]) == {"capture", "preprocess", "compress", "publish"}
+    assert set(config["a53_core_load_per_thread"]) == {"capture", "preprocess", "compress", "publish", "other"}

@@ -8,6 +8,7 @@ which is what keeps publishing in frame order when jobs finish out of order.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +46,8 @@ class EncoderBackend(ABC):
         self.input_colours = input_colours  # "rgb" or "bgr": the order the preprocessor must keep
         self.workers = workers
         self.on_busy = None  # called with each job's run time in seconds (for the utilization metric)
+        self.run_cpu_seconds = 0.0  # CPU time of the runs themselves, to tell the daemon's own time apart
+        self._cpu_lock = threading.Lock()
         self._runners: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(workers):
             self._runners.put(self._make_runner())
@@ -81,11 +84,13 @@ class EncoderBackend(ABC):
 
     def _job(self, frame: np.ndarray, then) -> Any:
         runner = self._runners.get()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         try:
             latents = self._run(runner, frame)
         finally:
             self._runners.put(runner)
+            with self._cpu_lock:
+                self.run_cpu_seconds += time.thread_time() - cpu_start
             if self.on_busy:
                 self.on_busy(time.perf_counter() - start)
         return then(latents) if then else latents
