@@ -145,3 +145,42 @@ def test_end_of_file_stops_the_stream_only_when_asked(tmp_path):
     time.sleep(0.2)
     assert not idle.ended and idle.get(0.1) is None
     idle.stop()
+
+
+class FormatSource(ScriptedSource):
+    """Frames in whatever layout a camera or GStreamer pipeline may hand over."""
+
+    def __init__(self, frame):
+        super().__init__()
+        self.frame = frame
+
+    def read(self):
+        time.sleep(0.005)
+        return self.frame
+
+
+@pytest.mark.parametrize("frame", [np.full((4, 6), 7, np.uint8), np.full((4, 6, 1), 7, np.uint8),
+                                   np.dstack([np.full((4, 6, 3), 7, np.uint8), np.zeros((4, 6), np.uint8)])])
+def test_grey_and_bgra_frames_arrive_as_bgr(frame):
+    latest = LatestFrameSource(FormatSource(frame))
+    latest.start()
+    try:
+        captured = latest.get(2.0)
+        assert captured.image.shape == (4, 6, 3) and captured.image.dtype == np.uint8
+        assert (captured.image == 7).all() and latest.errors == 0
+    finally:
+        latest.stop()
+
+
+@pytest.mark.parametrize("frame", [np.zeros((4, 6, 3), np.uint16), np.zeros((4, 6, 2), np.uint8),
+                                   np.zeros((4, 6, 3), np.float32), np.zeros((0, 6, 3), np.uint8)])
+def test_frames_the_pipeline_cannot_take_are_counted_source_errors(frame, caplog):
+    errors = []
+    latest = LatestFrameSource(FormatSource(frame), on_error=lambda: errors.append(1))
+    latest.start()
+    try:
+        assert wait_for(lambda: errors)
+        assert latest.get(0.2) is None and latest.captured == 0
+    finally:
+        latest.stop()
+    assert "expected 8-bit BGR" in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 
+import cv2
 import numpy as np
 
 
@@ -25,13 +26,29 @@ class FrameSource(ABC):
 
     @abstractmethod
     def read(self) -> np.ndarray:
-        """The next HxWx3 BGR uint8 frame; raise SourceError or EndOfStream."""
+        """The next frame, HxWx3 BGR uint8 (grey or BGRA is converted, see as_bgr); raise
+        SourceError or EndOfStream."""
 
     def close(self) -> None:
         """Release the device or file; the source may be opened again."""
 
     def __str__(self) -> str:
         return self.description
+
+
+def as_bgr(image: object) -> np.ndarray:
+    """A frame as the pipeline takes it, HxWx3 BGR uint8. Grey and BGRA frames (a GStreamer
+    pipeline ending in GRAY8 or BGRx, a mono camera) are converted; anything else is a
+    SourceError that names what arrived."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3) or not image.size:
+        what = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise SourceError(f"frames are {what}, expected 8-bit BGR (HxWx3)")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels == 3:
+        return image
+    if channels in (1, 4):
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if channels == 1 else cv2.COLOR_BGRA2BGR)
+    raise SourceError(f"frames have {channels} channels, expected 8-bit BGR (HxWx3)")
 
 
 class Pacer:

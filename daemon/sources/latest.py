@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import EndOfStream, FrameSource, SourceError
+from .base import EndOfStream, FrameSource, SourceError, as_bgr
 
 log = logging.getLogger(__name__)
 BACKOFF_START, BACKOFF_MAX = 0.1, 1.0
@@ -104,7 +104,7 @@ class LatestFrameSource:
                     self.source.open()
                     opened = True
                     log.info("source open: %s", self.source)
-                image = self.source.read()
+                image = as_bgr(self.source.read())
             except SourceError as e:
                 opened = False
                 backoff = self._fail(e, backoff)
