@@ -63,13 +63,13 @@ class Pipeline:
     def run(self, stop: threading.Event, frames: int = 0, duration: float = 0.0) -> dict:
         """Stream until `stop` is set, `frames` are submitted, `duration` passes or the source ends;
         frames already submitted are always published before returning."""
+        process_start, encoder_start = time.process_time(), self.encoder.run_cpu_seconds  # before any thread starts
         publisher = threading.Thread(target=self._publish_loop, name="publisher")
         publisher.start()
         self.source.start()
         self.notifier.ready(f"streaming {self.encoder.model_id} via {self.encoder.name}")
         start = time.monotonic()
-        cpu_start, process_start = time.thread_time(), time.process_time()
-        encoder_start = self.encoder.run_cpu_seconds
+        cpu_start = time.thread_time()
         try:
             while not stop.is_set() and not (frames and self.submitted >= frames):
                 if duration and time.monotonic() - start >= duration:

@@ -54,3 +54,18 @@ def test_an_unknown_model_is_named(tmp_path):
 
     with pytest.raises(SystemExit, match="no model 'nope'"):
         prepare_encoder("nope")
+
+
+@pytest.mark.parametrize("colours, red_channel", [("bgr", 2), ("rgb", 0)])
+def test_calibration_images_reach_the_encoder_in_its_colour_order(tmp_path, colours, red_channel):
+    import cv2
+    import numpy as np
+
+    from caed_models.vitis_build import calibration_batches
+
+    red = np.zeros((16, 24, 3), np.uint8)
+    red[..., 2] = 255  # BGR on disk
+    cv2.imwrite(str(tmp_path / "red.png"), red)
+    (batch,) = calibration_batches(tmp_path, 1, 16, 24, colours)
+    assert batch.shape == (1, 3, 16, 24)
+    assert [float(batch[0, c].max()) for c in range(3)] == [127 / 128 if c == red_channel else 0.0 for c in range(3)]
