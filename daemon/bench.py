@@ -75,7 +75,7 @@ def bench_preprocess(spec: caed_models.ModelSpec, repeats: int) -> dict:
 
 
 def bench_encoder(spec: caed_models.ModelSpec, repeats: int, threads: int) -> dict:
-    macs = json.loads((spec.directory / "model.json").read_text()).get("macs", {}).get("encoder")
+    macs = spec.manifest.get("macs", {}).get("encoder")
     if not macs:
         return {"skipped": f"{spec.name}/model.json has no macs.encoder"}
     encoder = OnnxEncoder(spec, workers=1, threads=threads)

@@ -6,7 +6,7 @@ training, export and evaluation live in submodules that need the `train` extra.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -39,6 +39,8 @@ class ModelSpec:
     encoder_int8: Path | None
     decoder: Path
     input_colours: str = "rgb"
+    manifest: dict = field(default_factory=dict, compare=False, repr=False)  # all of model.json, for
+    # the keys only some tools read (macs, family, payload_codec, dpu_latent_scale_log2, ...)
 
     @classmethod
     def load(cls, manifest: Path) -> "ModelSpec":
@@ -59,6 +61,7 @@ class ModelSpec:
             encoder_int8=d / raw["encoder_int8"] if raw.get("encoder_int8") else None,
             decoder=d / raw["decoder"],
             input_colours=colours,
+            manifest=raw,
         )
 
 

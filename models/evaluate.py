@@ -69,7 +69,7 @@ class ModelCodec:
 
         self._encode_frame = encode_frame
         self.spec = spec
-        manifest = json.loads((spec.directory / "model.json").read_text())
+        manifest = spec.manifest
         self.multiple = int(manifest.get("size_multiple", 8))
         self.family = manifest.get("family")  # the rates of one multi-rate model form one curve
         self.payload_codec = manifest.get("payload_codec", "zstd")  # what --codec auto uses

@@ -76,7 +76,7 @@ def prepare_encoder(model: str):
         spec = find(model)
     except ModelNotFound as e:
         raise SystemExit(str(e)) from None
-    manifest = json.loads((spec.directory / "model.json").read_text())
+    manifest = spec.manifest
     try:
         from .onnx_io import load_encoder_weights
     except ImportError:

@@ -10,7 +10,6 @@ Written against VAI 1.3-3.5; docs/dpu.md lists the version differences handled.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 from pathlib import Path
@@ -97,7 +96,7 @@ def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo
 
     try:
         spec = ModelSpec.load(manifest)
-        shift = json.loads(manifest.read_text()).get("dpu_latent_scale_log2", 0)
+        shift = spec.manifest.get("dpu_latent_scale_log2", 0)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise EncoderError(f"{manifest}: unreadable model manifest: {e}") from None
     if (spec.input_shape, spec.latent_shape) != (input_info.shape, latent_info.shape):
