@@ -62,8 +62,8 @@ def test_planes_beat_pixel_order_on_latents_whose_channels_differ():
 
 
 def test_one_receiver_decodes_a_run_of_frames_each_whole_and_apart():
-    """The receiver reuses its working buffers between frames: a plane present in one frame and
-    absent from the next must come back zero, and a frame already returned must not change."""
+    """One receiver, frame after frame: a plane present in one frame and absent from the next
+    comes back zero, and a frame already returned does not change (no buffer is shared)."""
     rng = np.random.default_rng(2)
     frames = [np.zeros((6, 8, 16), np.int8) for _ in range(3)]
     frames[0][..., :12] = rng.integers(-9, 9, (6, 8, 12))

@@ -65,8 +65,7 @@ def write_for_model(spec, path: Path, **options) -> Path:
     its latents on the rate's grid, so no scale is folded: dpu_latent_scale_log2 = 0)."""
     if spec.encoder_int8 is None:
         raise ValueError(f"model {spec.name} has no int8 encoder")
-    manifest = json.loads((spec.directory / "model.json").read_text())
-    (Path(path).parent / "model.json").write_text(json.dumps({**manifest, "dpu_latent_scale_log2": 0}, indent=2))
+    (Path(path).parent / "model.json").write_text(json.dumps({**spec.manifest, "dpu_latent_scale_log2": 0}, indent=2))
     return write_xmodel(path, encoder_onnx=spec.encoder_int8, input_shape=spec.input_shape,
                         input_fix_point=spec.input_fix_point, latent_shape=spec.latent_shape,
                         latent_fix_point=spec.latent_fix_point, name=spec.model_id, **options)
