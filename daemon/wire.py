@@ -55,10 +55,6 @@ class FrameHeader:
     codec: str
     model_id: str
 
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * DTYPES[self.dtype].itemsize
-
 
 _FIELDS = {f.name: f for f in dataclasses.fields(FrameHeader)}
 _INT_FIELDS = ("version", "seq", "frame_index", "t_capture_ns", "fix_point")
