@@ -307,9 +307,14 @@ class LaplaceCodec(Codec):
             return np.cumsum(differences)
         return np.cumsum(differences.reshape(-1, width), axis=0).ravel()
 
-    def _prediction(self, partner: np.ndarray, mode: int, alpha: int, width: int) -> np.ndarray:
-        """alpha/16 x the partner's sum over the two positions a difference spans."""
-        return np.clip((alpha * (partner + self._shift(partner, mode, width)) + 8) >> 4, -255, 255)
+    def _gradient(self, partner: np.ndarray, mode: int, width: int) -> np.ndarray:
+        """The partner's sum over the two positions a difference spans."""
+        return partner + self._shift(partner, mode, width)
+
+    @staticmethod
+    def _prediction(gradient: np.ndarray, alpha) -> np.ndarray:
+        """alpha/16 x the gradient, rounded: the DC difference predicted (alpha per column allowed)."""
+        return np.clip((alpha * gradient + 8) >> 4, -255, 255)
 
     @staticmethod
     def _box(a: np.ndarray, width: int) -> np.ndarray:
@@ -358,11 +363,11 @@ class LaplaceCodec(Codec):
             if channels % 64 == 0:
                 dc = np.arange(0, channels, 64)
                 partners = x[:, dc + (1 if mode == 1 else 8)].astype(np.int64)
-                g = partners + self._shift(partners, mode, width)
+                g = self._gradient(partners, mode, width)
                 fit = (g * differences[:, dc]).sum(0) / np.maximum((g * g).sum(0), 1)
                 alphas = zero.copy()
                 alphas[dc] = np.clip(np.round(16 * fit), -self._ALPHAS, self._ALPHAS)
-                predicted = differences[:, dc] - np.clip((alphas[dc] * g + 8) >> 4, -255, 255)
+                predicted = differences[:, dc] - self._prediction(g, alphas[dc])
                 candidates.append((predicted, alphas, mode))
         best_cost = np.full(channels, np.iinfo(np.int64).max)
         mode, alpha, location = (np.zeros(channels, np.int32) for _ in range(3))
@@ -472,7 +477,8 @@ class LaplaceCodec(Codec):
                 if mode[c]:
                     if alpha[c]:
                         partner = out[c + (1 if mode[c] == 1 else 8)].astype(np.int32)
-                        symbols = symbols + self._prediction(partner, int(mode[c]), int(alpha[c]), width)
+                        gradient = self._gradient(partner, int(mode[c]), width)
+                        symbols = symbols + self._prediction(gradient, int(alpha[c]))
                     symbols = self._integrate(symbols, int(mode[c]), width)
                 if symbols.min() < -128 or symbols.max() > 127:
                     raise PayloadError("laplace payload decodes outside int8")
