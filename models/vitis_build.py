@@ -66,7 +66,7 @@ def require_tools() -> None:
 
 def prepare_encoder(model: str):
     """(the shipped encoder as a PyTorch module for vai_q_pytorch, the manifest to ship beside
-    the xmodel, the model's name)."""
+    the xmodel, the model's ModelSpec)."""
     import torch
     from torch import nn
 
@@ -89,7 +89,7 @@ def prepare_encoder(model: str):
         with torch.no_grad():
             last.weight /= 2 ** shift
             last.bias /= 2 ** shift
-    return codec.encoder.eval(), {**manifest, "dpu_latent_scale_log2": shift}, spec.name
+    return codec.encoder.eval(), {**manifest, "dpu_latent_scale_log2": shift}, spec
 
 
 def calibration_batches(folder: Path, count: int, height: int, width: int, colours: str):
@@ -123,27 +123,26 @@ def main(argv=None) -> int:
     import torch
     from pytorch_nndct.apis import torch_quantizer
 
-    encoder, manifest, name = prepare_encoder(args.model)
-    colours = manifest["input"].get("colours", "rgb")
+    encoder, manifest, spec = prepare_encoder(args.model)
     dummy = torch.zeros(1, 3, height, width)
     quant_dir = args.out / "quantized"
     cpu = torch.device("cpu")
 
     quantizer = torch_quantizer("calib", encoder, (dummy,), output_dir=str(quant_dir), device=cpu)
     with torch.no_grad():
-        for batch in calibration_batches(args.calibration, args.calibration_images, height, width, colours):
+        for batch in calibration_batches(args.calibration, args.calibration_images, height, width, spec.input_colours):
             quantizer.quant_model(batch)
     quantizer.export_quant_config()
 
     quantizer = torch_quantizer("test", encoder, (dummy,), output_dir=str(quant_dir), device=cpu)
     with torch.no_grad():
-        quantizer.quant_model(next(calibration_batches(args.calibration, 1, height, width, colours)))
+        quantizer.quant_model(next(calibration_batches(args.calibration, 1, height, width, spec.input_colours)))
     quantizer.export_xmodel(output_dir=str(quant_dir), deploy_check=False)
     int_xmodels = sorted(quant_dir.glob("*_int.xmodel"))
     if len(int_xmodels) != 1:
         raise SystemExit(f"expected one *_int.xmodel in {quant_dir}, found {[p.name for p in int_xmodels]}")
 
-    net = "caed_" + name.replace("-", "_")
+    net = "caed_" + spec.name.replace("-", "_")
     cmd = ["vai_c_xir", "-x", str(int_xmodels[0]), "-a", str(args.arch_json), "-o", str(args.out), "-n", net]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
