@@ -24,7 +24,7 @@ class Codec(ABC):
 
     @abstractmethod
     def encode(self, latents: np.ndarray) -> bytes:
-        """Pack a C-contiguous int8 tensor."""
+        """Pack an int8 (H, W, C) tensor: NHWC in memory, or a view of (C, H, W) planes."""
 
     @abstractmethod
     def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
@@ -36,6 +36,20 @@ def _planes(pixels: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     """HWC int8 bytes (exactly prod(shape) of them) → a fresh (C, H, W) array."""
     h, w, c = shape
     return cv2.transpose(np.frombuffer(pixels, np.int8).reshape(h * w, c)).reshape(c, h, w)
+
+
+def _planar(latents: np.ndarray) -> np.ndarray | None:
+    """The (C, H*W) planes an (H, W, C) view of channel planes is made of, or None if it is not one."""
+    planes = latents.transpose(2, 0, 1)
+    return planes.reshape(len(planes), -1) if planes.flags.c_contiguous else None
+
+
+def _pixels(latents: np.ndarray) -> np.ndarray:
+    """(H, W, C) latents in HWC byte order, as the wire's raw and zstd payloads carry them."""
+    planes = _planar(latents)
+    if planes is None or latents.flags.c_contiguous:  # (1x1 latents are both)
+        return np.ascontiguousarray(latents)
+    return cv2.transpose(planes)
 
 
 def _check_channels(payload: bytes, offset: int, channels: int, codec: str) -> None:
@@ -51,7 +65,7 @@ class RawCodec(Codec):
     name = "raw"
 
     def encode(self, latents: np.ndarray) -> bytes:
-        return latents.tobytes()
+        return _pixels(latents).tobytes()
 
     def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
         nbytes = math.prod(shape)
@@ -74,7 +88,7 @@ class ZstdCodec(Codec):
         return zstandard.ZstdCompressor(level=level, write_content_size=True)
 
     def encode(self, latents: np.ndarray) -> bytes:
-        return self._compressor.compress(latents.data)
+        return self._compressor.compress(_pixels(latents).data)
 
     def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
         return _planes(self._decompress(payload, math.prod(shape)), shape)
@@ -113,7 +127,7 @@ class PlanarZstdCodec(ZstdCodec):
 
     def __init__(self, level: int = 1):
         super().__init__(level)
-        self._scratch = np.empty(0, np.uint8)
+        self._scratch = np.empty(0, np.int8)
 
     @staticmethod
     def _compressor_for(level: int) -> zstandard.ZstdCompressor:
@@ -124,11 +138,13 @@ class PlanarZstdCodec(ZstdCodec):
             level, window_log=17, hash_log=11, write_content_size=True))
 
     def encode(self, latents: np.ndarray) -> bytes:
-        pixels = latents.reshape(-1, latents.shape[-1]).view(np.uint8)
-        if self._scratch.size != pixels.size:  # reused (one codec per thread): a fresh megabyte
-            self._scratch = np.empty(pixels.size, np.uint8)  # per frame costs page faults
-        planes = self._scratch.reshape(pixels.shape[::-1])
-        cv2.transpose(pixels, planes)
+        planes = _planar(latents)
+        if planes is None:  # NHWC, as the DPU writes them
+            pixels = np.ascontiguousarray(latents).reshape(-1, latents.shape[-1])
+            if self._scratch.size != pixels.size:  # reused (one codec per thread): a fresh megabyte
+                self._scratch = np.empty(pixels.size, np.int8)  # per frame costs page faults
+            planes = self._scratch.reshape(pixels.shape[::-1])
+            cv2.transpose(pixels, planes)
         present = planes.any(axis=1)
         return (np.uint16(len(present)).astype("<u2").tobytes() + np.packbits(present).tobytes()
                 + self._compressor.compress(planes[present].data))

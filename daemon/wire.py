@@ -94,11 +94,11 @@ class FrameEncoder:
         self._local.codec = self._make_codec()  # fails here, at set-up, if the codec cannot work
 
     def payload(self, latents: np.ndarray) -> tuple[tuple, bytes]:
-        """(shape, packed bytes) of int8 latents."""
+        """(shape, packed bytes) of int8 (H, W, C) latents, NHWC or channel planes in memory."""
         codec = getattr(self._local, "codec", None)
         if codec is None:
             codec = self._local.codec = self._make_codec()
-        return latents.shape, codec.encode(np.ascontiguousarray(latents))
+        return latents.shape, codec.encode(latents)
 
     def message(self, shape: tuple, payload: bytes, *, fix_point: int, seq: int, frame_index: int,
                 t_capture_ns: int) -> list[bytes]:

@@ -215,7 +215,7 @@ class _NHWCEncoder(nn.Module):
         blocks = x.reshape(n, h // BLOCK, BLOCK, w // BLOCK, BLOCK, 3).permute(0, 1, 3, 2, 4, 5)
         blocks = blocks.reshape(n, h // BLOCK, w // BLOCK, CHANNELS).permute(0, 3, 1, 2)
         weight = self.analysis.weight[:, torch.from_numpy(NHWC_BLOCK_ORDER)]
-        return F.conv2d(blocks, weight, self.analysis.bias, padding=1).permute(0, 2, 3, 1)
+        return F.conv2d(blocks, weight, self.analysis.bias, padding=1)
 
 
 class _HalfResolutionRefiner(nn.Module):

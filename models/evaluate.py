@@ -87,14 +87,15 @@ class ModelCodec:
         return rgb[:h, :w]
 
     def latents(self, rgb: np.ndarray, encoder: str) -> np.ndarray:
+        """The encoder's float latents, (1, C, H, W)."""
         image = rgb[:, :, ::-1] if self.spec.input_colours == "bgr" else rgb
         return self.encoders[encoder].run(["latent"], {"image": quantize_image(image, self.spec.input_fix_point)})[0]
 
     def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:
-        q = np.clip(np.round(latent[0] * 2.0 ** fix_point), -128, 127).astype(np.int8)
-        parts = self._encode_frame(q, fix_point=fix_point, model_id=self.spec.model_id, codec=codec)
-        planes = q.transpose(2, 0, 1).astype(np.float32) * 2.0 ** -fix_point
-        image = self.decoder.run(["image"], {"latent": planes[None]})[0][0]
+        planes = np.clip(np.round(latent[0] * 2.0 ** fix_point), -128, 127).astype(np.int8)
+        parts = self._encode_frame(planes.transpose(1, 2, 0), fix_point=fix_point, model_id=self.spec.model_id,
+                                   codec=codec)
+        image = self.decoder.run(["image"], {"latent": (planes.astype(np.float32) * 2.0 ** -fix_point)[None]})[0][0]
         decoded = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
         return measure(rgb, decoded, sum(len(p) for p in parts))
 

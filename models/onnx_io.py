@@ -1,9 +1,10 @@
 """ONNX export of a codec's encoder and decoder with the daemon's tensor contract.
 
-encoder.onnx: "image" float32 NHWC [1,H,W,3] in [0,1] -> "latent" float32 NHWC [1,h,w,c]
-(the DPU's layout); decoder.onnx: "latent" float32 NCHW [1,c,h,w] -> "image" NHWC [1,H,W,3]
-(unclipped): the receiver decodes the wire into channel planes anyway, so the decoder starts
-from them. The other permutes are inside the graphs.
+encoder.onnx: "image" float32 NHWC [1,H,W,3] in [0,1] -> "latent" float32 NCHW [1,c,h,w];
+decoder.onnx: "latent" float32 NCHW [1,c,h,w] -> "image" NHWC [1,H,W,3] (unclipped). Pictures
+are NHWC as OpenCV holds them; latents are channel planes, the layout a convolution computes
+and the one the planar payload codec and the host's decoder use, so neither side permutes them.
+(The DPU writes NHWC latents whatever the ONNX layout: the codecs take both.)
 The encoder takes its colours in the order the model.json names (`input.colours`): BGR, as
 cameras deliver them through OpenCV, so the A53 need not swap them (`swap_input_colours`).
 """
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 OPSET = 18
 
 
-class _NHWC(nn.Module):
+class _NHWCToNCHW(nn.Module):
     """Runs an NCHW module on an NHWC tensor."""
 
     def __init__(self, inner: nn.Module):
@@ -31,7 +32,7 @@ class _NHWC(nn.Module):
         self.inner = inner
 
     def forward(self, x):
-        return self.inner(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return self.inner(x.permute(0, 3, 1, 2))
 
 
 class _NCHWToNHWC(nn.Module):
@@ -46,29 +47,29 @@ class _NCHWToNHWC(nn.Module):
 
 
 def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str,
-            input_hw_axes: tuple[int, int] = (1, 2)) -> None:
-    """Export a module whose output is NHWC; its input's height and width are `input_hw_axes`."""
+            input_hw_axes: tuple[int, int], output_hw_axes: tuple[int, int]) -> None:
+    """Export a module whose input's and output's height and width are those axes."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module.eval(), (example,), str(path), input_names=[input_name],
             output_names=[output_name], opset_version=OPSET, dynamo=False,
             dynamic_axes={input_name: dict(zip(input_hw_axes, ("height", "width"))),
-                          output_name: {1: "height", 2: "width"}},
+                          output_name: dict(zip(output_hw_axes, ("height", "width")))},
         )
 
 
 def export_encoder(model: nn.Module, path: Path, height: int, width: int) -> None:
-    """A model may provide its own NHWC form of the encoder (`nhwc_encoder()`, the same function
-    laid out for ONNX Runtime); otherwise the encoder runs between two permutes."""
-    module = model.nhwc_encoder() if hasattr(model, "nhwc_encoder") else _NHWC(model.encoder)
-    _export(module, torch.rand(1, height, width, 3), path, "image", "latent")
+    """A model may provide its own form of the encoder for NHWC pictures (`nhwc_encoder()`, the same
+    function laid out for ONNX Runtime); otherwise the encoder runs after a permute."""
+    module = model.nhwc_encoder() if hasattr(model, "nhwc_encoder") else _NHWCToNCHW(model.encoder)
+    _export(module, torch.rand(1, height, width, 3), path, "image", "latent", (1, 2), (2, 3))
 
 
 def export_decoder(model: nn.Module, path: Path, latent_shape: tuple[int, int, int]) -> None:
     """`latent_shape` is the wire's (h, w, c); the graph takes (1, c, h, w)."""
     h, w, c = latent_shape
-    _export(_NCHWToNHWC(model.decoder), torch.randn(1, c, h, w), path, "latent", "image", input_hw_axes=(2, 3))
+    _export(_NCHWToNHWC(model.decoder), torch.randn(1, c, h, w), path, "latent", "image", (2, 3), (1, 2))
 
 
 def load_encoder_weights(model: nn.Module, path: Path) -> None:

@@ -125,6 +125,7 @@ def quantize_encoder(model: onnx.ModelProto, activation_fix_points: dict[str, in
     model = _fold_initializer_identities(model)
     graph = model.graph
     initializers = {i.name: i for i in graph.initializer}
+    graph_outputs = {o.name for o in graph.output}
     renamed: dict[str, str] = {}
     nodes: list[onnx.NodeProto] = []
     new_inits: list[onnx.TensorProto] = []
@@ -146,18 +147,20 @@ def quantize_encoder(model: onnx.ModelProto, activation_fix_points: dict[str, in
                 new_inits += inits
                 used_initializers.add(name)
         nodes.append(node)
-        for out in node.output:
+        for k, out in enumerate(node.output):
             if out in activation_fix_points:
-                qdq, inits, renamed[out] = _qdq_nodes(out, activation_fix_points[out], out.replace("/", "_").strip("_"))
+                prefix = out.replace("/", "_").strip("_")
+                if out in graph_outputs:  # the output is the dequantized tensor; the float one is renamed
+                    node.output[k] = f"{prefix}_float"
+                    qdq, inits, _ = _qdq_nodes(node.output[k], activation_fix_points[out], prefix)
+                    qdq[-1].output[0] = out
+                else:
+                    qdq, inits, renamed[out] = _qdq_nodes(out, activation_fix_points[out], prefix)
                 fix_points[out] = activation_fix_points[out]
                 nodes += qdq
                 new_inits += inits
     kept = [i for i in graph.initializer if i.name not in used_initializers]
-    outputs = list(graph.output)
-    for out in outputs:
-        if out.name in renamed:  # an activation that is itself a graph output
-            raise ValueError(f"graph output {out.name} must be produced by a non-conv op (e.g. Transpose)")
-    new_graph = helper.make_graph(nodes, graph.name + "_int8", list(graph.input), outputs, kept + new_inits)
+    new_graph = helper.make_graph(nodes, graph.name + "_int8", list(graph.input), list(graph.output), kept + new_inits)
     qmodel = helper.make_model(new_graph, opset_imports=model.opset_import, producer_name="caed_models.qdq")
     qmodel.ir_version = model.ir_version
     onnx.checker.check_model(qmodel)

@@ -103,7 +103,7 @@ def test_execute_async_computes_the_quantized_onnx_output(tmp_path, onnx_model):
     assert job == (1, 0) and r.wait(job) == 0
     session = ort.InferenceSession(str(onnx_model))
     for slot in range(2):
-        ref = session.run(None, {"image": x[slot:slot + 1].astype(np.float32) / 2 ** 6})[0][0]
+        ref = session.run(None, {"image": x[slot:slot + 1].astype(np.float32) / 2 ** 6})[0][0].transpose(1, 2, 0)
         np.testing.assert_array_equal(y[slot], np.clip(np.rint(ref * 2 ** 3), -128, 127).astype(np.int8))
     assert np.any(y != 0)
 

@@ -78,7 +78,7 @@ def test_fix_point_scaling_both_ways(encoder, onnx_model):
     latents = encoder.submit(quantized).result(timeout=60)
     assert latents.dtype == np.int8 and latents.shape == encoder.latent.shape
     decoded = latents.astype(np.float32) * 2.0 ** -encoder.latent.fix_point
-    reference = ort.InferenceSession(str(onnx_model)).run(None, {"image": image[None]})[0][0]
+    reference = ort.InferenceSession(str(onnx_model)).run(None, {"image": image[None]})[0][0].transpose(1, 2, 0)
     np.testing.assert_allclose(decoded, reference, atol=2.0 ** -LATENT_FP + 1e-6)
     assert np.abs(decoded).max() > 2.0 ** -LATENT_FP  # not all zero
 

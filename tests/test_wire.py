@@ -41,6 +41,21 @@ def test_round_trip(codec):
     assert frame.wire_bytes == sum(len(p) for p in message(codec))
 
 
+@pytest.mark.parametrize("codec", CODECS)
+def test_the_payload_does_not_depend_on_the_latents_memory_order(codec):
+    """The DPU writes NHWC latents and ONNX Runtime channel planes: the wire carries the same bytes."""
+    nhwc = latents()
+    planar = np.ascontiguousarray(nhwc.transpose(2, 0, 1)).transpose(1, 2, 0)
+    strided = np.zeros((SHAPE[0], 2 * SHAPE[1], SHAPE[2]), np.int8)
+    strided[:, ::2] = nhwc
+    strided = strided[:, ::2]
+    assert not planar.flags.c_contiguous and not strided.flags.c_contiguous
+    sender = FrameEncoder("cam0", "model-a", codec)
+    payloads = [sender.payload(x) for x in (nhwc, planar, strided)]
+    assert payloads[0] == payloads[1] == payloads[2]
+    assert payloads[0][0] == SHAPE
+
+
 def test_zstd_is_smaller_than_raw_on_structured_latents():
     smooth = np.zeros((62, 94, 32), np.int8)
     smooth[::2] = 3

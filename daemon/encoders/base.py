@@ -59,7 +59,9 @@ class EncoderBackend(ABC):
 
     @abstractmethod
     def _run(self, runner: Any, frame: np.ndarray) -> np.ndarray:
-        """Encode one int8 HWC frame with `runner`; return int8 HWC latents (a fresh array)."""
+        """Encode one int8 HWC frame with `runner`; return int8 latents of HWC shape (a fresh
+        array) in whatever memory order the runner writes them: NHWC from the DPU, a view of
+        channel planes from ONNX Runtime. The payload codecs take either."""
 
     def describe(self) -> dict:
         """What `caed --check` prints about this backend."""

@@ -1,7 +1,7 @@
 """A tiny int8 QDQ ONNX encoder with the shipped models' interface, for tests that need no weights.
 
-Input "image" float32 NHWC [1, H, W, 3] in [0, 1]; output "latent" float32 NHWC
-[1, H/2, W/2, C]: one 2x2 stride-2 convolution with int8 weights, input and output quantized
+Input "image" float32 NHWC [1, H, W, 3] in [0, 1]; output "latent" float32 NCHW
+[1, C, H/2, W/2]: one 2x2 stride-2 convolution with int8 weights, input and output quantized
 with power-of-two scales (2**-input_fix_point, 2**-latent_fix_point) like the DPU does.
 """
 from __future__ import annotations
@@ -33,14 +33,13 @@ def write_tiny_encoder(path: Path, height: int, width: int, channels: int = 4, *
         helper.make_node("Transpose", ["image_dq"], ["image_nchw"], perm=[0, 3, 1, 2]),
         helper.make_node("DequantizeLinear", ["w_q", "w_scale", "zero"], ["w"]),
         helper.make_node("Conv", ["image_nchw", "w", "bias"], ["conv"], kernel_shape=[2, 2], strides=[2, 2]),
-        helper.make_node("Transpose", ["conv"], ["conv_nhwc"], perm=[0, 2, 3, 1]),
-        helper.make_node("QuantizeLinear", ["conv_nhwc", "out_scale", "zero"], ["latent_q"]),
+        helper.make_node("QuantizeLinear", ["conv", "out_scale", "zero"], ["latent_q"]),
         helper.make_node("DequantizeLinear", ["latent_q", "out_scale", "zero"], ["latent"]),
     ]
     graph = helper.make_graph(
         nodes, "tiny_encoder",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, height, width, 3])],
-        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, [1, height // 2, width // 2, channels])],
+        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, [1, channels, height // 2, width // 2])],
         init)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8

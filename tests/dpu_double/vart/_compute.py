@@ -1,8 +1,9 @@
 """What the double's DPU computes: the subgraph's int8 QDQ ONNX model, in fixed point at its edges.
 
 The DPU reads int8 inputs with scale 2**-fix_point and writes int8 outputs with scale
-2**-fix_point; the ONNX model in between takes and returns float32 (NHWC, batch 1), so the
-conversion here is exact for a QDQ model whose edge scales are those same powers of two.
+2**-fix_point, all NHWC; the ONNX model in between takes float32 NHWC images and returns float32
+NCHW latents (batch 1), as caed's encoder.onnx files do, so the conversion here is exact for a QDQ
+model whose edge scales are those same powers of two.
 """
 from __future__ import annotations
 
@@ -77,4 +78,4 @@ class OnnxSubgraph:
                  for name, x in slot_inputs.items()}
         names = list(self.outputs)
         results = session(self.model).run([self.outputs[n] for n in names], feeds)
-        return {n: quantize(r[0], self.fix_points[n]) for n, r in zip(names, results)}
+        return {n: quantize(r[0].transpose(1, 2, 0), self.fix_points[n]) for n, r in zip(names, results)}
