@@ -51,17 +51,30 @@ class OnnxEncoder(EncoderBackend):
         opts.intra_op_num_threads = self._threads
         opts.inter_op_num_threads = 1
         try:
-            return self._ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+            session = self._ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # ORT raises its own exception types for bad files
             raise EncoderError(f"cannot load {self.path}: {e}") from None
+        self._check_interface(session)
+        return session
+
+    def _check_interface(self, session) -> None:
+        """Refuse a file that would fail on every frame: at start-up the daemon can still say why."""
+        inputs = {i.name: i.shape for i in session.get_inputs()}
+        outputs = {o.name: o.shape for o in session.get_outputs()}
+        c = self.latent.shape[2]
+        if list(inputs) != ["image"] or len(inputs["image"]) != 4 or inputs["image"][3] != 3:
+            raise EncoderError(f"{self.path} takes {inputs}, not one NHWC picture 'image' [1, H, W, 3]")
+        latent = outputs.get("latent")
+        if latent is None or len(latent) != 4 or latent[1] != c:
+            hint = " (an encoder that returns NHWC latents: re-export it with caed-export)" if latent and len(latent) == 4 and latent[3] == c else ""
+            raise EncoderError(f"{self.path} returns {outputs}, not channel planes 'latent' [1, {c}, h, w]{hint}")
 
     def _run(self, session, frame: np.ndarray) -> np.ndarray:
         image = np.multiply(frame[None], self._input_scale, dtype=np.float32)
         planes = session.run(["latent"], {"image": image})[0][0]
         h, w, c = self.latent.shape
         if planes.shape != (c, h, w):
-            raise EncoderError(f"{self.path} returned latents {planes.shape}; the manifest's {self.latent.shape} "
-                               f"(H, W, C) needs channel planes {(c, h, w)} (re-export the model with caed-export)")
+            raise EncoderError(f"{self.path} returned latents {planes.shape}, the manifest says {(c, h, w)} (C, H, W)")
         return quantize_latents(planes, self.latent.fix_point).transpose(1, 2, 0)
 
     def describe(self) -> dict:

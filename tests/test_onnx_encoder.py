@@ -1,0 +1,78 @@
+"""OnnxEncoder, the backend of boards without a DPU: the latents it returns, and the files it refuses."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+sys.path.insert(0, str(Path(__file__).parent / "dpu_double"))
+
+from tiny_qdq_encoder import write_tiny_encoder  # noqa: E402
+
+import caed_models  # noqa: E402
+from caed.encoders.base import EncoderError  # noqa: E402
+from caed.encoders.onnx import OnnxEncoder  # noqa: E402
+from caed.wire import FrameEncoder  # noqa: E402
+
+H, W, C = 16, 24, 4
+IN_FP, LATENT_FP = 6, 3
+
+
+def model(tmp_path: Path, encoder: str = "tiny.onnx") -> caed_models.ModelSpec:
+    manifest = {"model_id": "tiny", "input": {"shape": [H, W, 3], "fix_point": IN_FP, "colours": "bgr"},
+                "latent": {"shape": [H // 2, W // 2, C], "fix_point": LATENT_FP},
+                "encoder": encoder, "decoder": "decoder.onnx"}
+    (tmp_path / "model.json").write_text(json.dumps(manifest))
+    return caed_models.find(str(tmp_path))
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C, input_fix_point=IN_FP, latent_fix_point=LATENT_FP)
+    return model(tmp_path)
+
+
+def test_latents_are_the_models_on_the_wire_grid_whatever_their_memory_order(tiny):
+    frame = np.random.default_rng(0).integers(0, 2 ** IN_FP, (H, W, 3), dtype=np.int8)
+    encoder = OnnxEncoder(tiny, workers=1)
+    try:
+        latents = encoder.submit(frame).result(timeout=30)
+    finally:
+        encoder.close()
+    image = (frame.astype(np.float32) / 2 ** IN_FP)[None]
+    planes = ort.InferenceSession(str(tiny.encoder)).run(None, {"image": image})[0][0]
+    assert latents.shape == (H // 2, W // 2, C) and latents.dtype == np.int8
+    np.testing.assert_array_equal(latents, np.round(planes * 2 ** LATENT_FP).astype(np.int8).transpose(1, 2, 0))
+    assert np.abs(latents).max() > 0
+    sender = FrameEncoder("cam0", "tiny", "zstd-planes")  # the same bytes as for NHWC latents from a DPU
+    assert sender.payload(latents) == sender.payload(np.ascontiguousarray(latents))
+
+
+def test_a_missing_encoder_file_is_named(tmp_path):
+    with pytest.raises(EncoderError, match=r"encoder file .*nope\.onnx is missing"):
+        OnnxEncoder(model(tmp_path, "nope.onnx"), workers=1)
+
+
+def test_a_file_that_is_not_onnx_cannot_load(tmp_path):
+    (tmp_path / "tiny.onnx").write_bytes(b"not a model")
+    with pytest.raises(EncoderError, match=r"cannot load .*tiny\.onnx"):
+        OnnxEncoder(model(tmp_path), workers=1)
+
+
+def test_an_encoder_returning_nhwc_latents_is_refused_at_start_with_what_to_do(tiny):
+    """Encoders exported before the planar layout end in a Transpose to NHWC: every frame would
+    fail, so the backend refuses the file before the daemon starts streaming."""
+    m = onnx.load(str(tiny.encoder))
+    for node in m.graph.node:
+        node.output[:] = ["planes" if name == "latent" else name for name in node.output]
+    m.graph.node.append(helper.make_node("Transpose", ["planes"], ["latent"], perm=[0, 2, 3, 1]))
+    m.graph.output[0].CopyFrom(helper.make_tensor_value_info("latent", onnx.TensorProto.FLOAT, [1, H // 2, W // 2, C]))
+    onnx.save(m, str(tiny.encoder))
+    with pytest.raises(EncoderError, match=r"not channel planes 'latent' \[1, 4, h, w\].*re-export it with caed-export"):
+        OnnxEncoder(tiny, workers=1)
