@@ -20,8 +20,8 @@ class ModelNotFound(LookupError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One codec as described by its manifest; ONNX tensors are float32, NHWC but for the
-    decoder's input, which takes the latents as channel planes (NCHW).
+    """One codec as described by its manifest; ONNX tensors are float32, pictures NHWC and
+    latents channel planes (NCHW), in the encoder's output and the decoder's input alike.
 
     The encoder takes an image in [0, 1] (the int8 input times 2**-input_fix_point), its colours
     in `input_colours` order, and returns float latents; the wire carries them as int8 with scale

@@ -58,7 +58,8 @@ def test_model_bpp_is_the_wire_message_size(setup):
     latent = model.latents(rgb, "int8")
     point = model.point(rgb, latent, spec.latent_fix_point, "zstd")
     planes = np.clip(np.round(latent[0] * 2.0 ** spec.latent_fix_point), -128, 127).astype(np.int8)
-    parts = encode_frame(planes.transpose(1, 2, 0), fix_point=spec.latent_fix_point, model_id=spec.model_id, codec="zstd")
+    parts = encode_frame(planes.transpose(1, 2, 0), fix_point=spec.latent_fix_point, model_id=spec.model_id,
+                         codec="zstd")
     assert point.bpp == pytest.approx(8 * sum(map(len, parts)) / (168 * 176))
 
 

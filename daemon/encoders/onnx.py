@@ -66,7 +66,8 @@ class OnnxEncoder(EncoderBackend):
             raise EncoderError(f"{self.path} takes {inputs}, not one NHWC picture 'image' [1, H, W, 3]")
         latent = outputs.get("latent")
         if latent is None or len(latent) != 4 or latent[1] != c:
-            hint = " (an encoder that returns NHWC latents: re-export it with caed-export)" if latent and len(latent) == 4 and latent[3] == c else ""
+            nhwc = latent is not None and len(latent) == 4 and latent[3] == c
+            hint = " (an encoder that returns NHWC latents: re-export it with caed-export)" if nhwc else ""
             raise EncoderError(f"{self.path} returns {outputs}, not channel planes 'latent' [1, {c}, h, w]{hint}")
 
     def _run(self, session, frame: np.ndarray) -> np.ndarray:
