@@ -67,8 +67,10 @@ def bench_preprocess(spec: caed_models.ModelSpec, repeats: int) -> dict:
     def naive():
         return naive_preprocess(frame, w, h, spec.input_fix_point, spec.input_colours)
 
-    lut_s = best_of(lambda: pre(frame, out), repeats, 10)
-    naive_s = best_of(naive, repeats, 3)
+    lut_s = naive_s = float("inf")
+    for _ in range(repeats):  # taking turns, so that a slow spell of a shared machine hits both alike
+        lut_s = min(lut_s, best_of(lambda: pre(frame, out), 1, 10))
+        naive_s = min(naive_s, best_of(naive, 1, 3))
     equal = bool(np.array_equal(pre(frame, out), naive()))
     return {"frame": [h, w], "colours": spec.input_colours, "lut_ms": lut_s * 1e3,
             "naive_float_ms": naive_s * 1e3, "speedup": naive_s / lut_s, "bit_exact": equal}
