@@ -18,6 +18,12 @@ def quantize_float(pixels: np.ndarray, fix_point: int) -> np.ndarray:
     return np.clip(np.round(x * 2.0 ** fix_point), -128, 127).astype(np.int8)
 
 
+def encoder_input_float(pixels: np.ndarray, fix_point: int) -> np.ndarray:
+    """quantize_float's values as the float32 a model's float encoder takes (times 2**-fix_point):
+    what evaluation and calibration feed it, so they see exactly the daemon's input."""
+    return quantize_float(pixels, fix_point).astype(np.float32) * np.float32(2.0 ** -fix_point)
+
+
 def quantize_table(fix_point: int) -> np.ndarray:
     """quantize_float for every byte value, as a 256-entry LUT."""
     return quantize_float(np.arange(256, dtype=np.uint8), fix_point)

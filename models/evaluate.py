@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from caed.preprocess import encoder_input_float
+
 from . import ModelNotFound, ModelSpec, available, find
 from .data import image_paths, load_rgb
 from .metrics import bd_rate, bpp, ms_ssim, psnr
@@ -55,12 +57,6 @@ def classic_point(rgb: np.ndarray, ext: str, flag: int, quality: int) -> Point:
     return measure(rgb, decoded, buf.size)
 
 
-def quantize_image(rgb: np.ndarray, fix_point: int) -> np.ndarray:
-    """The encoder input the daemon produces: int8 at 2**-fix_point, as float NHWC."""
-    s = 2.0 ** fix_point
-    return (np.clip(np.round(rgb.astype(np.float32) / 255.0 * s), -128, 127) / s)[None].astype(np.float32)
-
-
 class ModelCodec:
     """One shipped model run the way the daemon and viewer run it."""
 
@@ -89,7 +85,8 @@ class ModelCodec:
     def latents(self, rgb: np.ndarray, encoder: str) -> np.ndarray:
         """The encoder's float latents, (1, C, H, W)."""
         image = rgb[:, :, ::-1] if self.spec.input_colours == "bgr" else rgb
-        return self.encoders[encoder].run(["latent"], {"image": quantize_image(image, self.spec.input_fix_point)})[0]
+        x = encoder_input_float(image, self.spec.input_fix_point)[None]
+        return self.encoders[encoder].run(["latent"], {"image": x})[0]
 
     def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:
         planes = np.clip(np.round(latent[0] * 2.0 ** fix_point), -128, 127).astype(np.int8)

@@ -45,13 +45,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def calibration_images(folder: Path, count: int, multiple: int) -> list[np.ndarray]:
     """NHWC float images on the encoder's int8 input grid, cropped to a multiple of `multiple`."""
-    scale = 2.0 ** INPUT_FIX_POINT
+    from caed.preprocess import encoder_input_float
+
     out = []
     for path in image_paths(folder)[:count]:
         rgb = load_rgb(path)
         h, w = (rgb.shape[0] // multiple) * multiple, (rgb.shape[1] // multiple) * multiple
-        q = np.clip(np.round(rgb[:h, :w].astype(np.float32) / 255.0 * scale), -128, 127) / scale
-        out.append(q[None].astype(np.float32))
+        out.append(encoder_input_float(rgb[:h, :w], INPUT_FIX_POINT)[None])
     return out
 
 

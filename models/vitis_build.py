@@ -92,12 +92,13 @@ def prepare_encoder(model: str):
     return codec.encoder.eval(), {**manifest, "dpu_latent_scale_log2": shift}, spec
 
 
-def calibration_batches(folder: Path, count: int, height: int, width: int, colours: str):
-    """NCHW float tensors on the daemon's int8 input grid, centre-cropped to the DPU input size,
-    in the encoder's colour order."""
+def calibration_batches(folder: Path, count: int, height: int, width: int, colours: str, fix_point: int):
+    """NCHW float tensors on the daemon's int8 input grid (scale 2**-fix_point), centre-cropped to
+    the DPU input size, in the encoder's colour order."""
     import cv2
-    import numpy as np
     import torch
+
+    from caed.preprocess import encoder_input_float
 
     from .data import image_paths, load_rgb
 
@@ -109,8 +110,7 @@ def calibration_batches(folder: Path, count: int, height: int, width: int, colou
         if scale > 1:
             rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
         y0, x0 = (rgb.shape[0] - height) // 2, (rgb.shape[1] - width) // 2
-        crop = rgb[y0:y0 + height, x0:x0 + width].astype(np.float32)
-        q = np.clip(np.round(crop / 255.0 * 128), -128, 127) / 128
+        q = encoder_input_float(rgb[y0:y0 + height, x0:x0 + width], fix_point)
         yield torch.from_numpy(q).permute(2, 0, 1)[None].contiguous()
 
 
@@ -130,13 +130,15 @@ def main(argv=None) -> int:
 
     quantizer = torch_quantizer("calib", encoder, (dummy,), output_dir=str(quant_dir), device=cpu)
     with torch.no_grad():
-        for batch in calibration_batches(args.calibration, args.calibration_images, height, width, spec.input_colours):
+        for batch in calibration_batches(args.calibration, args.calibration_images, height, width, spec.input_colours,
+                                         spec.input_fix_point):
             quantizer.quant_model(batch)
     quantizer.export_quant_config()
 
     quantizer = torch_quantizer("test", encoder, (dummy,), output_dir=str(quant_dir), device=cpu)
     with torch.no_grad():
-        quantizer.quant_model(next(calibration_batches(args.calibration, 1, height, width, spec.input_colours)))
+        quantizer.quant_model(next(calibration_batches(args.calibration, 1, height, width, spec.input_colours,
+                                                       spec.input_fix_point)))
     quantizer.export_xmodel(output_dir=str(quant_dir), deploy_check=False)
     int_xmodels = sorted(quant_dir.glob("*_int.xmodel"))
     if len(int_xmodels) != 1:

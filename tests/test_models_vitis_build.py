@@ -66,6 +66,7 @@ def test_calibration_images_reach_the_encoder_in_its_colour_order(tmp_path, colo
     red = np.zeros((16, 24, 3), np.uint8)
     red[..., 2] = 255  # BGR on disk
     cv2.imwrite(str(tmp_path / "red.png"), red)
-    (batch,) = calibration_batches(tmp_path, 1, 16, 24, colours)
-    assert batch.shape == (1, 3, 16, 24)
-    assert [float(batch[0, c].max()) for c in range(3)] == [127 / 128 if c == red_channel else 0.0 for c in range(3)]
+    for fix_point, full in ((7, 127 / 128), (5, 1.0)):  # the input tensor's fix point: 255 saturates at 7
+        (batch,) = calibration_batches(tmp_path, 1, 16, 24, colours, fix_point)
+        assert batch.shape == (1, 3, 16, 24)
+        assert [float(batch[0, c].max()) for c in range(3)] == [full if c == red_channel else 0.0 for c in range(3)]

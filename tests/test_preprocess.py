@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from caed.preprocess import Preprocessor, fit_to, quantize_float, quantize_table
+from caed.preprocess import Preprocessor, encoder_input_float, fit_to, quantize_float, quantize_table
 
 
 @pytest.mark.parametrize("fix_point", [5, 6, 7, 8])
@@ -58,3 +58,11 @@ def test_fit_returns_rgb_the_viewer_compares_against():
     rgb = Preprocessor(8, 8, 7).fit(frame)
     assert (rgb[..., 2] == 200).all() and (rgb[..., 0] == 0).all()
     assert cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).tobytes() == frame.tobytes()
+
+
+def test_what_evaluation_and_calibration_feed_a_float_encoder_is_the_daemons_input():
+    frame = np.random.default_rng(3).integers(0, 256, (512, 768, 3), dtype=np.uint8)
+    for fix_point in (7, 5):
+        daemon = Preprocessor(768, 512, fix_point, "bgr")(frame)
+        np.testing.assert_array_equal(encoder_input_float(frame, fix_point), daemon / np.float32(2 ** fix_point))
+        assert encoder_input_float(frame, fix_point).dtype == np.float32
