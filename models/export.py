@@ -18,6 +18,8 @@ import numpy as np
 import onnx
 import torch
 
+from caed.preprocess import encoder_input_float
+
 from . import WEIGHTS_DIR
 from .architectures import ARCHITECTURES, build
 from .data import image_paths, load_rgb
@@ -45,8 +47,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def calibration_images(folder: Path, count: int, multiple: int) -> list[np.ndarray]:
     """NHWC float images on the encoder's int8 input grid, cropped to a multiple of `multiple`."""
-    from caed.preprocess import encoder_input_float
-
     out = []
     for path in image_paths(folder)[:count]:
         rgb = load_rgb(path)
