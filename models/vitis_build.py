@@ -14,8 +14,8 @@ output fix_point minus k on the wire.
 
 Steps (UG1414 "vai_q_pytorch" and "Compiling the Model"):
  1. vai_q_pytorch calibration: torch_quantizer("calib", encoder, dummy NCHW input), forward the
-    calibration images (the daemon's int8 input grid, 2**-7, in the encoder's colour order),
-    export_quant_config();
+    calibration images (the daemon's int8 input grid, 2**-input fix_point, in the encoder's
+    colour order), export_quant_config();
  2. vai_q_pytorch test/export: torch_quantizer("test", ...), one forward at batch size 1,
     export_xmodel() -> <out>/quantized/<Encoder>_int.xmodel;
  3. vai_c_xir -x <Encoder>_int.xmodel -a <arch.json> -o <out> -n caed_<model>
@@ -149,11 +149,12 @@ def main(argv=None) -> int:
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     (args.out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return check_xmodel(args.out / f"{net}.xmodel", manifest["dpu_latent_scale_log2"])
+    return check_xmodel(args.out / f"{net}.xmodel", manifest["dpu_latent_scale_log2"], spec.input_fix_point)
 
 
-def check_xmodel(path: Path, latent_scale_log2: int) -> int:
-    """One DPU subgraph, input fix_point 7; report the latent fix_point of the wire."""
+def check_xmodel(path: Path, latent_scale_log2: int, input_fix_point: int) -> int:
+    """One DPU subgraph, whose input is on the grid it was calibrated on; report the wire's latent
+    fix_point."""
     import xir
 
     graph = xir.Graph.deserialize(str(path))
@@ -166,8 +167,9 @@ def check_xmodel(path: Path, latent_scale_log2: int) -> int:
     in_fp, out_fp = inp.get_attr("fix_point"), out.get_attr("fix_point")
     print(f"{path}: input {inp.name} {inp.dims} fix_point {in_fp}; output {out.name} {out.dims} fix_point {out_fp} "
           f"(wire latent fix_point {out_fp - latent_scale_log2})")
-    if in_fp != 7:
-        print("input fix_point is not 7: the daemon's LUT quantizes the image to 2**-7", file=sys.stderr)
+    if in_fp != input_fix_point:
+        print(f"input fix_point is not {input_fix_point}: the model was calibrated on images quantized to "
+              f"2**-{input_fix_point}", file=sys.stderr)
         return 1
     return 0
 
