@@ -1,8 +1,10 @@
 """The A53's per-frame work before the DPU: fit to the model input, quantize to int8 (and BGR→RGB
 for an encoder that takes RGB).
 
-Normalizing to [0, 1] and quantizing with the input tensor's fix_point collapse into one
-256-entry table, so the per-pixel float math becomes a single cv2.LUT pass.
+Normalizing to [0, 1] and quantizing with the input tensor's fix_point collapse into one scale,
+round and saturate per byte: OpenCV's convertScaleAbs (SIMD) and a saturating min at 127, two
+passes that together take half the time of the 256-entry cv2.LUT pass (a scalar loop in OpenCV)
+and give the same bytes, which the tests check for every byte value.
 """
 from __future__ import annotations
 
@@ -24,9 +26,17 @@ def encoder_input_float(pixels: np.ndarray, fix_point: int) -> np.ndarray:
     return quantize_float(pixels, fix_point).astype(np.float32) * np.float32(2.0 ** -fix_point)
 
 
-def quantize_table(fix_point: int) -> np.ndarray:
-    """quantize_float for every byte value, as a 256-entry LUT."""
-    return quantize_float(np.arange(256, dtype=np.uint8), fix_point)
+def quantize(pixels: np.ndarray, fix_point: int, out: np.ndarray) -> np.ndarray:
+    """quantize_float into the int8 array `out`, in SIMD.
+
+    Pixels are never negative, so convertScaleAbs's |x| changes nothing; it rounds half to even
+    like np.round, and its float32 scale cannot flip a rounding: x * 2**f / 255 lies at least
+    1/510 from any half (255 is odd), far beyond float32's error. It saturates at 255, so a min
+    at 127 completes int8's saturation (nothing is below 0 to clip)."""
+    flat, dst = pixels.reshape(len(pixels), -1), out.view(np.uint8).reshape(len(out), -1)
+    cv2.convertScaleAbs(flat, dst, 2.0 ** fix_point / 255.0)
+    cv2.min(dst, 127, dst)
+    return out
 
 
 def fit_to(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -54,7 +64,6 @@ class Preprocessor:
         if colours not in COLOUR_ORDERS:
             raise ValueError(f"colour order {colours!r} is not one of {COLOUR_ORDERS}")
         self.width, self.height, self.fix_point, self.colours = width, height, fix_point, colours
-        self._lut = quantize_table(fix_point)
         self._rgb = np.empty((height, width, 3), np.uint8) if colours == "rgb" else None
 
     def fit(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -63,4 +72,4 @@ class Preprocessor:
 
     def __call__(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         fitted = fit_to(frame, self.width, self.height) if self.colours == "bgr" else self.fit(frame, self._rgb)
-        return cv2.LUT(fitted, self._lut, dst=out)
+        return quantize(fitted, self.fix_point, np.empty(fitted.shape, np.int8) if out is None else out)

@@ -21,7 +21,7 @@ def fake_quantize(x: torch.Tensor, fix_point: int) -> torch.Tensor:
 
 
 def quantize_input(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> the encoder's input values, exactly as the daemon's LUT computes them."""
+    """uint8 pixels -> the encoder's input values, exactly as the daemon quantizes them."""
     scale = 2.0 ** INPUT_FIX_POINT
     return torch.clamp(torch.round(images_u8.float() / 255.0 * scale), -128, 127) / scale
 

@@ -2,11 +2,11 @@ import cv2
 import numpy as np
 import pytest
 
-from caed.preprocess import Preprocessor, encoder_input_float, fit_to, quantize_float, quantize_table
+from caed.preprocess import Preprocessor, encoder_input_float, fit_to, quantize, quantize_float
 
 
-@pytest.mark.parametrize("fix_point", [5, 6, 7, 8])
-def test_lut_is_bit_exact_to_the_float_formula_for_every_byte(fix_point):
+@pytest.mark.parametrize("fix_point", range(-3, 13))
+def test_quantization_is_bit_exact_to_the_float_formula_for_every_byte(fix_point):
     every_byte = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
     pre = Preprocessor(16, 16, fix_point)
     out = pre(np.ascontiguousarray(every_byte[..., ::-1]))  # BGR in, RGB out
@@ -16,8 +16,16 @@ def test_lut_is_bit_exact_to_the_float_formula_for_every_byte(fix_point):
 
 
 def test_fix_point_7_saturates_white_at_127():
-    table = quantize_table(7)
-    assert table[255] == 127 and table[0] == 0 and table[128] == 64
+    out = np.empty((1, 3), np.int8)
+    assert quantize(np.array([[0, 128, 255]], np.uint8), 7, out).tolist() == [[0, 64, 127]]
+
+
+def test_quantization_writes_into_a_cropped_frames_buffer():
+    frame = np.random.default_rng(2).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    crop = frame[5:37, 7:55]  # rows strided, as fit_to's centre crop
+    out = np.empty((32, 48, 3), np.int8)
+    quantize(crop, 6, out)
+    np.testing.assert_array_equal(out, quantize_float(crop, 6))
 
 
 @pytest.mark.parametrize("shape", [(512, 768, 3), (720, 1280, 3), (481, 321, 3), (100, 150, 3)])
