@@ -27,12 +27,14 @@ def encoder_input_float(pixels: np.ndarray, fix_point: int) -> np.ndarray:
 
 
 def quantize(pixels: np.ndarray, fix_point: int, out: np.ndarray) -> np.ndarray:
-    """quantize_float into the int8 array `out`, in SIMD.
+    """quantize_float into the C-contiguous int8 array `out`, in SIMD, for fix points >= 0 (the
+    encoder backends refuse a model whose input has another).
 
-    Pixels are never negative, so convertScaleAbs's |x| changes nothing; it rounds half to even
-    like np.round, and its float32 scale cannot flip a rounding: x * 2**f / 255 lies at least
-    1/510 from any half (255 is odd), far beyond float32's error. It saturates at 255, so a min
-    at 127 completes int8's saturation (nothing is below 0 to clip)."""
+    Pixels are never negative, so convertScaleAbs's |x| changes nothing. It cannot round
+    otherwise than np.round: x * 2**f / 255 lies at least 1/510 from any half (x * 2**(f+1) is
+    even, 255 * odd is odd), far beyond its float32 scale's error, so no rounding mode or scale
+    error can flip a value. It saturates at 255, so a min at 127 completes int8's saturation
+    (nothing is below 0 to clip)."""
     flat, dst = pixels.reshape(len(pixels), -1), out.view(np.uint8).reshape(len(out), -1)
     cv2.convertScaleAbs(flat, dst, 2.0 ** fix_point / 255.0)
     cv2.min(dst, 127, dst)

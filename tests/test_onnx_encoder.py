@@ -24,8 +24,8 @@ H, W, C = 16, 24, 4
 IN_FP, LATENT_FP = 6, 3
 
 
-def model(tmp_path: Path, encoder: str = "tiny.onnx") -> caed_models.ModelSpec:
-    manifest = {"model_id": "tiny", "input": {"shape": [H, W, 3], "fix_point": IN_FP, "colours": "bgr"},
+def model(tmp_path: Path, encoder: str = "tiny.onnx", input_fix_point: int = IN_FP) -> caed_models.ModelSpec:
+    manifest = {"model_id": "tiny", "input": {"shape": [H, W, 3], "fix_point": input_fix_point, "colours": "bgr"},
                 "latent": {"shape": [H // 2, W // 2, C], "fix_point": LATENT_FP},
                 "encoder": encoder, "decoder": "decoder.onnx"}
     (tmp_path / "model.json").write_text(json.dumps(manifest))
@@ -52,6 +52,12 @@ def test_latents_are_the_models_on_the_wire_grid_whatever_their_memory_order(tin
     assert np.abs(latents).max() > 0
     sender = FrameEncoder("cam0", "tiny", "zstd-planes")  # the same bytes as for NHWC latents from a DPU
     assert sender.payload(latents) == sender.payload(np.ascontiguousarray(latents))
+
+
+def test_an_input_fix_point_below_0_is_refused(tmp_path):
+    write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C, input_fix_point=IN_FP, latent_fix_point=LATENT_FP)
+    with pytest.raises(EncoderError, match="input image has fix point -1, below 0"):
+        OnnxEncoder(model(tmp_path, input_fix_point=-1), workers=1)
 
 
 def test_a_missing_encoder_file_is_named(tmp_path):

@@ -40,6 +40,8 @@ class EncoderBackend(ABC):
                  input_colours: str = "rgb"):
         if workers < 1:
             raise EncoderError(f"workers must be >= 1, got {workers}")
+        if input.fix_point < 0:  # [0, 1] pixels at a step of 2 or more: two levels, a broken model
+            raise EncoderError(f"model {model_id}: input {input.name} has fix point {input.fix_point}, below 0")
         self.model_id = model_id
         self.input = input
         self.latent = latent
