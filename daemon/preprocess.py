@@ -35,6 +35,8 @@ def quantize(pixels: np.ndarray, fix_point: int, out: np.ndarray) -> np.ndarray:
     even, 255 * odd is odd), far beyond its float32 scale's error, so no rounding mode or scale
     error can flip a value. It saturates at 255, so a min at 127 completes int8's saturation
     (nothing is below 0 to clip)."""
+    if not out.flags.c_contiguous:  # its reshape below would be a copy, and the result lost
+        raise ValueError("quantize writes into a C-contiguous array only")
     flat, dst = pixels.reshape(len(pixels), -1), out.view(np.uint8).reshape(len(out), -1)
     cv2.convertScaleAbs(flat, dst, 2.0 ** fix_point / 255.0)
     cv2.min(dst, 127, dst)

@@ -26,6 +26,8 @@ def test_quantization_writes_into_a_cropped_frames_buffer():
     out = np.empty((32, 48, 3), np.int8)
     quantize(crop, 6, out)
     np.testing.assert_array_equal(out, quantize_float(crop, 6))
+    with pytest.raises(ValueError, match="C-contiguous"):  # a strided buffer would lose the result
+        quantize(crop, 6, np.empty((32, 96, 3), np.int8)[:, ::2])
 
 
 @pytest.mark.parametrize("shape", [(512, 768, 3), (720, 1280, 3), (481, 321, 3), (100, 150, 3)])
