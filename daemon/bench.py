@@ -71,8 +71,7 @@ def bench_preprocess(spec: caed_models.ModelSpec, repeats: int) -> dict:
         return naive_preprocess(frame, w, h, spec.input_fix_point, spec.input_colours)
 
     def lut():  # the 256-entry table the quantization used to be
-        fitted = fit_to(frame, w, h) if spec.input_colours == "bgr" else pre.fit(frame)
-        return cv2.LUT(fitted, table, dst=out)
+        return cv2.LUT(pre.fit_for_encoder(frame), table, dst=out)
 
     quantize_s = lut_s = naive_s = float("inf")
     for _ in range(repeats):  # taking turns, so that a slow spell of a shared machine hits all alike

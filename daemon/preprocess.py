@@ -74,6 +74,10 @@ class Preprocessor:
         """The RGB uint8 picture the encoder sees (what the viewer compares against)."""
         return cv2.cvtColor(fit_to(frame, self.width, self.height), cv2.COLOR_BGR2RGB, dst=out)
 
+    def fit_for_encoder(self, frame: np.ndarray) -> np.ndarray:
+        """The uint8 picture in the encoder's colour order: what the quantization takes."""
+        return fit_to(frame, self.width, self.height) if self.colours == "bgr" else self.fit(frame, self._rgb)
+
     def __call__(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        fitted = fit_to(frame, self.width, self.height) if self.colours == "bgr" else self.fit(frame, self._rgb)
+        fitted = self.fit_for_encoder(frame)
         return quantize(fitted, self.fix_point, np.empty(fitted.shape, np.int8) if out is None else out)
