@@ -20,9 +20,11 @@ def quantize_float(pixels: np.ndarray, fix_point: int) -> np.ndarray:
     return np.clip(np.round(x * 2.0 ** fix_point), -128, 127).astype(np.int8)
 
 
-def encoder_input_float(pixels: np.ndarray, fix_point: int) -> np.ndarray:
-    """quantize_float's values as the float32 a model's float encoder takes (times 2**-fix_point):
-    what evaluation and calibration feed it, so they see exactly the daemon's input."""
+def encoder_input_float(rgb: np.ndarray, fix_point: int, colours: str = "rgb") -> np.ndarray:
+    """quantize_float's values as the float32 a model's float encoder takes (times 2**-fix_point),
+    in its colour order `colours`: what evaluation and calibration feed it, so they see exactly
+    the daemon's input."""
+    pixels = rgb[..., ::-1] if colours == "bgr" else rgb
     return quantize_float(pixels, fix_point).astype(np.float32) * np.float32(2.0 ** -fix_point)
 
 

@@ -84,8 +84,7 @@ class ModelCodec:
 
     def latents(self, rgb: np.ndarray, encoder: str) -> np.ndarray:
         """The encoder's float latents, (1, C, H, W)."""
-        image = rgb[:, :, ::-1] if self.spec.input_colours == "bgr" else rgb
-        x = encoder_input_float(image, self.spec.input_fix_point)[None]
+        x = encoder_input_float(rgb, self.spec.input_fix_point, self.spec.input_colours)[None]
         return self.encoders[encoder].run(["latent"], {"image": x})[0]
 
     def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:

@@ -104,13 +104,11 @@ def calibration_batches(folder: Path, count: int, height: int, width: int, colou
 
     for path in image_paths(folder)[:count]:
         rgb = load_rgb(path)
-        if colours == "bgr":
-            rgb = rgb[:, :, ::-1]
         scale = max(height / rgb.shape[0], width / rgb.shape[1])
         if scale > 1:
             rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
         y0, x0 = (rgb.shape[0] - height) // 2, (rgb.shape[1] - width) // 2
-        q = encoder_input_float(rgb[y0:y0 + height, x0:x0 + width], fix_point)
+        q = encoder_input_float(rgb[y0:y0 + height, x0:x0 + width], fix_point, colours)
         yield torch.from_numpy(q).permute(2, 0, 1)[None].contiguous()
 
 

@@ -72,7 +72,10 @@ def test_fit_returns_rgb_the_viewer_compares_against():
 
 def test_what_evaluation_and_calibration_feed_a_float_encoder_is_the_daemons_input():
     frame = np.random.default_rng(3).integers(0, 256, (512, 768, 3), dtype=np.uint8)
+    rgb = frame[..., ::-1]  # frames arrive BGR, evaluation and calibration load RGB
     for fix_point in (7, 5):
-        daemon = Preprocessor(768, 512, fix_point, "bgr")(frame)
-        np.testing.assert_array_equal(encoder_input_float(frame, fix_point), daemon / np.float32(2 ** fix_point))
-        assert encoder_input_float(frame, fix_point).dtype == np.float32
+        for colours in ("bgr", "rgb"):
+            daemon = Preprocessor(768, 512, fix_point, colours)(frame)
+            float_input = encoder_input_float(rgb, fix_point, colours)
+            np.testing.assert_array_equal(float_input, daemon / np.float32(2 ** fix_point))
+            assert float_input.dtype == np.float32
