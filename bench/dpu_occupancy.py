@@ -119,10 +119,10 @@ def a53_load(r: dict, factor: float) -> dict:
 
 def write_model(directory: Path, model: str, cores: int, latency_ms: float, stats: bool) -> Path:
     """The double's xmodel; with `stats`, the daemon process writes the double's statistics beside it."""
-    import caed_models
+    from caed import manifest
 
     dpu_double_xmodel, _ = _double()
-    spec = caed_models.find(model)
+    spec = manifest.find(model)
     path = directory / f"{spec.name}-{cores}core.xmodel"
     return dpu_double_xmodel.write_for_model(spec, path, cores=cores, latency_ms=latency_ms, outputs="replay-first",
                                              stats_file=Path(f"{path}.stats.json") if stats else None)

@@ -9,7 +9,7 @@ import threading
 from dataclasses import asdict, dataclass
 from ipaddress import ip_address
 
-from caed_models import DEFAULT_MODEL
+from caed.manifest import DEFAULT_MODEL
 
 from . import config
 from .codecs import CODECS

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import msgpack
 import numpy as np
 
-from .codecs import CODECS, Codec, PayloadError, ZstdCodec
+from .codecs import CODECS, Codec, PayloadError, create_codec
 
 PROTOCOL_VERSION = 1
 MAX_HEADER_BYTES = 512
@@ -89,7 +89,7 @@ class FrameEncoder:
         self.model_id = model_id
         self.codec = codec
         self._topic = topic_for(stream)
-        self._make_codec = (lambda: CODECS[codec](zstd_level)) if issubclass(CODECS[codec], ZstdCodec) else CODECS[codec]
+        self._make_codec = lambda: create_codec(codec, zstd_level)
         self._local = threading.local()
         self._local.codec = self._make_codec()  # fails here, at set-up, if the codec cannot work
 
@@ -177,7 +177,7 @@ class FrameDecoder:
         codec = self._codecs.get(header.codec)
         if codec is None:
             try:
-                codec = self._codecs[header.codec] = CODECS[header.codec]()
+                codec = self._codecs[header.codec] = create_codec(header.codec)
             except ValueError as e:  # a codec whose library this host lacks
                 raise Rejected("codec", str(e)) from None
         try:

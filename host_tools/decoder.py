@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import caed_models
+from caed import manifest
+from caed.fixed_point import decoded_pixels, dequantize
 from caed.wire import Rejected
 
 
@@ -12,7 +13,7 @@ class UnknownModel(LookupError):
 
 
 class OnnxDecoder:
-    def __init__(self, spec: caed_models.ModelSpec, threads: int = 0):
+    def __init__(self, spec: manifest.ModelSpec, threads: int = 0):
         import onnxruntime
 
         opts = onnxruntime.SessionOptions()
@@ -22,9 +23,8 @@ class OnnxDecoder:
 
     def decode(self, planes: np.ndarray, fix_point: int) -> np.ndarray:
         """int8 latent planes (C, H, W) at scale 2**-fix_point → RGB uint8 picture."""
-        y = np.multiply(planes[None], np.float32(2.0 ** -fix_point), dtype=np.float32)
-        image = self._session.run(["image"], {"latent": y})[0][0]
-        return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+        image = self._session.run(["image"], {"latent": dequantize(planes[None], fix_point)})[0][0]
+        return decoded_pixels(image)
 
 
 class DecoderSet:
@@ -39,8 +39,8 @@ class DecoderSet:
         decoder = self._decoders.get(model_id)
         if decoder is None:
             try:
-                spec = caed_models.find(self._override or model_id)
-            except caed_models.ModelNotFound as e:
+                spec = manifest.find(self._override or model_id)
+            except manifest.ModelNotFound as e:
                 raise UnknownModel(str(e)) from None
             decoder = self._decoders[model_id] = OnnxDecoder(spec, self._threads)
         h, w, c = decoder.spec.latent_shape

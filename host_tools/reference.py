@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from caed.preprocess import Preprocessor
+from caed.fixed_point import cover_and_crop
 from caed.sources import SyntheticSource
 from caed.sources.images import IMAGE_SUFFIXES
 
@@ -40,7 +40,6 @@ class ReferenceFrames:
         """RGB uint8 frame `index` fitted to height x width as the daemon did, or None."""
         if self._size != (height, width):
             self._size = (height, width)
-            self._fit = Preprocessor(width, height, 7).fit
             if self.synthetic:
                 self._camera = SyntheticSource(width, height)
         if self.synthetic:
@@ -49,7 +48,7 @@ class ReferenceFrames:
             frame = cv2.imread(str(self._files[index % len(self._files)])) if self._files else None
         else:
             frame = self._video_frame(index)
-        return None if frame is None else self._fit(frame)
+        return None if frame is None else cv2.cvtColor(cover_and_crop(frame, width, height), cv2.COLOR_BGR2RGB)
 
     def _video_frame(self, index: int) -> np.ndarray | None:
         if self._length:
@@ -71,7 +70,3 @@ class ReferenceFrames:
             self._pos += 1
         return frame
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))

@@ -10,7 +10,9 @@ from caed.wire import FrameDecoder, LatentFrame, Rejected
 
 from .decoder import DecoderSet, UnknownModel
 from .metrics import ViewerMetrics
-from .reference import ReferenceFrames, psnr
+from caed.fixed_point import psnr
+
+from .reference import ReferenceFrames
 from .report import KEEP, Stats
 from .sinks import Sink
 from .subscriber import Subscriber

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import CodecModel
 from .qdq import best_fix_point
 from .quant import fake_quantize
 
@@ -66,7 +67,7 @@ def analysis_matrix(steps: np.ndarray) -> np.ndarray:
     return w.reshape(CHANNELS, CHANNELS)
 
 
-class DCT8(nn.Module):
+class DCT8(CodecModel):
     latent_channels = CHANNELS
     size_multiple = BLOCK
     rate_fix_points = tuple(-k for k in RATE_STEPS)  # wire fix_point of each rate, finest first
@@ -126,12 +127,6 @@ class DCT8(nn.Module):
     def nhwc_encoder(self) -> nn.Module:
         """The encoder on NHWC images, for ONNX export (the DPU build keeps PixelUnshuffle)."""
         return _NHWCEncoder(self.analysis)
-
-    def decode(self, y):
-        return self.decoder(y)
-
-    def forward(self, x):
-        return self.decode(self.encode(x))
 
     log_fields = ("bpp",)
     # weight of (1 - MS-SSIM) next to 255^2 * MSE in the distortion (caed-train --ms-ssim-weight);

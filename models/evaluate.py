@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from caed.preprocess import encoder_input_float
+from caed.fixed_point import decoded_pixels, dequantize, encoder_input_float, psnr, quantize_latents
 
-from . import ModelNotFound, ModelSpec, available, find
+from caed.manifest import ModelNotFound, ModelSpec, available, find
 from .data import image_paths, load_rgb
-from .metrics import bd_rate, bpp, ms_ssim, psnr
+from .metrics import bd_rate, bpp, ms_ssim
 
 JPEG_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 WEBP_QUALITIES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
@@ -88,11 +88,11 @@ class ModelCodec:
         return self.encoders[encoder].run(["latent"], {"image": x})[0]
 
     def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:
-        planes = np.clip(np.round(latent[0] * 2.0 ** fix_point), -128, 127).astype(np.int8)
+        planes = quantize_latents(latent[0], fix_point)
         parts = self._encode_frame(planes.transpose(1, 2, 0), fix_point=fix_point, model_id=self.spec.model_id,
                                    codec=codec)
-        image = self.decoder.run(["image"], {"latent": (planes.astype(np.float32) * 2.0 ** -fix_point)[None]})[0][0]
-        decoded = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        image = self.decoder.run(["image"], {"latent": dequantize(planes, fix_point)[None]})[0][0]
+        decoded = decoded_pixels(image)
         return measure(rgb, decoded, sum(len(p) for p in parts))
 
 

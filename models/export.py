@@ -18,10 +18,11 @@ import numpy as np
 import onnx
 import torch
 
-from caed.preprocess import encoder_input_float
+from caed.fixed_point import encoder_input_float
 
-from . import WEIGHTS_DIR
+from caed.manifest import WEIGHTS_DIR
 from .architectures import ARCHITECTURES, build
+from .base import CodecModel
 from .data import image_paths, load_rgb
 from .onnx_io import export_decoder, export_encoder, swap_input_colours
 from .qdq import calibrate, latent_tensor, quantize_encoder
@@ -36,7 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="caed-export", description=__doc__)
     p.add_argument("--model", default="kth2020", choices=sorted(ARCHITECTURES))
     p.add_argument("--checkpoint", type=Path, help="default: models/checkpoints/<model>/checkpoint.pt")
-    p.add_argument("--out", type=Path, help="default: models/weights/<model>")
+    p.add_argument("--out", type=Path, help="default: daemon/weights/<model>, the shipped models")
     p.add_argument("--calibration", type=Path, default=DEFAULT_DATA, help="folder of calibration images")
     p.add_argument("--calibration-images", type=int, default=16)
     args = p.parse_args(argv)
@@ -55,7 +56,7 @@ def calibration_images(folder: Path, count: int, multiple: int) -> list[np.ndarr
     return out
 
 
-def load_checkpoint(model_name: str, path: Path) -> tuple[torch.nn.Module, int]:
+def load_checkpoint(model_name: str, path: Path) -> tuple[CodecModel, int]:
     if not path.is_file():
         raise SystemExit(f"no checkpoint at {path}; train first: caed-train --model {model_name} --minutes M")
     model = build(model_name)
@@ -67,8 +68,7 @@ def load_checkpoint(model_name: str, path: Path) -> tuple[torch.nn.Module, int]:
 
 def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_calibration: int) -> dict:
     model, step = load_checkpoint(model_name, checkpoint)
-    if hasattr(model, "prepare_export"):
-        model.prepare_export()
+    model.prepare_export()
     h, w, _ = INPUT_SHAPE
     latent_hw = model.latent_size(h, w)
     latent_shape = (*latent_hw, model.latent_channels)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import CodecModel
 from .quant import fake_quantize, fix_point_for
 
 SIZE_MULTIPLE = 8
@@ -37,7 +38,7 @@ def _chain(layers: list[nn.Module]) -> nn.Sequential:
     return nn.Sequential(*out)
 
 
-class KTH2020(nn.Module):
+class KTH2020(CodecModel):
     """Encoder and decoder in NCHW; images in [0, 1], latents unquantized floats."""
 
     latent_channels = 32
@@ -60,15 +61,6 @@ class KTH2020(nn.Module):
     @staticmethod
     def latent_size(height: int, width: int) -> tuple[int, int]:
         return height // 8 - 2, width // 8 - 2
-
-    def encode(self, x):
-        return self.encoder(x)
-
-    def decode(self, y):
-        return self.decoder(y)
-
-    def forward(self, x):
-        return self.decode(self.encode(x))
 
     # training: MSE with the latents rounded (straight-through) to the int8 grid of the batch's
     # largest latent, the power-of-two fix point calibration will pick at export

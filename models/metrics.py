@@ -1,4 +1,5 @@
-"""Image quality and rate metrics: PSNR (RGB), MS-SSIM, bits per pixel, Bjøntegaard delta rate."""
+"""Image quality and rate metrics: MS-SSIM, bits per pixel, Bjøntegaard delta rate (PSNR is
+caed.fixed_point's, the one the viewer reports)."""
 from __future__ import annotations
 
 import math
@@ -9,12 +10,6 @@ from scipy.interpolate import PchipInterpolator
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 MS_SSIM_WINDOW = 11
-
-
-def psnr(reference: np.ndarray, test: np.ndarray) -> float:
-    """PSNR in dB over all RGB samples of two uint8 images."""
-    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
 
 
 def _gaussian_blur(x: np.ndarray, window: np.ndarray) -> np.ndarray:

@@ -19,20 +19,10 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
+    from .base import CodecModel
     import onnx
 
 OPSET = 18
-
-
-class _NHWCToNCHW(nn.Module):
-    """Runs an NCHW module on an NHWC tensor."""
-
-    def __init__(self, inner: nn.Module):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(x.permute(0, 3, 1, 2))
 
 
 class _NCHWToNHWC(nn.Module):
@@ -59,20 +49,20 @@ def _export(module: nn.Module, example: torch.Tensor, path: Path, input_name: st
         )
 
 
-def export_encoder(model: nn.Module, path: Path, height: int, width: int) -> None:
+def export_encoder(model: CodecModel, path: Path, height: int, width: int) -> None:
     """A model may provide its own form of the encoder for NHWC pictures (`nhwc_encoder()`, the same
     function laid out for ONNX Runtime); otherwise the encoder runs after a permute."""
-    module = model.nhwc_encoder() if hasattr(model, "nhwc_encoder") else _NHWCToNCHW(model.encoder)
+    module = model.nhwc_encoder()
     _export(module, torch.rand(1, height, width, 3), path, "image", "latent", (1, 2), (2, 3))
 
 
-def export_decoder(model: nn.Module, path: Path, latent_shape: tuple[int, int, int]) -> None:
+def export_decoder(model: CodecModel, path: Path, latent_shape: tuple[int, int, int]) -> None:
     """`latent_shape` is the wire's (h, w, c); the graph takes (1, c, h, w)."""
     h, w, c = latent_shape
     _export(_NCHWToNHWC(model.decoder), torch.randn(1, c, h, w), path, "latent", "image", (2, 3), (1, 2))
 
 
-def load_encoder_weights(model: nn.Module, path: Path) -> None:
+def load_encoder_weights(model: CodecModel, path: Path) -> None:
     """Copy the convolution weights of a shipped encoder.onnx into `model.encoder` (the same
     architecture), in graph order: a DPU build must compile the very encoder whose decoder the
     host has, not whatever a training checkpoint holds today."""

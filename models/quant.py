@@ -1,8 +1,10 @@
-"""The int8 fixed-point formats of the DPU and the wire, as differentiable PyTorch ops.
+"""The int8 fixed-point format of the DPU and the wire, as a differentiable PyTorch op.
 
-A tensor with fix_point F holds q = clip(round(x * 2**F), -128, 127) and means q * 2**-F. The
-daemon feeds the encoder its image in this form (F = INPUT_FIX_POINT) and the wire carries the
-latents in it, so training sees exactly the values the deployed model sees.
+A tensor with fix_point F holds q = clip(round(x * 2**F), -128, 127) and means q * 2**-F
+(caed.fixed_point, where the daemon, the viewer and evaluation take the rule from). Training
+feeds the encoder its image through caed.fixed_point.encoder_input_float at INPUT_FIX_POINT and
+rounds the latents with fake_quantize, the same rule with a straight-through gradient, so it sees
+exactly the values the deployed model sees.
 """
 from __future__ import annotations
 
@@ -18,12 +20,6 @@ def fake_quantize(x: torch.Tensor, fix_point: int) -> torch.Tensor:
     scale = 2.0 ** fix_point
     q = torch.clamp(torch.round(x * scale), -128, 127) / scale
     return x + (q - x).detach()
-
-
-def quantize_input(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> the encoder's input values, exactly as the daemon quantizes them."""
-    scale = 2.0 ** INPUT_FIX_POINT
-    return torch.clamp(torch.round(images_u8.float() / 255.0 * scale), -128, 127) / scale
 
 
 def fix_point_for(max_abs: float) -> int:

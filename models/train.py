@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import sys
 import time
 from pathlib import Path
@@ -22,9 +21,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from caed.fixed_point import encoder_input_float, psnr_from_mse
+
 from .architectures import ARCHITECTURES, build
+from .base import CodecModel
 from .data import CropSampler
-from .quant import quantize_input
+from .quant import INPUT_FIX_POINT
 
 CHECKPOINTS_DIR = Path(__file__).with_name("checkpoints")
 DEFAULT_DATA = Path("/work/shared/data/train")
@@ -56,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def read_checkpoint(path: Path, model_name: str, model: torch.nn.Module) -> tuple[dict, list[str]]:
+def read_checkpoint(path: Path, model_name: str, model: CodecModel) -> tuple[dict, list[str]]:
     """The checkpoint at `path`, its weights loaded into `model`, and the parameters it lacks:
     stages added to the architecture since, which keep their initial values."""
     ck = torch.load(path, weights_only=False)
@@ -80,11 +82,10 @@ class Trainer:
         self.args = args
         self.model = build(args.model)
         if args.ms_ssim_weight:
-            if not hasattr(self.model, "ms_ssim_weight"):
+            if self.model.ms_ssim_weight is None:
                 raise ValueError(f"model {args.model} has no MS-SSIM term")
             self.model.ms_ssim_weight = args.ms_ssim_weight
-        groups = (self.model.optimizer_groups(args.lr) if hasattr(self.model, "optimizer_groups")
-                  else [{"params": list(self.model.parameters()), "lr": args.lr, "name": "all"}])
+        groups = self.model.optimizer_groups(args.lr)
         unknown = set(args.freeze) - {g["name"] for g in groups}
         if unknown:
             raise ValueError(f"--freeze: model {args.model} has no parameter group {', '.join(sorted(unknown))} "
@@ -128,17 +129,13 @@ class Trainer:
         tmp.replace(self.path)
 
     def train_step(self) -> tuple[float, dict]:
-        x = quantize_input(torch.from_numpy(self.sampler.batch(self.args.batch)).permute(0, 3, 1, 2))
+        x = torch.from_numpy(encoder_input_float(self.sampler.batch(self.args.batch), INPUT_FIX_POINT)).permute(0, 3, 1, 2)
         loss, info = self.model.training_loss(x)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.step += 1
         return loss.item(), info
-
-
-def psnr(mse: float) -> float:
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
 def main(argv=None) -> int:
@@ -173,9 +170,9 @@ def main(argv=None) -> int:
             bar.update(1)
             mean = {k: float(np.mean([w[k] for w in window])) for k in ("loss", "mse", *fields)}
             if trainer.step % 20 == 0:
-                bar.set_postfix(loss=f"{mean['loss']:.4g}", psnr=f"{psnr(mean['mse']):.2f}dB")
+                bar.set_postfix(loss=f"{mean['loss']:.4g}", psnr=f"{psnr_from_mse(mean['mse'], peak=1.0):.2f}dB")
             if trainer.step % 100 == 0:
-                log.writerow([trainer.step, int(time.time()), f"{mean['loss']:.6g}", f"{psnr(mean['mse']):.3f}",
+                log.writerow([trainer.step, int(time.time()), f"{mean['loss']:.6g}", f"{psnr_from_mse(mean['mse'], peak=1.0):.3f}",
                               *(f"{mean[k]:.5g}" for k in fields), args.lr])
                 f.flush()
             if time.monotonic() >= t_save:

@@ -33,7 +33,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import DEFAULT_MODEL, ModelNotFound, find
+from caed.manifest import DEFAULT_MODEL, ModelNotFound, find
 from .train import DEFAULT_DATA
 
 NOT_IN_DOCKER = ("{tool} not found: run this inside the Vitis AI docker (xilinx/vitis-ai-pytorch-cpu or -gpu), "
@@ -95,20 +95,14 @@ def prepare_encoder(model: str):
 def calibration_batches(folder: Path, count: int, height: int, width: int, colours: str, fix_point: int):
     """NCHW float tensors on the daemon's int8 input grid (scale 2**-fix_point), centre-cropped to
     the DPU input size, in the encoder's colour order."""
-    import cv2
     import torch
 
-    from caed.preprocess import encoder_input_float
+    from caed.fixed_point import cover_and_crop, encoder_input_float
 
     from .data import image_paths, load_rgb
 
     for path in image_paths(folder)[:count]:
-        rgb = load_rgb(path)
-        scale = max(height / rgb.shape[0], width / rgb.shape[1])
-        if scale > 1:
-            rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-        y0, x0 = (rgb.shape[0] - height) // 2, (rgb.shape[1] - width) // 2
-        q = encoder_input_float(rgb[y0:y0 + height, x0:x0 + width], fix_point, colours)
+        q = encoder_input_float(cover_and_crop(load_rgb(path), width, height), fix_point, colours)
         yield torch.from_numpy(q).permute(2, 0, 1)[None].contiguous()
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from caed import bench
+from caed_host import bench
 
 
 def test_writes_every_measurement(tmp_path):

@@ -1,7 +1,7 @@
 """The laplace codec's probability tables are exact, so a board and a host build the same ones."""
 import math
 
-from caed.codecs import _laplace_counts
+from caed.codecs.laplace import _laplace_counts
 
 
 def test_counts_are_floor_of_65536_exp_minus_d_over_scale_plus_one():

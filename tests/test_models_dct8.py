@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 cv2 = pytest.importorskip("cv2")
 
-import caed_models  # noqa: E402
+from caed import manifest  # noqa: E402
 from caed_models.dct8 import DCT8, analysis_matrix, dct_matrix, jpeg_steps  # noqa: E402
 from caed_models.estimate import ARCHS, estimate  # noqa: E402
 from caed_models.export import export  # noqa: E402
@@ -62,7 +62,7 @@ def test_multi_rate_export(tmp_path):
     rng = np.random.default_rng(0)
     cv2.imwrite(str(calibration / "a.png"), cv2.GaussianBlur(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8), (9, 9), 3))
     export("dct8", checkpoint, tmp_path / "weights" / "dct8", calibration, 1)
-    specs = [caed_models.find(str(tmp_path / "weights" / f"dct8-q{k}")) for k in range(5)]
+    specs = [manifest.find(str(tmp_path / "weights" / f"dct8-q{k}")) for k in range(5)]
     assert [s.latent_fix_point for s in specs] == [0, -1, -2, -3, -4]
     assert {s.encoder.resolve() for s in specs} == {(tmp_path / "weights" / "dct8" / "encoder.onnx").resolve()}
     assert all(s.latent_shape == (64, 96, 192) and s.model_id == "dct8-s11" for s in specs)

@@ -12,9 +12,11 @@ from caed.wire import encode_frame  # noqa: E402
 from caed_models.evaluate import ModelCodec, main  # noqa: E402
 from caed_models.export import export  # noqa: E402
 from caed_models.kth2020 import KTH2020  # noqa: E402
-from caed_models.metrics import bd_rate, ms_ssim, psnr  # noqa: E402
+from caed_models.metrics import bd_rate, ms_ssim  # noqa: E402
 
-import caed_models  # noqa: E402
+from caed.fixed_point import psnr  # noqa: E402
+
+from caed import manifest  # noqa: E402
 
 
 def _smooth_image(rng, h, w):
@@ -51,7 +53,7 @@ def test_eval_writes_rd_points_and_plot(setup, capsys):
 
 
 def test_model_bpp_is_the_wire_message_size(setup):
-    spec = caed_models.find(str(setup / "tiny"))
+    spec = manifest.find(str(setup / "tiny"))
     model = ModelCodec(spec)
     rgb = model.crop(cv2.imread(str(setup / "images" / "0.png"))[:, :, ::-1])
     assert rgb.shape == (168, 176, 3)

@@ -11,7 +11,7 @@ cv2 = pytest.importorskip("cv2")
 
 from onnx import numpy_helper  # noqa: E402
 
-import caed_models  # noqa: E402
+from caed.manifest import find  # noqa: E402
 from caed_models.export import export  # noqa: E402
 from caed_models.kth2020 import KTH2020  # noqa: E402
 from caed_models.qdq import best_fix_point  # noqa: E402
@@ -46,7 +46,7 @@ def _run(path, name, x):
 
 def test_manifest_matches_the_daemon_contract(exported):
     _, out, manifest = exported
-    spec = caed_models.find(str(out))
+    spec = find(str(out))
     assert spec.model_id == "kth2020-s7"
     assert spec.input_shape == (512, 768, 3) and spec.input_fix_point == 7 and spec.input_colours == "bgr"
     assert spec.latent_shape == (62, 94, 32) and spec.latent_fix_point == manifest["latent"]["fix_point"]

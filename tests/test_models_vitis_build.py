@@ -37,16 +37,16 @@ def test_the_dpu_gets_the_shipped_encoder_with_the_rate_folded_in(name, shift):
     import numpy as np
     import torch
 
-    import caed_models
+    from caed import manifest
     from caed_models.vitis_build import prepare_encoder
 
-    spec = caed_models.find(name)
-    encoder, manifest, built = prepare_encoder(name)
+    spec = manifest.find(name)
+    encoder, written, built = prepare_encoder(name)
     x = np.random.default_rng(0).integers(0, 128, (1, 3, 64, 96)).astype(np.float32) / 128
     with torch.no_grad():
         dpu = encoder(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(dpu * 2 ** shift, _float_encoder(spec, x), rtol=1e-5, atol=1e-4)
-    assert (manifest["model_id"], manifest["dpu_latent_scale_log2"], built.name) == (spec.model_id, shift, name)
+    assert (written["model_id"], written["dpu_latent_scale_log2"], built.name) == (spec.model_id, shift, name)
 
 
 def test_an_unknown_model_is_named(tmp_path):

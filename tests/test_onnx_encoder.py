@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent / "dpu_double"))
 
 from tiny_qdq_encoder import write_tiny_encoder  # noqa: E402
 
-import caed_models  # noqa: E402
+from caed.manifest import ModelSpec, find  # noqa: E402
 from caed.encoders.base import EncoderError  # noqa: E402
 from caed.encoders.onnx import OnnxEncoder  # noqa: E402
 from caed.wire import FrameEncoder  # noqa: E402
@@ -24,12 +24,12 @@ H, W, C = 16, 24, 4
 IN_FP, LATENT_FP = 6, 3
 
 
-def model(tmp_path: Path, encoder: str = "tiny.onnx", input_fix_point: int = IN_FP) -> caed_models.ModelSpec:
+def model(tmp_path: Path, encoder: str = "tiny.onnx", input_fix_point: int = IN_FP) -> ModelSpec:
     manifest = {"model_id": "tiny", "input": {"shape": [H, W, 3], "fix_point": input_fix_point, "colours": "bgr"},
                 "latent": {"shape": [H // 2, W // 2, C], "fix_point": LATENT_FP},
                 "encoder": encoder, "decoder": "decoder.onnx"}
     (tmp_path / "model.json").write_text(json.dumps(manifest))
-    return caed_models.find(str(tmp_path))
+    return find(str(tmp_path))
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from caed.preprocess import Preprocessor, encoder_input_float, fit_to, quantize, quantize_float
+from caed.fixed_point import cover_and_crop, encoder_input_float, quantize, quantize_float
+from caed.preprocess import Preprocessor
 
 
 @pytest.mark.parametrize("fix_point", range(0, 13))
@@ -22,7 +23,7 @@ def test_fix_point_7_saturates_white_at_127():
 
 def test_quantization_writes_into_a_cropped_frames_buffer():
     frame = np.random.default_rng(2).integers(0, 256, (40, 60, 3), dtype=np.uint8)
-    crop = frame[5:37, 7:55]  # rows strided, as fit_to's centre crop
+    crop = frame[5:37, 7:55]  # rows strided, as cover_and_crop's centre crop
     out = np.empty((32, 48, 3), np.int8)
     quantize(crop, 6, out)
     np.testing.assert_array_equal(out, quantize_float(crop, 6))
@@ -38,7 +39,7 @@ def test_pipeline_equals_naive_resize_crop_swap_and_float_quantize(shape, colour
     pre = Preprocessor(768, 512, 7, colours)
     out = np.empty((512, 768, 3), np.int8)
     assert pre(frame, out) is out
-    fitted = fit_to(frame, 768, 512)
+    fitted = cover_and_crop(frame, 768, 512)
     assert fitted.shape == (512, 768, 3)
     expected = fitted if colours == "bgr" else fitted[..., ::-1]  # frames arrive BGR
     np.testing.assert_array_equal(out, quantize_float(np.ascontiguousarray(expected), 7))
@@ -52,14 +53,14 @@ def test_an_unknown_colour_order_is_refused():
 def test_fit_covers_then_crops_the_centre():
     frame = np.zeros((100, 400, 3), np.uint8)
     frame[:, 150:250] = 255  # a white band in the middle
-    fitted = fit_to(frame, 100, 100)
+    fitted = cover_and_crop(frame, 100, 100)
     assert fitted.shape == (100, 100, 3)
     assert fitted[:, 5:95].min() == 255  # the centre survives, the black sides are cropped away
 
 
 def test_fit_is_a_no_op_at_the_model_size():
     frame = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
-    assert fit_to(frame, 96, 64) is frame
+    assert cover_and_crop(frame, 96, 64) is frame
 
 
 def test_fit_returns_rgb_the_viewer_compares_against():

@@ -3,7 +3,7 @@ even, saturate to int8 (the reference is the formula in numpy, float64)."""
 import numpy as np
 import pytest
 
-from caed.encoders.onnx import quantize_latents
+from caed.fixed_point import quantize_latents
 
 
 def reference(latents, fix_point):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-import caed_models
+from caed import manifest
 from caed.publisher import ZmqPublisher
 from caed.wire import FrameEncoder
 from caed_host.decoder import DecoderSet
@@ -82,7 +82,7 @@ def test_slow_viewer_decodes_only_recent_frames():
     viewer.show = show
     stop = threading.Event()
     encoder = FrameEncoder("cam0", "kth2020", "zstd")
-    spec = caed_models.find("kth2020")
+    spec = manifest.find("kth2020")
 
     def stream():
         seq = 0

@@ -132,11 +132,12 @@ def _stream(tmp_path: Path, name: str, backend_args: list[str], frames: int) -> 
 
 def test_vart_on_the_double_matches_the_onnx_int8_backend(tmp_path):
     """The host decodes the vart stream to the same PSNR as the onnx int8 stream (same frames, same model)."""
-    import caed_models
+    from caed import manifest
     from caed_host.decoder import DecoderSet
-    from caed_host.reference import ReferenceFrames, psnr
+    from caed.fixed_point import psnr
+    from caed_host.reference import ReferenceFrames
 
-    spec = caed_models.find("kth2020")
+    spec = manifest.find("kth2020")
     if spec.encoder_int8 is None or not spec.encoder_int8.is_file():
         pytest.skip("the shipped kth2020 model has no int8 encoder")
     from dpu_double_xmodel import write_for_model

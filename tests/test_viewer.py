@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import caed_models
+from caed import manifest
 from caed.wire import FrameEncoder
 from caed_host.decoder import DecoderSet
 from caed_host.metrics import ViewerMetrics
@@ -47,7 +47,7 @@ def test_unknown_model_is_rejected_not_fatal():
 
 
 def test_latents_larger_than_the_models_frame_are_refused_before_decoding():
-    spec = caed_models.find("kth2020")
+    spec = manifest.find("kth2020")
     v = make_viewer()
     huge = FrameEncoder("cam1", spec.model_id, "zstd").encode(
         np.zeros((700, 700, spec.latent_shape[2]), np.int8), fix_point=4, seq=0, frame_index=0, t_capture_ns=0)
@@ -58,7 +58,7 @@ def test_latents_larger_than_the_models_frame_are_refused_before_decoding():
 
 
 def test_shipped_model_decodes_to_the_model_input_size():
-    spec = caed_models.find(caed_models.DEFAULT_MODEL)
+    spec = manifest.find(manifest.DEFAULT_MODEL)
     v = make_viewer()
     parts = FrameEncoder("cam0", spec.model_id, "zstd").encode(
         np.zeros(spec.latent_shape, np.int8), fix_point=spec.latent_fix_point, seq=0, frame_index=0,

@@ -18,13 +18,13 @@ def create_encoder(backend: str, model: str, workers: int, onnx_int8: bool = Fal
 
         return VartEncoder(model, workers=workers, dpu_wait_s=dpu_wait_s)
     if backend == "onnx":
-        import caed_models
+        from caed import manifest
 
         from .onnx import OnnxEncoder
 
         try:
-            spec = caed_models.find(model)
-        except (caed_models.ModelNotFound, OSError, ValueError, KeyError) as e:
+            spec = manifest.find(model)
+        except (manifest.ModelNotFound, OSError, ValueError, KeyError) as e:
             raise EncoderError(f"model {model!r}: {e}") from None
         return OnnxEncoder(spec, workers=workers, int8=onnx_int8, threads=onnx_threads)
     raise EncoderError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")

@@ -6,21 +6,11 @@ mimics the DPU's arithmetic.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from caed_models import ModelSpec
-
+from ..fixed_point import dequantize, quantize_latents
+from ..manifest import ModelSpec
 from .base import EncoderBackend, EncoderError, TensorInfo
-
-
-def quantize_latents(latents: np.ndarray, fix_point: int) -> np.ndarray:
-    """float → int8 at scale 2**fix_point, rounding half to even and saturating like the DPU's
-    output stage. One OpenCV pass (its saturate_cast rounds and clips in SIMD) instead of numpy's
-    four over the float tensor, which cost ~10 % of dct8's whole encoder time. (Exact for
-    |value * 2**fix_point| < 2**31; a model whose latents reach that is broken anyway.)"""
-    flat = np.ascontiguousarray(latents, np.float32).reshape(-1, latents.shape[-1])
-    return cv2.addWeighted(flat, 2.0 ** fix_point, flat, 0.0, 0.0, dtype=cv2.CV_8S).reshape(latents.shape)
 
 
 class OnnxEncoder(EncoderBackend):
@@ -42,7 +32,6 @@ class OnnxEncoder(EncoderBackend):
             raise EncoderError(f"model {spec.name}: encoder file {self.path} is missing")
         self.int8 = int8
         self._threads = threads
-        self._input_scale = np.float32(2.0 ** -spec.input_fix_point)
         super().__init__(spec.model_id, TensorInfo("image", spec.input_shape, spec.input_fix_point),
                          TensorInfo("latent", spec.latent_shape, spec.latent_fix_point), workers, spec.input_colours)
 
@@ -71,7 +60,7 @@ class OnnxEncoder(EncoderBackend):
             raise EncoderError(f"{self.path} returns {outputs}, not channel planes 'latent' [1, {c}, h, w]{hint}")
 
     def _run(self, session, frame: np.ndarray) -> np.ndarray:
-        image = np.multiply(frame[None], self._input_scale, dtype=np.float32)
+        image = dequantize(frame[None], self.input.fix_point)
         planes = session.run(["latent"], {"image": image})[0][0]
         h, w, c = self.latent.shape
         if planes.shape != (c, h, w):

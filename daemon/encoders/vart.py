@@ -92,7 +92,7 @@ def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo
     manifest = path.parent / "model.json"
     if not manifest.is_file():
         return graph.get_name(), 0, "rgb"
-    from caed_models import ModelSpec
+    from caed.manifest import ModelSpec
 
     try:
         spec = ModelSpec.load(manifest)

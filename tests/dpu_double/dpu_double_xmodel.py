@@ -60,7 +60,7 @@ def write_xmodel(path: Path, *, encoder_onnx: Path, input_shape: tuple[int, int,
 
 
 def write_for_model(spec, path: Path, **options) -> Path:
-    """An xmodel for a shipped model (a caed_models.ModelSpec with an int8 encoder), and the
+    """An xmodel for a shipped model (a manifest.ModelSpec with an int8 encoder), and the
     model.json beside it, as caed_models.vitis_build writes them (the int8 encoder already puts
     its latents on the rate's grid, so no scale is folded: dpu_latent_scale_log2 = 0)."""
     if spec.encoder_int8 is None:
@@ -72,7 +72,7 @@ def write_for_model(spec, path: Path, **options) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import caed_models
+    from caed import manifest
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="shipped model name or model.json path")
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--outputs", choices=["compute", "replay-first"], default="compute")
     p.add_argument("--stats-file", type=Path)
     a = p.parse_args(argv)
-    write_for_model(caed_models.find(a.model), a.out, cores=a.cores, latency_ms=a.latency_ms,
+    write_for_model(manifest.find(a.model), a.out, cores=a.cores, latency_ms=a.latency_ms,
                     outputs=a.outputs, stats_file=a.stats_file)
     print(a.out)
 

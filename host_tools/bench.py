@@ -28,17 +28,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import caed_models
-
-from .cli import DaemonConfig
-from .encoders.onnx import OnnxEncoder
-from .metrics import DaemonMetrics
-from .pipeline import Pipeline
-from .preprocess import Preprocessor, fit_to, quantize_float
-from .publisher import ZmqPublisher
-from .sources import LatestFrameSource, SyntheticSource
-from .tuning import keep_freed_memory, single_threaded_opencv
-from .wire import FrameEncoder
+from caed import manifest
+from caed.cli import DaemonConfig
+from caed.encoders.onnx import OnnxEncoder
+from caed.fixed_point import cover_and_crop, quantize_float
+from caed.metrics import DaemonMetrics
+from caed.pipeline import Pipeline
+from caed.preprocess import Preprocessor
+from caed.publisher import ZmqPublisher
+from caed.sources import LatestFrameSource, SyntheticSource
+from caed.tuning import keep_freed_memory, single_threaded_opencv
+from caed.wire import FrameEncoder
 
 WARMUP_FRAMES = 2
 
@@ -56,11 +56,11 @@ def best_of(fn, repeats: int, inner: int = 1) -> float:
 
 def naive_preprocess(frame: np.ndarray, width: int, height: int, fix_point: int, colours: str) -> np.ndarray:
     """What the quantization replaces: the float formula applied per pixel in numpy."""
-    fitted = fit_to(frame, width, height)
+    fitted = cover_and_crop(frame, width, height)
     return quantize_float(fitted if colours == "bgr" else fitted[..., ::-1], fix_point)
 
 
-def bench_preprocess(spec: caed_models.ModelSpec, repeats: int) -> dict:
+def bench_preprocess(spec: manifest.ModelSpec, repeats: int) -> dict:
     h, w, _ = spec.input_shape
     frame = SyntheticSource(w, h).frame(0)
     pre = Preprocessor(w, h, spec.input_fix_point, spec.input_colours)
@@ -85,7 +85,7 @@ def bench_preprocess(spec: caed_models.ModelSpec, repeats: int) -> dict:
             "speedup_vs_lut": lut_s / quantize_s, "bit_exact": equal}
 
 
-def bench_encoder(spec: caed_models.ModelSpec, repeats: int, threads: int) -> dict:
+def bench_encoder(spec: manifest.ModelSpec, repeats: int, threads: int) -> dict:
     macs = spec.manifest.get("macs", {}).get("encoder")
     if not macs:
         return {"skipped": f"{spec.name}/model.json has no macs.encoder"}
@@ -117,7 +117,7 @@ print(received, flush=True)
 """
 
 
-def bench_streaming(spec: caed_models.ModelSpec, frames: int) -> dict:
+def bench_streaming(spec: manifest.ModelSpec, frames: int) -> dict:
     """CPU time per frame of the real pipeline streaming from a 30 fps source to a subscriber in
     another process: the whole process's CPU time (OpenCV's pool and ZeroMQ's I/O thread too)
     less the encoder's runs, as the pipeline counts it, and less the source's."""
@@ -152,13 +152,13 @@ def bench_streaming(spec: caed_models.ModelSpec, frames: int) -> dict:
     }
 
 
-def bench_latency(spec: caed_models.ModelSpec, frames: int) -> dict:
+def bench_latency(spec: manifest.ModelSpec, frames: int) -> dict:
     """The real daemon pipeline and a real subscriber over loopback TCP; one worker, paced source."""
-    from caed_host.decoder import DecoderSet
-    from caed_host.metrics import ViewerMetrics
-    from caed_host.sinks import NullSink
-    from caed_host.subscriber import Subscriber
-    from caed_host.viewer import Viewer
+    from .decoder import DecoderSet
+    from .metrics import ViewerMetrics
+    from .sinks import NullSink
+    from .subscriber import Subscriber
+    from .viewer import Viewer
 
     h, w, _ = spec.input_shape
     encoder = OnnxEncoder(spec, workers=1, threads=1)
@@ -212,7 +212,7 @@ def bench_latency(spec: caed_models.ModelSpec, frames: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="caed-bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=caed_models.DEFAULT_MODEL, help="shipped model name or model.json path")
+    p.add_argument("--model", default=manifest.DEFAULT_MODEL, help="shipped model name or model.json path")
     p.add_argument("--json", type=Path, default=Path("bench.json"), help="output file (default: bench.json)")
     p.add_argument("--repeats", type=int, default=5, help="timing repeats; the best is kept (default: 5)")
     p.add_argument("--frames", type=int, default=200,
@@ -224,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1 or args.frames < 2 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1, --frames >= 2")
     try:
-        spec = caed_models.find(args.model)
-    except caed_models.ModelNotFound as e:
+        spec = manifest.find(args.model)
+    except manifest.ModelNotFound as e:
         p.exit(2, f"caed-bench: error: {e}\n")
     single_threaded_opencv()  # as the daemon and the viewer run
     keep_freed_memory()

@@ -1,172 +1,12 @@
-"""Payload codecs for int8 latents: how the latent bytes are packed into the message payload.
-
-Decoding is bounded by the size the (already validated) header declares, so a hostile payload
-can never make the receiver allocate more than the declared latent tensor.
-"""
+"""`laplace`: context-adaptive discrete Laplace models and ANS (host-side: needs `constriction`)."""
 from __future__ import annotations
 
 import decimal
 import functools
-import math
-from abc import ABC, abstractmethod
 
-import cv2
 import numpy as np
-import zstandard
 
-
-class PayloadError(ValueError):
-    """The payload does not decode to exactly the declared number of bytes."""
-
-
-class Codec(ABC):
-    name: str
-
-    @abstractmethod
-    def encode(self, latents: np.ndarray) -> bytes:
-        """Pack an int8 (H, W, C) tensor: NHWC in memory, or a view of (C, H, W) planes."""
-
-    @abstractmethod
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-        """The int8 tensor of HWC `shape` as C planes, a fresh (C, H, W) array, or PayloadError.
-        Planes are what the host's decoder takes, and what a planar codec holds anyway."""
-
-
-def _planes(pixels: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-    """HWC int8 bytes (exactly prod(shape) of them) → a fresh (C, H, W) array."""
-    h, w, c = shape
-    return cv2.transpose(np.frombuffer(pixels, np.int8).reshape(h * w, c)).reshape(c, h, w)
-
-
-def _planar(latents: np.ndarray) -> np.ndarray | None:
-    """The (C, H*W) planes an (H, W, C) view of channel planes is made of, or None if it is not one."""
-    planes = latents.transpose(2, 0, 1)
-    return planes.reshape(len(planes), -1) if planes.flags.c_contiguous else None
-
-
-def _pixels(latents: np.ndarray) -> np.ndarray:
-    """(H, W, C) latents in HWC byte order, as the wire's raw and zstd payloads carry them."""
-    planes = _planar(latents)
-    if planes is None or latents.flags.c_contiguous:  # (1x1 latents are both)
-        return np.ascontiguousarray(latents)
-    return cv2.transpose(planes)
-
-
-def _check_channels(payload: bytes, offset: int, channels: int, codec: str) -> None:
-    """The uint16 LE channel count a payload carries at `offset` must be the header's."""
-    carried = int.from_bytes(payload[offset:offset + 2], "little")
-    if carried != channels:
-        raise PayloadError(f"{codec} payload has {carried} channels, header declares {channels}")
-
-
-class RawCodec(Codec):
-    """The int8 bytes as they are: no CPU cost, for fat links."""
-
-    name = "raw"
-
-    def encode(self, latents: np.ndarray) -> bytes:
-        return _pixels(latents).tobytes()
-
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-        nbytes = math.prod(shape)
-        if len(payload) != nbytes:
-            raise PayloadError(f"raw payload is {len(payload)} bytes, header declares {nbytes}")
-        return _planes(payload, shape)
-
-
-class ZstdCodec(Codec):
-    """zstd at a low level: cheap enough for the A53, and it removes the latents' redundancy."""
-
-    name = "zstd"
-
-    def __init__(self, level: int = 1):
-        self._compressor = self._compressor_for(level)
-        self._decompressor = zstandard.ZstdDecompressor()
-
-    @staticmethod
-    def _compressor_for(level: int) -> zstandard.ZstdCompressor:
-        return zstandard.ZstdCompressor(level=level, write_content_size=True)
-
-    def encode(self, latents: np.ndarray) -> bytes:
-        return self._compressor.compress(_pixels(latents).data)
-
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-        return _planes(self._decompress(payload, math.prod(shape)), shape)
-
-    def _decompress(self, payload: bytes, nbytes: int) -> bytes:
-        """Exactly `nbytes` from one zstd frame that declares that size."""
-        try:
-            params = zstandard.get_frame_parameters(payload)
-        except zstandard.ZstdError as e:
-            raise PayloadError(f"not a zstd frame: {e}") from None
-        if params.content_size != nbytes:
-            raise PayloadError(f"zstd frame declares {params.content_size} bytes, header declares {nbytes}")
-        try:
-            out = self._decompressor.decompress(payload, max_output_size=nbytes)
-        except zstandard.ZstdError as e:
-            raise PayloadError(f"zstd payload is corrupt: {e}") from None
-        if len(out) != nbytes:
-            raise PayloadError(f"zstd payload decodes to {len(out)} bytes, header declares {nbytes}")
-        return out
-
-
-class PlanarZstdCodec(ZstdCodec):
-    """zstd over the channel planes that are not all zero.
-
-    A learned codec's channels differ in kind: in dct8 at its default rate about 120 of the 192
-    planes are entirely zero and the rest are mostly zero. One plane after another gives zstd long
-    runs where pixel order interleaves 192 unlike values, and skipping the empty planes spares it
-    most of the bytes: on dct8 latents this is ~30-40 % smaller than `zstd` and costs less CPU.
-
-    Payload: uint16 LE channel count C (must match the header), a bitmap of the planes present
-    (ceil(C/8) bytes, numpy.packbits order, padding bits zero), then one zstd frame of the present
-    planes (H*W bytes each, in channel order).
-    """
-
-    name = "zstd-planes"
-
-    def __init__(self, level: int = 1):
-        super().__init__(level)
-        self._scratch = np.empty(0, np.int8)
-
-    @staticmethod
-    def _compressor_for(level: int) -> zstandard.ZstdCompressor:
-        """A plane repeats what the planes just before it hold: with a 128 KiB window and an 8 KiB
-        hash table (it stays in L1) zstd packs dct8 latents 14-18 % faster and 1-2 % smaller than
-        with the level's own (measured at level 1, cold and warm)."""
-        return zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
-            level, window_log=17, hash_log=11, write_content_size=True))
-
-    def encode(self, latents: np.ndarray) -> bytes:
-        planes = _planar(latents)
-        if planes is None:  # NHWC, as the DPU writes them
-            pixels = np.ascontiguousarray(latents).reshape(-1, latents.shape[-1])
-            if self._scratch.size != pixels.size:  # reused (one codec per thread): a fresh megabyte
-                self._scratch = np.empty(pixels.size, np.int8)  # per frame costs page faults
-            planes = self._scratch.reshape(pixels.shape[::-1])
-            cv2.transpose(pixels, planes)
-        present = planes.any(axis=1)
-        return (np.uint16(len(present)).astype("<u2").tobytes() + np.packbits(present).tobytes()
-                + self._compressor.compress(planes[present].data))
-
-    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-        channels, plane = shape[-1], math.prod(shape[:-1])
-        head = 2 + (channels + 7) // 8
-        if len(payload) < head:
-            raise PayloadError(f"zstd-planes payload is {len(payload)} bytes, shorter than its {head}-byte plane map")
-        _check_channels(payload, 0, channels, self.name)
-        bits = np.unpackbits(np.frombuffer(payload, np.uint8, head - 2, 2))
-        if bits[channels:].any():
-            raise PayloadError("zstd-planes plane map marks planes beyond the declared channels")
-        present = bits[:channels].astype(bool)
-        data = self._decompress(payload[head:], int(present.sum()) * plane)
-        planes = np.empty((channels, plane), np.int8)  # not np.zeros: calloc maps fresh pages every frame
-        planes[~present] = 0
-        planes[present] = np.frombuffer(data, np.int8).reshape(-1, plane)
-        return planes.reshape(channels, *shape[:2])
-
-
-CODECS: dict[str, type[Codec]] = {c.name: c for c in (RawCodec, ZstdCodec, PlanarZstdCodec)}
+from .base import Codec, PayloadError, check_channels
 
 
 @functools.lru_cache(maxsize=None)
@@ -449,7 +289,7 @@ class LaplaceCodec(Codec):
         positions = height * width
         if len(payload) < 4 or payload[:2] != self.MAGIC:
             raise PayloadError("not a laplace payload")
-        _check_channels(payload, 2, channels, self.name)
+        check_channels(payload, 2, channels, self.name)
         if positions == 0 or (len(payload) - 4) % 4:
             raise PayloadError("laplace payload is truncated")
         words = np.frombuffer(payload, "<u4", offset=4).astype(np.uint32)
@@ -506,6 +346,3 @@ class LaplaceCodec(Codec):
         if not coder.is_empty():
             raise PayloadError("laplace payload has trailing data")
         return out.reshape(channels, height, width)
-
-
-CODECS[LaplaceCodec.name] = LaplaceCodec

@@ -1,0 +1,55 @@
+"""What every payload codec is: int8 latents (H, W, C) in, bytes out, and back.
+
+Decoding is bounded by the size the (already validated) header declares, so a hostile payload
+can never make the receiver allocate more than the declared latent tensor.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import cv2
+import numpy as np
+
+
+class PayloadError(ValueError):
+    """The payload does not decode to exactly the declared number of bytes."""
+
+
+class Codec(ABC):
+    name: str
+
+    @abstractmethod
+    def encode(self, latents: np.ndarray) -> bytes:
+        """Pack an int8 (H, W, C) tensor: NHWC in memory, or a view of (C, H, W) planes."""
+
+    @abstractmethod
+    def decode(self, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+        """The int8 tensor of HWC `shape` as C planes, a fresh (C, H, W) array, or PayloadError.
+        Planes are what the host's decoder takes, and what a planar codec holds anyway."""
+
+
+def planes_from_pixels(pixels: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    """HWC int8 bytes (exactly prod(shape) of them) → a fresh (C, H, W) array."""
+    h, w, c = shape
+    return cv2.transpose(np.frombuffer(pixels, np.int8).reshape(h * w, c)).reshape(c, h, w)
+
+
+def planar(latents: np.ndarray) -> np.ndarray | None:
+    """The (C, H*W) planes an (H, W, C) view of channel planes is made of, or None if it is not one."""
+    planes = latents.transpose(2, 0, 1)
+    return planes.reshape(len(planes), -1) if planes.flags.c_contiguous else None
+
+
+def pixel_order(latents: np.ndarray) -> np.ndarray:
+    """(H, W, C) latents in HWC byte order, as the wire's raw and zstd payloads carry them."""
+    planes = planar(latents)
+    if planes is None or latents.flags.c_contiguous:  # (1x1 latents are both)
+        return np.ascontiguousarray(latents)
+    return cv2.transpose(planes)
+
+
+def check_channels(payload: bytes, offset: int, channels: int, codec: str) -> None:
+    """The uint16 LE channel count a payload carries at `offset` must be the header's."""
+    carried = int.from_bytes(payload[offset:offset + 2], "little")
+    if carried != channels:
+        raise PayloadError(f"{codec} payload has {carried} channels, header declares {channels}")
