@@ -6,12 +6,11 @@ import threading
 import time
 from collections import deque
 
+from caed.fixed_point import psnr
 from caed.wire import FrameDecoder, LatentFrame, Rejected
 
 from .decoder import DecoderSet, UnknownModel
 from .metrics import ViewerMetrics
-from caed.fixed_point import psnr
-
 from .reference import ReferenceFrames
 from .report import KEEP, Stats
 from .sinks import Sink

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import torch
 
 from caed.fixed_point import encoder_input_float
 
