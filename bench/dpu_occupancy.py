@@ -35,9 +35,11 @@ DOUBLE = REPO / "tests" / "dpu_double"
 
 
 def _double():
-    """Import the test double (never shipped; only this benchmark and the tests use it)."""
-    if str(DOUBLE) not in sys.path:
-        sys.path.insert(0, str(DOUBLE))
+    """Import the test double and its xmodel writer (never shipped; only this benchmark and the
+    tests use them)."""
+    for folder in (DOUBLE, DOUBLE.parent):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
     import dpu_double_xmodel
     import vart
 

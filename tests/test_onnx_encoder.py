@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +10,7 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-sys.path.insert(0, str(Path(__file__).parent / "dpu_double"))
-
-from tiny_qdq_encoder import write_tiny_encoder  # noqa: E402
+from tiny_models import write_tiny_encoder
 
 from caed.manifest import ModelSpec, find  # noqa: E402
 from caed.encoders.base import EncoderError  # noqa: E402

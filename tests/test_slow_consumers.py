@@ -17,9 +17,7 @@ from caed_host.sinks import NullSink
 from caed_host.subscriber import Subscriber
 from caed_host.viewer import Viewer
 from deploy_processes import free_port, running, sample_value, scrape, wait_until
-
-sys.path.insert(0, str(Path(__file__).parent / "dpu_double"))
-from tiny_qdq_encoder import write_tiny_encoder  # noqa: E402
+from tiny_models import write_tiny_encoder
 
 H, W, C = 256, 384, 32  # latents 128x192x32: 768 KiB per raw frame
 

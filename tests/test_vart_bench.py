@@ -6,10 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-DOUBLE = Path(__file__).parent / "dpu_double"
-sys.path.insert(0, str(DOUBLE))
-
-from tiny_qdq_encoder import write_tiny_encoder  # noqa: E402
+from tiny_models import write_tiny_encoder
 
 BENCH = Path(__file__).parents[1] / "bench" / "dpu_occupancy.py"
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,31 +10,21 @@ import numpy as np
 import pytest
 import zmq
 
-DOUBLE = Path(__file__).parent / "dpu_double"
-sys.path.insert(0, str(DOUBLE))
+from dpu_double_xmodel import write_xmodel
+from tiny_models import write_tiny_encoder
 
-from dpu_double_xmodel import write_xmodel  # noqa: E402
-from tiny_qdq_encoder import write_tiny_encoder  # noqa: E402
-
-from caed.wire import FrameDecoder  # noqa: E402
+from caed.wire import FrameDecoder
 
 H, W, C = 64, 96, 4
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def caed(*args: str, lock_dir: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(DOUBLE), os.environ.get("PYTHONPATH")])),
-               DPU_DOUBLE_LOCK_DIR=str(lock_dir))
+def caed(*args: str, double) -> subprocess.Popen:
+    """The daemon in a child process that loads the vart/xir double."""
     return subprocess.Popen([sys.executable, "-m", "caed.cli", "--metrics-port", "0", "--log-level", "warning",
-                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             *args], env=double.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_frames_publish_in_order_when_dpu_jobs_finish_out_of_order(tmp_path):
+def test_frames_publish_in_order_when_dpu_jobs_finish_out_of_order(dpu_double, free_port, tmp_path):
     """Two cores, jobs alternately 300 ms and 5 ms: every second job overtakes the one before it on the
     DPU, yet subscribers see gapless sequence numbers and increasing source frame indices."""
     onnx_model = write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C)
@@ -52,7 +40,7 @@ def test_frames_publish_in_order_when_dpu_jobs_finish_out_of_order(tmp_path):
     sub.connect(endpoint)
     daemon = caed("--source", "synthetic", "--fps", "20", "--backend", "vart", "--model", str(xmodel),
                   "--workers", "2", "--frames", "12", "--bind", endpoint, "--json", str(tmp_path / "summary.json"),
-                  lock_dir=tmp_path)
+                  double=dpu_double)
     decoder, frames = FrameDecoder(), []
     try:
         while len(frames) < 12:
@@ -77,11 +65,11 @@ def test_frames_publish_in_order_when_dpu_jobs_finish_out_of_order(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["frames_published"] == 12
 
 
-def test_check_prints_the_dpu_tensors(tmp_path):
+def test_check_prints_the_dpu_tensors(dpu_double, tmp_path):
     onnx_model = write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C)
     xmodel = write_xmodel(tmp_path / "tiny.xmodel", encoder_onnx=onnx_model, input_shape=(H, W, 3), input_fix_point=7,
                           latent_shape=(H // 2, W // 2, C), latent_fix_point=4, name="tiny-check")
-    out, err = caed("--check", "--backend", "vart", "--model", str(xmodel), lock_dir=tmp_path).communicate(timeout=120)
+    out, err = caed("--check", "--backend", "vart", "--model", str(xmodel), double=dpu_double).communicate(timeout=120)
     described = json.loads(out)
     assert described["backend"] == "vart" and described["model_id"] == "tiny-check"
     assert described["input"]["name"] == "image_fix" and described["input"]["fix_point"] == 7
@@ -93,27 +81,27 @@ def test_check_prints_the_dpu_tensors(tmp_path):
     ("missing", "xmodel not found"),
     ("no-dpu", "no DPU subgraph"),
 ])
-def test_check_fails_with_a_clear_message(tmp_path, problem, expected):
+def test_check_fails_with_a_clear_message(dpu_double, tmp_path, problem, expected):
     onnx_model = write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C)
     xmodel = tmp_path / "m.xmodel"
     if problem == "no-dpu":
         write_xmodel(xmodel, encoder_onnx=onnx_model, input_shape=(H, W, 3), input_fix_point=7,
                      latent_shape=(H // 2, W // 2, C), latent_fix_point=4, devices=("USER", "CPU"))
-    proc = caed("--check", "--backend", "vart", "--model", str(xmodel), lock_dir=tmp_path)
+    proc = caed("--check", "--backend", "vart", "--model", str(xmodel), double=dpu_double)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert expected in err and "Traceback" not in err
 
 
-def _stream(tmp_path: Path, name: str, backend_args: list[str], frames: int) -> dict[int, object]:
+def _stream(double, endpoint: str, tmp_path: Path, name: str, backend_args: list[str],
+            frames: int) -> dict[int, object]:
     """Run the daemon on the synthetic source and collect every published frame by source frame index."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.setsockopt(zmq.RCVTIMEO, 120_000)
     sub.connect(endpoint)
     daemon = caed("--source", "synthetic", "--fps", "2", "--workers", "2", "--frames", str(frames),
-                  "--bind", endpoint, "--json", str(tmp_path / f"{name}.json"), *backend_args, lock_dir=tmp_path)
+                  "--bind", endpoint, "--json", str(tmp_path / f"{name}.json"), *backend_args, double=double)
     decoder, received = FrameDecoder(), {}
     try:
         while len(received) < frames:
@@ -130,11 +118,11 @@ def _stream(tmp_path: Path, name: str, backend_args: list[str], frames: int) -> 
     return received
 
 
-def test_vart_on_the_double_matches_the_onnx_int8_backend(tmp_path):
+def test_vart_on_the_double_matches_the_onnx_int8_backend(dpu_double, free_port, tmp_path):
     """The host decodes the vart stream to the same PSNR as the onnx int8 stream (same frames, same model)."""
     from caed import manifest
-    from caed_host.decoder import DecoderSet
     from caed.fixed_point import psnr
+    from caed_host.decoder import DecoderSet
     from caed_host.reference import ReferenceFrames
 
     spec = manifest.find("kth2020")
@@ -143,8 +131,8 @@ def test_vart_on_the_double_matches_the_onnx_int8_backend(tmp_path):
     from dpu_double_xmodel import write_for_model
 
     xmodel = write_for_model(spec, tmp_path / "kth2020.xmodel", latency_ms=35.72)
-    vart_frames = _stream(tmp_path, "vart", ["--backend", "vart", "--model", str(xmodel)], 6)
-    onnx_frames = _stream(tmp_path, "onnx", ["--backend", "onnx", "--onnx-int8", "--model", "kth2020"], 6)
+    vart_frames = _stream(dpu_double, f"tcp://127.0.0.1:{free_port()}", tmp_path, "vart", ["--backend", "vart", "--model", str(xmodel)], 6)
+    onnx_frames = _stream(dpu_double, f"tcp://127.0.0.1:{free_port()}", tmp_path, "onnx", ["--backend", "onnx", "--onnx-int8", "--model", "kth2020"], 6)
     common = sorted(set(vart_frames) & set(onnx_frames))
     assert len(common) >= 4, (sorted(vart_frames), sorted(onnx_frames))
     decoders, reference = DecoderSet(), ReferenceFrames("synthetic")

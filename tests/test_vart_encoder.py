@@ -12,12 +12,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-DOUBLE = Path(__file__).parent / "dpu_double"
-sys.path.insert(0, str(DOUBLE))
-
-import vart  # noqa: E402
-from dpu_double_xmodel import write_xmodel  # noqa: E402
-from tiny_qdq_encoder import write_tiny_encoder  # noqa: E402
+from dpu_double_xmodel import write_xmodel
+from tiny_models import write_tiny_encoder
 
 from caed.encoders.base import EncoderError  # noqa: E402
 from caed.encoders.vart import VartEncoder, wait_job  # noqa: E402
@@ -27,9 +23,9 @@ IN_FP, LATENT_FP = 6, 3  # not the defaults 7/4, so a swapped or hard-coded scal
 
 
 @pytest.fixture(autouse=True)
-def lock_dir(tmp_path, monkeypatch):
-    gc.collect()  # runners kept alive by earlier tests' tracebacks would still hold the DPU lock
-    monkeypatch.setenv("DPU_DOUBLE_LOCK_DIR", str(tmp_path))
+def double(dpu_double):
+    """The backend imports vart and xir: every test here runs it on the double (conftest.py)."""
+    return dpu_double
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +217,7 @@ def test_wait_job_passes_an_int_job_id_through():
     assert wait_job(IntJobRunner(), 7) == 0
 
 
-def test_workers_spread_over_the_cores(tmp_path, onnx_model):
+def test_workers_spread_over_the_cores(double, tmp_path, onnx_model):
     enc = VartEncoder(xmodel(tmp_path, onnx_model, cores=2, latency_ms=30.0), workers=4)
     try:
         futures = [enc.submit(f) for f in frames(8)]
@@ -229,7 +225,7 @@ def test_workers_spread_over_the_cores(tmp_path, onnx_model):
             fut.result(timeout=60)
         slot = enc._runners.get()
         enc._runners.put(slot)
-        stats = vart.device_of(slot.runner).stats()
+        stats = double.vart.device_of(slot.runner).stats()
         assert sum(stats["jobs_per_core"]) == 8 and min(stats["jobs_per_core"]) >= 1
     finally:
         enc.close()
@@ -266,7 +262,7 @@ def test_the_double_is_not_importable_from_the_package():
     assert out.stdout.strip() == "None"
 
 
-def test_read_only_frames_are_staged_and_results_are_fresh_arrays(encoder):
+def test_read_only_frames_are_staged_and_results_are_fresh_arrays(double, encoder):
     frame = frames(1, seed=9)[0]
     writable_result = encoder.submit(frame).result(timeout=60)
     frame.flags.writeable = False  # e.g. a frame made with np.frombuffer; the binding wants writable buffers
@@ -275,19 +271,19 @@ def test_read_only_frames_are_staged_and_results_are_fresh_arrays(encoder):
     assert not np.shares_memory(read_only_result, writable_result)
 
 
-def _hold_dpu_in_another_process(path: Path, seconds: float) -> subprocess.Popen:
-    code = (f"import sys, time; sys.path.insert(0, {str(DOUBLE)!r}); import vart, xir; "
+def _hold_dpu_in_another_process(double, path: Path, seconds: float) -> subprocess.Popen:
+    code = ("import time, vart, xir; "
             f"g = xir.Graph.deserialize({str(path)!r}); "
             "sg = [c for c in g.get_root_subgraph().toposort_child_subgraph() if c.get_attr('device') == 'DPU'][0]; "
             f"r = vart.Runner.create_runner(sg, 'run'); print('held', flush=True); time.sleep({seconds})")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=double.env())
     assert proc.stdout.readline().strip() == "held"
     return proc
 
 
-def test_check_gives_up_on_a_dpu_held_by_another_process(tmp_path, onnx_model):
+def test_check_gives_up_on_a_dpu_held_by_another_process(double, tmp_path, onnx_model):
     path = xmodel(tmp_path, onnx_model)
-    holder = _hold_dpu_in_another_process(path, 60)
+    holder = _hold_dpu_in_another_process(double, path, 60)
     try:
         with pytest.raises(EncoderError, match="held by another process .*gave up after 0.5 s"):
             VartEncoder(path, workers=1, dpu_wait_s=0.5)
@@ -296,12 +292,12 @@ def test_check_gives_up_on_a_dpu_held_by_another_process(tmp_path, onnx_model):
         holder.wait()
 
 
-def test_the_service_warns_and_waits_for_the_dpu(tmp_path, onnx_model, monkeypatch, caplog):
+def test_the_service_warns_and_waits_for_the_dpu(double, tmp_path, onnx_model, monkeypatch, caplog):
     import caed.encoders.vart as vart_backend
 
     monkeypatch.setattr(vart_backend, "LOCK_WARNING_S", 0.2)
     path = xmodel(tmp_path, onnx_model)
-    holder = _hold_dpu_in_another_process(path, 2)
+    holder = _hold_dpu_in_another_process(double, path, 2)
     try:
         enc = VartEncoder(path, workers=1)
         enc.close()

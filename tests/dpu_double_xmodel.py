@@ -1,6 +1,6 @@
 """Write the ".xmodel" files the xir/vart test double loads (JSON, not a real xmodel).
 
-    python tests/dpu_double/dpu_double_xmodel.py --model kth2020 --out /tmp/enc.xmodel \
+    python tests/dpu_double_xmodel.py --model kth2020 --out /tmp/enc.xmodel \
         --cores 2 --latency-ms 35.72
 
 File layout: `name`, `attrs`, `tensors` {name: {dims, dtype, attrs{fix_point}}}, `subgraphs`
