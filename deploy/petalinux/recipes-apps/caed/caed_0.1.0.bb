@@ -26,6 +26,10 @@ S = "${WORKDIR}/caed-${PV}"
 
 inherit setuptools3 systemd useradd
 
+# The board's distribution only (setup.py): the caed package without the ONNX
+# weights, and the console scripts caed and caed-keys; no host tools, no training.
+export CAED_BOARD = "1"
+
 USERADD_PACKAGES = "${PN}"
 # render normally comes from udev (systemd); create it if the image lacks it.
 GROUPADD_PARAM:${PN} = "--system render"
