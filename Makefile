@@ -20,4 +20,5 @@ demo: setup-host
 	$(BIN)/python -m caed_host.demo
 
 test: setup-dev
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && echo "no tests collected" && rc=0; exit $$rc
