@@ -17,11 +17,23 @@ import cv2
 import numpy as np
 
 
+# ----- the format itself -----
+def to_int8(values: np.ndarray, fix_point: int) -> np.ndarray:
+    """The reference formula: round half to even at 2**-fix_point, saturate to int8."""
+    return np.clip(np.round(values * 2.0 ** fix_point), -128, 127).astype(np.int8)
+
+
+def fix_point_for(max_abs: float) -> int:
+    """The largest fix point whose int8 range still holds max_abs (what the DPU's quantizer picks)."""
+    if not math.isfinite(max_abs) or max_abs <= 0:
+        raise ValueError(f"cannot choose a fix_point for max |x| = {max_abs}")
+    return int(math.floor(math.log2(127.0 / max_abs)))
+
+
 # ----- the encoder's input -----
 def quantize_float(pixels: np.ndarray, fix_point: int) -> np.ndarray:
-    """The reference formula: uint8 → [0, 1] → round-to-nearest, saturating int8 at 2**fix_point."""
-    x = pixels.astype(np.float64) / 255.0
-    return np.clip(np.round(x * 2.0 ** fix_point), -128, 127).astype(np.int8)
+    """uint8 pixels → [0, 1] → int8 at fix_point: what the encoder's input means."""
+    return to_int8(pixels.astype(np.float64) / 255.0, fix_point)
 
 
 def encoder_input_float(rgb: np.ndarray, fix_point: int, colours: str = "rgb") -> np.ndarray:

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from .base import CodecModel
-from .quant import fake_quantize, fix_point_for
+from caed.fixed_point import fix_point_for
+
+from .quant import fake_quantize
 
 SIZE_MULTIPLE = 8
 

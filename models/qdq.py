@@ -11,12 +11,13 @@ largest one that still holds the tensor's maximum.
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from caed.fixed_point import dequantize, fix_point_for, to_int8
 
 from .quant import INPUT_FIX_POINT
 
@@ -24,19 +25,13 @@ CONV_OPS = ("Conv", "ConvTranspose")
 SAMPLES_PER_BATCH = 200_000
 
 
-def _max_fix_point(max_abs: float) -> int:
-    return int(math.floor(math.log2(127.0 / max_abs))) if max_abs > 0 else 7
-
-
 def best_fix_point(values: np.ndarray, max_abs: float | None = None) -> int:
     """The power-of-two fix point with the least int8 round-trip squared error on `values`."""
     max_abs = float(np.abs(values).max()) if max_abs is None else max_abs
-    top = _max_fix_point(max_abs)
+    top = fix_point_for(max_abs) if max_abs > 0 else 7
     errors = {}
     for fp in range(top, top + 3):
-        s = 2.0 ** fp
-        q = np.clip(np.round(values * s), -128, 127) / s
-        errors[fp] = float(np.mean((q - values) ** 2))
+        errors[fp] = float(np.mean((dequantize(to_int8(values, fp), fp) - values) ** 2))
     return min(errors, key=errors.get)
 
 
@@ -93,7 +88,7 @@ def _qdq_nodes(tensor: str, fix_point: int, prefix: str) -> tuple[list[onnx.Node
 
 def _quantize_initializer(array: np.ndarray, name: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str, int]:
     fix_point = best_fix_point(array)
-    q = np.clip(np.round(array * 2.0 ** fix_point), -128, 127).astype(np.int8)
+    q = to_int8(array, fix_point)
     scale, zero, out = f"{name}_scale", f"{name}_zero_point", f"{name}_dq"
     inits = [numpy_helper.from_array(q, f"{name}_int8"), numpy_helper.from_array(_scale(fix_point), scale),
              numpy_helper.from_array(np.array(0, np.int8), zero)]

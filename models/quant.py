@@ -8,8 +8,6 @@ exactly the values the deployed model sees.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 INPUT_FIX_POINT = 7
@@ -22,8 +20,3 @@ def fake_quantize(x: torch.Tensor, fix_point: int) -> torch.Tensor:
     return x + (q - x).detach()
 
 
-def fix_point_for(max_abs: float) -> int:
-    """Largest power-of-two fix_point whose int8 range still holds max_abs (what the DPU picks)."""
-    if not math.isfinite(max_abs) or max_abs <= 0:
-        raise ValueError(f"cannot choose a fix_point for max |x| = {max_abs}")
-    return int(math.floor(math.log2(127.0 / max_abs)))
