@@ -61,6 +61,12 @@ class CodecModel(nn.Module, ABC):
     def prepare_export(self) -> None:
         """Bring the float model in line with what the DPU will run, before export (no-op by default)."""
 
+    def dpu_encoder(self) -> nn.Module:
+        """The encoder as the DPU build quantizes and compiles it (vitis_build) and as
+        caed-dpu-estimate counts it: the same function, in operators the DPUCZDX8G runs. By
+        default the encoder itself."""
+        return self.encoder
+
     def nhwc_encoder(self) -> nn.Module:
         """The encoder on NHWC pictures, as ONNX Runtime is fed; by default a permute before it."""
         return NHWCToNCHW(self.encoder)

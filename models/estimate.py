@@ -68,7 +68,7 @@ def encoder_layers(model_name: str, height: int, width: int) -> list[ConvLayer]:
     from .architectures import build
     from .workload import conv_layers
 
-    return conv_layers(build(model_name).encoder, (1, 3, height, width))
+    return conv_layers(build(model_name).dpu_encoder(), (1, 3, height, width))
 
 
 def parse_args(argv=None) -> argparse.Namespace:

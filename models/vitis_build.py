@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 from caed.manifest import DEFAULT_MODEL, ModelNotFound, find
+
 from .train import DEFAULT_DATA
 
 NOT_IN_DOCKER = ("{tool} not found: run this inside the Vitis AI docker (xilinx/vitis-ai-pytorch-cpu or -gpu), "
@@ -51,8 +52,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--calibration", type=Path, default=DEFAULT_DATA)
     p.add_argument("--calibration-images", type=int, default=200)
-    p.add_argument("--input", default="512x768", help="HxW the DPU will see")
-    return p.parse_args(argv)
+    p.add_argument("--input", default="512x768",
+                   help="HxW the DPU will see: the camera's size (native streaming) or the size the daemon "
+                        "scales it to; an xmodel has one fixed input size (default 512x768)")
+    args = p.parse_args(argv)
+    try:
+        args.height, args.width = (int(v) for v in args.input.lower().split("x"))
+    except ValueError:
+        p.error(f"--input must look like 720x1280 (height x width), got {args.input!r}")
+    return args
 
 
 def require_tools() -> None:
@@ -83,13 +91,28 @@ def prepare_encoder(model: str):
         raise SystemExit("reading the shipped encoder.onnx needs the onnx package: pip install onnx") from None
     codec = build(manifest["architecture"])
     load_encoder_weights(codec, spec.encoder)
+    encoder = codec.dpu_encoder()
     shift = int(manifest.get("rate_index", 0))
     if shift:  # a positive power of two commutes with ReLU and with the DPU's rounding grid
-        last = [m for m in codec.encoder.modules() if isinstance(m, nn.Conv2d)][-1]
+        last = [m for m in encoder.modules() if isinstance(m, nn.Conv2d)][-1]
         with torch.no_grad():
             last.weight /= 2 ** shift
             last.bias /= 2 ** shift
-    return codec.encoder.eval(), {**manifest, "dpu_latent_scale_log2": shift}, spec
+    return encoder.eval(), {**manifest, "dpu_latent_scale_log2": shift}, spec
+
+
+def manifest_for_input(manifest: dict, height: int, width: int) -> dict:
+    """The manifest to ship beside an xmodel compiled for height x width: its input and latent
+    shapes are the xmodel's (the vart backend refuses a manifest that describes another size)."""
+    from .architectures import build
+
+    model = build(manifest["architecture"])
+    if height <= 0 or width <= 0 or height % model.size_multiple or width % model.size_multiple:
+        raise SystemExit(f"--input {height}x{width}: {manifest['architecture']} needs a height and width that are "
+                         f"positive multiples of {model.size_multiple}")
+    latent_h, latent_w = model.latent_size(height, width)
+    return {**manifest, "input": {**manifest["input"], "shape": [height, width, 3]},
+            "latent": {**manifest["latent"], "shape": [latent_h, latent_w, model.latent_channels]}}
 
 
 def calibration_batches(folder: Path, count: int, height: int, width: int, colours: str, fix_point: int):
@@ -108,14 +131,15 @@ def calibration_batches(folder: Path, count: int, height: int, width: int, colou
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    height, width = (int(v) for v in args.input.split("x"))
+    height, width = args.height, args.width
     if not args.arch_json.is_file():
         raise SystemExit(f"arch.json not found: {args.arch_json}")
+    encoder, manifest, spec = prepare_encoder(args.model)
+    manifest = manifest_for_input(manifest, height, width)
     require_tools()
     import torch
     from pytorch_nndct.apis import torch_quantizer
 
-    encoder, manifest, spec = prepare_encoder(args.model)
     dummy = torch.zeros(1, 3, height, width)
     quant_dir = args.out / "quantized"
     cpu = torch.device("cpu")
@@ -145,15 +169,18 @@ def main(argv=None) -> int:
 
 
 def check_xmodel(path: Path, latent_scale_log2: int, input_fix_point: int) -> int:
-    """One DPU subgraph, whose input is on the grid it was calibrated on; report the wire's latent
-    fix_point."""
+    """The whole encoder on the DPU: one DPU subgraph and no CPU one (an op the compiler left to
+    the A53 would run there for every frame, between the image and the latents), whose input is
+    on the grid it was calibrated on; report the wire's latent fix_point."""
     import xir
 
-    graph = xir.Graph.deserialize(str(path))
-    dpu = [s for s in graph.get_root_subgraph().toposort_child_subgraph()
-           if s.has_attr("device") and s.get_attr("device").upper() == "DPU"]
-    if len(dpu) != 1:
-        print(f"{path}: {len(dpu)} DPU subgraphs; some op went to the CPU (see the compiler log)", file=sys.stderr)
+    children = xir.Graph.deserialize(str(path)).get_root_subgraph().toposort_child_subgraph()
+    device = {s.get_name(): s.get_attr("device").upper() for s in children if s.has_attr("device")}
+    dpu = [s for s in children if device.get(s.get_name()) == "DPU"]
+    cpu = [name for name, kind in device.items() if kind == "CPU"]
+    if len(dpu) != 1 or cpu:
+        print(f"{path}: {len(dpu)} DPU subgraph(s) and CPU subgraph(s) {cpu}: the encoder must run on the DPU "
+              "alone (see the compiler log for the ops it left to the CPU)", file=sys.stderr)
         return 1
     (inp,), (out,) = dpu[0].get_input_tensors(), dpu[0].get_output_tensors()
     in_fp, out_fp = inp.get_attr("fix_point"), out.get_attr("fix_point")
