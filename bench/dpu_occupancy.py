@@ -91,7 +91,7 @@ def run_daemon(xmodel: Path, workers: int, seconds: float, source_fps: float, wo
     the double's per-core statistics."""
     summary, stats_file = workdir / f"summary-{xmodel.stem}-{workers}.json", Path(f"{xmodel}.stats.json")
     stats_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "caed.cli", "--source", "synthetic", "--fps", str(source_fps),
+    cmd = [sys.executable, "-m", "caed.cli", "--source", "synthetic", "--resolution", "fit", "--fps", str(source_fps),
            "--backend", "vart", "--model", str(xmodel), "--workers", str(workers), "--duration", str(seconds),
            "--bind", f"tcp://127.0.0.1:{_free_port()}", "--metrics-port", "0", "--json", str(summary),
            "--log-level", "warning"]

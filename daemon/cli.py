@@ -9,23 +9,24 @@ import threading
 from dataclasses import asdict, dataclass
 from ipaddress import ip_address
 
-from caed.manifest import DEFAULT_MODEL
-
 from . import config
 from .codecs import CODECS
 from .config import setting
 from .curve import CurveError, check_clients, load_secret
 from .encoders import BACKENDS, EncoderError, create_encoder
+from .manifest import DEFAULT_MODEL
 from .metrics import DaemonMetrics, MetricsServerError, serve
 from .notify import SystemdNotifier
 from .pipeline import Pipeline
 from .publisher import PublisherError, ZmqPublisher
-from .sources import SPEC_HELP, LatestFrameSource, SourceError, open_source
+from .sources import SPEC_HELP, FrameSource, LatestFrameSource, SourceError, open_source
 from .tuning import keep_freed_memory, single_threaded_opencv
 from .wire import MAX_NAME, FrameEncoder
 
 log = logging.getLogger("caed")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+SYNTHETIC_SIZE = (512, 768)  # (H, W) of the synthetic camera, unless resolution names a size
+MAX_RESOLUTION = 8192
 CHECK_DPU_WAIT_S = 10.0  # a running service holds the DPU: say so instead of waiting for it forever
 
 
@@ -34,6 +35,10 @@ class DaemonConfig:
     source: str = setting("synthetic", "where frames come from: " + SPEC_HELP)
     fps: float = setting(0.0, "pace synthetic, file and folder sources (0 = the file's own rate, else 30)",
                          min=0.0, max=1000.0)
+    resolution: str = setting("native", "picture size streamed: native = the source's own (padded for the "
+                                        "encoder, never cropped or resized), HxW = scaled to cover that size "
+                                        "and centre-cropped (e.g. 720x1280), fit = the model's input size "
+                                        "(what an xmodel was built for)")
     loop: bool = setting(True, "replay files and image folders when they end")
     exit_at_eof: bool = setting(False, "stop when a file or folder ends (with --no-loop); otherwise stay up, idle")
     backend: str = setting("onnx", "encoder backend: vart = DPU via VART, onnx = CPU via ONNX Runtime",
@@ -58,7 +63,21 @@ class DaemonConfig:
     json: str = setting("", "write a JSON summary to this file at exit")
     log_level: str = setting("info", "log verbosity", choices=LOG_LEVELS)
 
+    def picture(self) -> tuple[int, int] | None:
+        """The HxW `resolution` names, or None for native and fit."""
+        if self.resolution in ("native", "fit"):
+            return None
+        h, w = (int(v) for v in self.resolution.lower().split("x"))
+        return h, w
+
     def validate(self) -> None:
+        try:
+            size = self.picture()
+        except ValueError:
+            raise config.ConfigError("resolution", self.resolution, "must be native, fit or HxW (e.g. 720x1280)") \
+                from None
+        if size is not None and not all(1 <= d <= MAX_RESOLUTION for d in size):
+            raise config.ConfigError("resolution", self.resolution, f"sides must be 1-{MAX_RESOLUTION} pixels")
         if not (0 < len(self.stream) <= MAX_NAME and self.stream.isprintable() and "/" not in self.stream):
             raise config.ConfigError("stream", self.stream, f"must be 1-{MAX_NAME} printable characters without '/'")
         if not self.bind.startswith(("tcp://", "ipc://", "inproc://")):
@@ -88,15 +107,30 @@ EPILOG = """examples:
 """
 
 
+def open_camera(cfg: DaemonConfig) -> tuple[FrameSource, tuple[int, int], tuple[int, int] | None]:
+    """The configured source, the size of its frames, and the picture size to stream: the
+    source's own (native), the configured one (HxW), or None: the model's input size (fit).
+    ValueError for a source spec that names nothing, SourceError for one that gives no frame."""
+    size = cfg.picture()
+    h, w = size or SYNTHETIC_SIZE
+    source = open_source(cfg.source, w, h, cfg.fps, cfg.loop)
+    frames = source.picture_size()
+    return source, frames, frames if cfg.resolution == "native" else size
+
+
 def check(cfg: DaemonConfig) -> int:
-    """Preflight: load backend and model, print what a user needs to know before `systemctl start`."""
+    """Preflight: open the source and load backend and model, print what a user needs to know
+    before `systemctl start`: among it the source's frame size and the encoder's input size."""
     try:
+        source, frames, picture = open_camera(cfg)
         encoder = create_encoder(cfg.backend, cfg.model, 1, cfg.onnx_int8, cfg.onnx_threads,
-                                 dpu_wait_s=CHECK_DPU_WAIT_S)
-    except EncoderError as e:
+                                 dpu_wait_s=CHECK_DPU_WAIT_S, picture=picture)
+    except (ValueError, SourceError, EncoderError) as e:
         print(f"caed --check: FAILED: {e}", file=sys.stderr)
         return 1
-    print(json.dumps(encoder.describe(), indent=2, default=str))
+    described = {**encoder.describe(), "source": {"spec": cfg.source, "frames": list(frames)},
+                 "resolution": cfg.resolution}
+    print(json.dumps(described, indent=2, default=str))
     encoder.close()
     return 0
 
@@ -134,15 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     single_threaded_opencv()
     keep_freed_memory()
     try:
-        encoder = create_encoder(cfg.backend, cfg.model, cfg.workers, cfg.onnx_int8, cfg.onnx_threads)
+        source, frames, picture = open_camera(cfg)
+    except ValueError as e:
+        config.fail("caed", f"source = {cfg.source!r}: {e}", config.EXIT_USAGE)
+    except SourceError as e:  # systemd restarts the service: the camera may be back by then
+        config.fail("caed", f"source = {cfg.source!r}: no first frame to learn the picture size from: {e}")
+    try:
+        encoder = create_encoder(cfg.backend, cfg.model, cfg.workers, cfg.onnx_int8, cfg.onnx_threads,
+                                 picture=picture)
     except EncoderError as e:
         config.fail("caed", str(e))
-    h, w, _ = encoder.input.shape
-    try:
-        source = open_source(cfg.source, w, h, cfg.fps, cfg.loop)
-    except (ValueError, SourceError) as e:
-        encoder.close()
-        config.fail("caed", f"source = {cfg.source!r}: {e}", config.EXIT_USAGE)
+    h, w = encoder.picture
     try:
         frame_encoder = FrameEncoder(cfg.stream, encoder.model_id, cfg.codec, cfg.zstd_level)
     except ValueError as e:
@@ -158,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     except (PublisherError, MetricsServerError) as e:
         encoder.close()
         config.fail("caed", str(e))
-    log.info("%s encoder %s (%d workers), input %dx%d, latents %s, publishing %s on %s",
-             encoder.name, encoder.model_id, encoder.workers, w, h, "x".join(map(str, encoder.latent.shape)),
-             cfg.stream, publisher.endpoint)
+    log.info("%s encoder %s (%d workers), source frames %dx%d, picture %dx%d (%s), encoder input %dx%d, "
+             "latents %s, publishing %s on %s", encoder.name, encoder.model_id, encoder.workers, frames[1], frames[0],
+             w, h, cfg.resolution, encoder.input.shape[1], encoder.input.shape[0],
+             "x".join(map(str, encoder.latent.shape)), cfg.stream, publisher.endpoint)
     if encoder.name == "onnx":
         log.info("no DPU in use: the encoder runs on the CPU through ONNX Runtime")
     latest = LatestFrameSource(source, cfg.exit_at_eof, on_capture=metrics.captured.inc,

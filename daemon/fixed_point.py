@@ -45,8 +45,9 @@ def encoder_input_float(rgb: np.ndarray, fix_point: int, colours: str = "rgb") -
 
 
 def quantize(pixels: np.ndarray, fix_point: int, out: np.ndarray) -> np.ndarray:
-    """quantize_float into the C-contiguous int8 array `out`, in SIMD, for fix points >= 0 (the
-    encoder backends refuse a model whose input has another).
+    """quantize_float into the int8 array `out` (whose rows are each contiguous: a C-contiguous
+    array, or the top-left corner of one), in SIMD, for fix points >= 0 (the encoder backends
+    refuse a model whose input has another).
 
     Pixels are never negative, so convertScaleAbs's |x| changes nothing. It cannot round
     otherwise than np.round: x * 2**f / 255 lies at least 1/510 from any half (x * 2**(f+1) is
@@ -54,8 +55,8 @@ def quantize(pixels: np.ndarray, fix_point: int, out: np.ndarray) -> np.ndarray:
     error can flip a value. It saturates at 255, so a min at 127 completes int8's saturation
     (nothing is below 0 to clip). Half the time of a 256-entry cv2.LUT pass (a scalar loop in
     OpenCV), the same bytes."""
-    if not out.flags.c_contiguous:  # its reshape below would be a copy, and the result lost
-        raise ValueError("quantize writes into a C-contiguous array only")
+    if not out[0].flags.c_contiguous:  # its reshape below would be a copy, and the result lost
+        raise ValueError("quantize writes into an array whose rows are contiguous only")
     flat, dst = pixels.reshape(len(pixels), -1), out.view(np.uint8).reshape(len(out), -1)
     cv2.convertScaleAbs(flat, dst, 2.0 ** fix_point / 255.0)
     cv2.min(dst, 127, dst)
@@ -74,6 +75,21 @@ def cover_and_crop(frame: np.ndarray, width: int, height: int) -> np.ndarray:
         y, x = (size[1] - height) // 2, (size[0] - width) // 2
         frame = frame[y:y + height, x:x + width]
     return frame
+
+
+def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """The encoder input that holds a height x width picture: each side rounded up to the
+    model's size multiple."""
+    return -(-height // multiple) * multiple, -(-width // multiple) * multiple
+
+
+def replicate_padding(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Fill `image` beyond its top-left height x width picture, in place, by repeating the
+    picture's last column and row: a padded picture whose edge continues costs the encoder no
+    bits for a step the viewer crops away (zero padding would put an edge in every border block)."""
+    image[:height, width:] = image[:height, width - 1:width]
+    image[height:] = image[height - 1:height]
+    return image
 
 
 # ----- the latents on the wire -----

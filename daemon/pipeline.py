@@ -43,8 +43,9 @@ class Pipeline:
         self.frame_encoder, self.metrics = frame_encoder, metrics
         self.notifier = notifier or SystemdNotifier({})
         self.window = window or encoder.workers + 1
-        h, w, _ = encoder.input.shape
-        self.preprocess = Preprocessor(w, h, encoder.input.fix_point, encoder.input_colours)
+        h, w = encoder.picture
+        self.preprocess = Preprocessor(w, h, encoder.input.fix_point, encoder.input_colours,
+                                       input_size=encoder.input.shape[:2])
         # Frames publish in submission order, so buffer k is free again when frame k + window is submitted.
         self._buffers = [np.empty(encoder.input.shape, np.int8) for _ in range(self.window)]
         self._slots = threading.Semaphore(self.window)
@@ -134,7 +135,8 @@ class Pipeline:
             t0 = time.perf_counter()
             self.metrics.encoded.inc()
             self._observe["encode"](t0 - job.submitted)
-            parts = self.frame_encoder.message(shape, payload, fix_point=self.encoder.latent.fix_point, seq=seq,
+            parts = self.frame_encoder.message(shape, payload, picture=self.encoder.picture,
+                                               fix_point=self.encoder.latent.fix_point, seq=seq,
                                                frame_index=job.frame.index, t_capture_ns=job.frame.t_capture_ns)
             self.publisher.send(parts)
             nbytes = sum(len(p) for p in parts)
@@ -183,6 +185,7 @@ class Pipeline:
             "fps": (self.published - 1) / span if self.published > 1 and span > 0 else 0.0,
             "cpu_ms_per_frame": per_frame,
             "cpu_ms_per_frame_outside_encoder": 1e3 * outside_encoder / self.published if self.published else None,
+            "picture": list(self.encoder.picture),
             "backend": self.encoder.name,
             "model_id": self.encoder.model_id,
             "workers": self.encoder.workers,

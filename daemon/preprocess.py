@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .fixed_point import cover_and_crop, quantize
+from .fixed_point import cover_and_crop, quantize, replicate_padding
 from .manifest import COLOUR_ORDERS
 
 
@@ -23,10 +23,18 @@ class Preprocessor:
     the conversion itself. One instance per thread.
     """
 
-    def __init__(self, width: int, height: int, fix_point: int, colours: str = "rgb"):
+    def __init__(self, width: int, height: int, fix_point: int, colours: str = "rgb",
+                 input_size: tuple[int, int] | None = None):
+        """width x height: the picture the daemon streams (a frame of another size is scaled to
+        cover it and centre-cropped); input_size (H, W): the encoder's input, the picture padded
+        at the bottom and right to it (`replicate_padding`); by default the picture's size."""
         if colours not in COLOUR_ORDERS:
             raise ValueError(f"colour order {colours!r} is not one of {COLOUR_ORDERS}")
         self.width, self.height, self.fix_point, self.colours = width, height, fix_point, colours
+        self.input_size = input_size or (height, width)
+        if self.input_size[0] < height or self.input_size[1] < width:
+            raise ValueError(f"encoder input {self.input_size[0]}x{self.input_size[1]} is smaller than the "
+                             f"picture {height}x{width}")
         self._rgb = np.empty((height, width, 3), np.uint8) if colours == "rgb" else None
 
     def fit(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -38,5 +46,9 @@ class Preprocessor:
         return cover_and_crop(frame, self.width, self.height) if self.colours == "bgr" else self.fit(frame, self._rgb)
 
     def __call__(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        fitted = self.fit_for_encoder(frame)
-        return quantize(fitted, self.fix_point, np.empty(fitted.shape, np.int8) if out is None else out)
+        """The encoder's int8 input (into `out`, C-contiguous, of the input size, if given)."""
+        out = np.empty((*self.input_size, 3), np.int8) if out is None else out
+        quantize(self.fit_for_encoder(frame), self.fix_point, out[:self.height, :self.width])
+        if self.input_size != (self.height, self.width):
+            replicate_padding(out, self.height, self.width)
+        return out

@@ -19,9 +19,10 @@ import numpy as np
 
 from .codecs import CODECS, Codec, PayloadError, create_codec
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: `picture`, the streamed picture's size (native resolution)
 MAX_HEADER_BYTES = 512
 MAX_DIM = 4096
+MAX_PICTURE_DIM = 32768
 MAX_ELEMENTS = 1 << 24
 MAX_NAME = 128
 FIX_POINT_RANGE = (-32, 32)
@@ -50,6 +51,7 @@ class FrameHeader:
     frame_index: int  # the source's frame counter: gaps are frames the daemon skipped
     t_capture_ns: int  # CLOCK_REALTIME at capture on the board
     shape: tuple  # (H, W, C) of the latents
+    picture: tuple  # (H, W) of the picture they encode: the decoded image's top-left corner (the rest is padding)
     dtype: str
     fix_point: int  # value = int8 * 2**-fix_point
     codec: str
@@ -100,26 +102,27 @@ class FrameEncoder:
             codec = self._local.codec = self._make_codec()
         return latents.shape, codec.encode(latents)
 
-    def message(self, shape: tuple, payload: bytes, *, fix_point: int, seq: int, frame_index: int,
-                t_capture_ns: int) -> list[bytes]:
+    def message(self, shape: tuple, payload: bytes, *, picture: tuple[int, int], fix_point: int, seq: int,
+                frame_index: int, t_capture_ns: int) -> list[bytes]:
         header = {
             "version": PROTOCOL_VERSION, "stream": self.stream, "seq": seq, "frame_index": frame_index,
-            "t_capture_ns": t_capture_ns, "shape": list(shape), "dtype": "int8", "fix_point": fix_point,
-            "codec": self.codec, "model_id": self.model_id,
+            "t_capture_ns": t_capture_ns, "shape": list(shape), "picture": list(picture), "dtype": "int8",
+            "fix_point": fix_point, "codec": self.codec, "model_id": self.model_id,
         }
         return [self._topic, msgpack.packb(header), payload]
 
-    def encode(self, latents: np.ndarray, *, fix_point: int, seq: int, frame_index: int,
+    def encode(self, latents: np.ndarray, *, picture: tuple[int, int], fix_point: int, seq: int, frame_index: int,
                t_capture_ns: int) -> list[bytes]:
-        return self.message(*self.payload(latents), fix_point=fix_point, seq=seq, frame_index=frame_index,
-                            t_capture_ns=t_capture_ns)
+        return self.message(*self.payload(latents), picture=picture, fix_point=fix_point, seq=seq,
+                            frame_index=frame_index, t_capture_ns=t_capture_ns)
 
 
-def encode_frame(latents: np.ndarray, *, fix_point: int, model_id: str, codec: str = "zstd",
-                 stream: str = "eval", seq: int = 0, frame_index: int = 0, t_capture_ns: int = 0) -> list[bytes]:
+def encode_frame(latents: np.ndarray, *, picture: tuple[int, int], fix_point: int, model_id: str,
+                 codec: str = "zstd", stream: str = "eval", seq: int = 0, frame_index: int = 0,
+                 t_capture_ns: int = 0) -> list[bytes]:
     """One-off packing, e.g. to measure the real size of a frame on the wire."""
     return FrameEncoder(stream, model_id, codec).encode(
-        latents, fix_point=fix_point, seq=seq, frame_index=frame_index, t_capture_ns=t_capture_ns)
+        latents, picture=picture, fix_point=fix_point, seq=seq, frame_index=frame_index, t_capture_ns=t_capture_ns)
 
 
 def _parse_header(raw: bytes) -> FrameHeader:
@@ -154,11 +157,15 @@ def _parse_header(raw: bytes) -> FrameHeader:
         raise Rejected("shape", f"shape must be 3 integers in [1, {MAX_DIM}], got {shape!r}")
     if math.prod(shape) > MAX_ELEMENTS:
         raise Rejected("shape", f"{math.prod(shape)} elements > {MAX_ELEMENTS}")
+    picture = h["picture"]
+    if (type(picture) is not list or len(picture) != 2
+            or not all(type(d) is int and 1 <= d <= MAX_PICTURE_DIM for d in picture)):
+        raise Rejected("shape", f"picture must be 2 integers in [1, {MAX_PICTURE_DIM}], got {picture!r}")
     if h["dtype"] not in DTYPES:
         raise Rejected("dtype", f"dtype {h['dtype']!r} not in {sorted(DTYPES)}")
     if h["codec"] not in CODECS:
         raise Rejected("codec", f"codec {h['codec']!r} not in {sorted(CODECS)}")
-    return FrameHeader(**{**h, "shape": tuple(shape)})
+    return FrameHeader(**{**h, "shape": tuple(shape), "picture": tuple(picture)})
 
 
 class FrameDecoder:

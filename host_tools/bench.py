@@ -168,7 +168,7 @@ def bench_latency(spec: manifest.ModelSpec, frames: int) -> dict:
     viewer = Viewer(subscriber, DecoderSet(threads=1), NullSink(), ViewerMetrics())
     one = np.zeros(spec.input_shape, np.int8)
     latents = encoder.submit(one).result()
-    decoder = viewer.decoders.get(spec.model_id, spec.latent_shape)
+    decoder = viewer.decoders.get(spec.model_id, spec.latent_shape, spec.input_shape[:2])
     model_s = best_of(lambda: encoder.submit(one).result(), 3) + best_of(
         lambda: decoder.decode(latents.transpose(2, 0, 1), spec.latent_fix_point), 3)
     period = 1.5 * model_s + 0.02  # frames never queue behind each other: latency is one frame's path

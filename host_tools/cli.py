@@ -12,6 +12,7 @@ from caed.config import setting
 from caed.metrics import MetricsServerError, serve
 from caed.sources import SPEC_HELP as SOURCE_HELP
 from caed.tuning import keep_freed_memory
+from caed.wire import MAX_PICTURE_DIM
 
 from .decoder import DecoderSet
 from .metrics import ViewerMetrics
@@ -32,6 +33,8 @@ class ViewerConfig:
     sink: str = setting("window", "where decoded frames go: " + SINK_HELP)
     decoder: str = setting("", "decoder model name or model.json path (default: the model each frame names)")
     decoder_threads: int = setting(0, "ONNX Runtime threads for the decoder (0 = all cores)", min=0, max=256)
+    max_picture: str = setting("4096x4096", "largest picture decoded, HxW: a larger stream is refused (reason "
+                                            "shape), its memory never allocated")
     reference: str = setting("", "measure PSNR against the board's source replayed here: synthetic, "
                                  "file:PATH or images:DIR")
     rcvhwm: int = setting(8, "ZeroMQ receive high-water mark (messages)", min=1, max=10000)
@@ -45,7 +48,17 @@ class ViewerConfig:
     quiet: bool = setting(False, "no live status line")
     log_level: str = setting("warning", "log verbosity", choices=LOG_LEVELS)
 
+    def max_picture_size(self) -> tuple[int, int]:
+        h, w = (int(v) for v in self.max_picture.lower().split("x"))
+        return h, w
+
     def validate(self) -> None:
+        try:
+            h, w = self.max_picture_size()
+        except ValueError:
+            raise config.ConfigError("max_picture", self.max_picture, "must be HxW, e.g. 2160x3840") from None
+        if not (1 <= h <= MAX_PICTURE_DIM and 1 <= w <= MAX_PICTURE_DIM):
+            raise config.ConfigError("max_picture", self.max_picture, f"sides must be 1-{MAX_PICTURE_DIM} pixels")
         if bool(self.curve_secret_key) != bool(self.curve_server_key):
             key = "curve_server_key" if self.curve_secret_key else "curve_secret_key"
             raise config.ConfigError(key, getattr(self, key), "curve_secret_key and curve_server_key go together")
@@ -89,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             serve(metrics.registry, cfg.metrics_port, cfg.metrics_addr)
     except (SubscriberError, MetricsServerError) as e:
         config.fail("caed-view", str(e))
-    decoders = DecoderSet(cfg.decoder, cfg.decoder_threads)
+    decoders = DecoderSet(cfg.decoder, cfg.decoder_threads, cfg.max_picture_size())
     viewer = Viewer(subscriber, decoders, sink, metrics, reference)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -27,15 +27,21 @@ class OnnxDecoder:
         return decoded_pixels(image)
 
 
+MAX_PICTURE = (4096, 4096)
+
+
 class DecoderSet:
     """One decoder per model id seen, loaded on first use (streams may run different models)."""
 
-    def __init__(self, override: str = "", threads: int = 0):
+    def __init__(self, override: str = "", threads: int = 0, max_picture: tuple[int, int] = MAX_PICTURE):
+        """`max_picture` (H, W): the largest picture this viewer decodes; a larger stream is
+        refused (`shape`) before its latents reach the decoder, whose memory grows with them."""
         self._override = override
         self._threads = threads
+        self._max_picture = max_picture
         self._decoders: dict[str, OnnxDecoder] = {}
 
-    def get(self, model_id: str, latent_shape: tuple) -> OnnxDecoder:
+    def get(self, model_id: str, latent_shape: tuple, picture: tuple[int, int]) -> OnnxDecoder:
         decoder = self._decoders.get(model_id)
         if decoder is None:
             try:
@@ -43,11 +49,16 @@ class DecoderSet:
             except manifest.ModelNotFound as e:
                 raise UnknownModel(str(e)) from None
             decoder = self._decoders[model_id] = OnnxDecoder(spec, self._threads)
-        h, w, c = decoder.spec.latent_shape
+        c = decoder.spec.latent_shape[2]
         if latent_shape[2] != c:
             raise Rejected("shape", f"model {model_id}: {latent_shape[2]} latent channels, decoder expects {c}")
-        if latent_shape[0] * latent_shape[1] > h * w:
-            # The decoder's activations grow with the latent area: bound it by the model's own frame.
-            raise Rejected("shape", f"model {model_id}: latents {latent_shape[0]}x{latent_shape[1]} exceed the "
-                                    f"model's {h}x{w}")
+        max_h, max_w = self._max_picture
+        if picture[0] > max_h or picture[1] > max_w:
+            raise Rejected("shape", f"picture {picture[0]}x{picture[1]} exceeds this viewer's maximum {max_h}x{max_w}")
+        # The decoder's activations grow with the latent area: bound it by the maximum picture's,
+        # whatever the picture size claims (a latent position covers at least one size multiple).
+        multiple = decoder.spec.size_multiple
+        if latent_shape[0] > -(-max_h // multiple) or latent_shape[1] > -(-max_w // multiple):
+            raise Rejected("shape", f"model {model_id}: latents {latent_shape[0]}x{latent_shape[1]} exceed what a "
+                                    f"{max_h}x{max_w} picture needs")
         return decoder

@@ -56,7 +56,7 @@ class Stats:
             "bits_per_pixel": self.bits / self.pixels if self.pixels else None,
             "psnr_db": float(np.mean(self.psnr_db)) if self.psnr_db else None,
             "psnr_db_min": float(np.min(self.psnr_db)) if self.psnr_db else None,
-            "frame_size": list(self.shape[:2]) if self.shape else None,
+            "resolution": list(self.shape[:2]) if self.shape else None,
         }
 
     def status_line(self) -> str:
@@ -77,7 +77,7 @@ def format_report(s: dict) -> str:
     def num(v, fmt):
         return "n/a" if v is None else format(v, fmt)
 
-    size = "x".join(map(str, s["frame_size"])) if s["frame_size"] else "n/a"
+    size = "x".join(map(str, s["resolution"])) if s["resolution"] else "n/a"
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(s["messages_rejected"].items())) or "none"
     return "\n".join([
         "caed-view report",

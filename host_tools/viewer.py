@@ -65,7 +65,7 @@ class Viewer:
     def show(self, frame: LatentFrame) -> None:
         h = frame.header
         try:
-            decoder = self.decoders.get(h.model_id, h.shape)
+            decoder = self.decoders.get(h.model_id, h.shape, h.picture)
         except UnknownModel as e:
             self._reject("unknown_model", str(e))
             return
@@ -73,8 +73,13 @@ class Viewer:
             self._reject(e.reason, str(e))
             return
         t0 = time.perf_counter()
-        rgb = decoder.decode(frame.planes, h.fix_point)
+        decoded = decoder.decode(frame.planes, h.fix_point)
         decode_s = time.perf_counter() - t0
+        if decoded.shape[0] < h.picture[0] or decoded.shape[1] < h.picture[1]:
+            self._reject("shape", f"picture {h.picture[0]}x{h.picture[1]} is larger than the decoded "
+                                  f"{decoded.shape[0]}x{decoded.shape[1]}")
+            return
+        rgb = decoded[:h.picture[0], :h.picture[1]]  # the encoder's padding removed
         self.sink.write(rgb, h.stream, h.seq)
         latency_s = (time.time_ns() - h.t_capture_ns) / 1e9
         self.metrics.decoded.inc()

@@ -1,8 +1,9 @@
 """caed-eval: rate-distortion of the shipped codecs against JPEG and WebP on a folder of images.
 
 For every model the rate is the real size of the wire message (topic, header and payload, as
-caed.wire packs it), so bpp includes the header. Each image is used at its native size, cropped
-(not resized) to the multiple the model needs. The `<model>` curve uses the int8 encoder (what the
+caed.wire packs it), so bpp includes the header. Each image is coded as the daemon streams a
+picture of its size: padded (not resized, not cropped) to the multiple the model needs, the
+padding removed from the decoded picture before it is measured. The `<model>` curve uses the int8 encoder (what the
 DPU computes), `<model>-float` the float encoder; extra points on each curve coarsen the latent
 grid by powers of two (fix_point F-1, F-2, ...), a rate knob the wire header already carries.
 The rates of a multi-rate model (model.json "family", e.g. dct8-q0..q4) form one curve.
@@ -20,7 +21,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from caed.fixed_point import decoded_pixels, dequantize, encoder_input_float, psnr, quantize_latents
+from caed.fixed_point import (decoded_pixels, dequantize, encoder_input_float, padded_size, psnr,
+                              quantize_latents, replicate_padding)
 
 from caed.manifest import ModelNotFound, ModelSpec, available, find
 from .data import image_paths, load_rgb
@@ -66,7 +68,7 @@ class ModelCodec:
         self._encode_frame = encode_frame
         self.spec = spec
         manifest = spec.manifest
-        self.multiple = int(manifest.get("size_multiple", 8))
+        self.multiple = spec.size_multiple
         self.family = manifest.get("family")  # the rates of one multi-rate model form one curve
         self.payload_codec = manifest.get("payload_codec", "zstd")  # what --codec auto uses
         opts = ort.SessionOptions()
@@ -76,24 +78,21 @@ class ModelCodec:
             self.encoders["int8"] = ort.InferenceSession(str(spec.encoder_int8), opts, providers=providers)
         self.decoder = ort.InferenceSession(str(spec.decoder), opts, providers=providers)
 
-    def crop(self, rgb: np.ndarray) -> np.ndarray:
-        h, w = (rgb.shape[0] // self.multiple) * self.multiple, (rgb.shape[1] // self.multiple) * self.multiple
-        if h == 0 or w == 0:
-            raise ValueError(f"image {rgb.shape[1]}x{rgb.shape[0]} is smaller than the model's {self.multiple}-pixel multiple")
-        return rgb[:h, :w]
-
     def latents(self, rgb: np.ndarray, encoder: str) -> np.ndarray:
-        """The encoder's float latents, (1, C, H, W)."""
-        x = encoder_input_float(rgb, self.spec.input_fix_point, self.spec.input_colours)[None]
-        return self.encoders[encoder].run(["latent"], {"image": x})[0]
+        """The encoder's float latents, (1, C, H, W), of the picture padded as the daemon pads it."""
+        h, w = rgb.shape[:2]
+        padded = np.empty((*padded_size(h, w, self.multiple), 3), np.uint8)
+        padded[:h, :w] = rgb
+        x = encoder_input_float(replicate_padding(padded, h, w), self.spec.input_fix_point, self.spec.input_colours)
+        return self.encoders[encoder].run(["latent"], {"image": x[None]})[0]
 
     def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:
+        h, w = rgb.shape[:2]
         planes = quantize_latents(latent[0], fix_point)
-        parts = self._encode_frame(planes.transpose(1, 2, 0), fix_point=fix_point, model_id=self.spec.model_id,
-                                   codec=codec)
+        parts = self._encode_frame(planes.transpose(1, 2, 0), picture=(h, w), fix_point=fix_point,
+                                   model_id=self.spec.model_id, codec=codec)
         image = self.decoder.run(["image"], {"latent": dequantize(planes, fix_point)[None]})[0][0]
-        decoded = decoded_pixels(image)
-        return measure(rgb, decoded, sum(len(p) for p in parts))
+        return measure(rgb, decoded_pixels(image)[:h, :w], sum(len(p) for p in parts))
 
 
 def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int], codec: str,
@@ -112,7 +111,6 @@ def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int
         for encoder in model.encoders:
             points: dict[int, list[Point]] = {k: [] for k in reductions}
             for rgb in images:
-                rgb = model.crop(rgb)
                 latent = model.latents(rgb, encoder)
                 for k in reductions:
                     points[k].append(model.point(rgb, latent, spec.latent_fix_point - k, payload_codec))

@@ -39,7 +39,8 @@ def test_only_listed_clients_receive_frames(tmp_path):
     deadline = time.monotonic() + 5
     seq = 0
     while time.monotonic() < deadline:
-        pub.send(encoder.encode(np.zeros((2, 2, 1), np.int8), fix_point=0, seq=seq, frame_index=seq, t_capture_ns=0))
+        pub.send(encoder.encode(np.zeros((2, 2, 1), np.int8), picture=(16, 16), fix_point=0, seq=seq, frame_index=seq,
+                                t_capture_ns=0))
         seq += 1
         for name, sub in subs.items():
             for parts in sub.receive(0.01):

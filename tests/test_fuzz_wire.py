@@ -20,7 +20,8 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=6), max_le
 
 def valid(codec="zstd", shape=(3, 5, 2)):
     latents = np.arange(np.prod(shape), dtype=np.int64).astype(np.int8).reshape(shape)
-    return FrameEncoder("cam0", "m", codec).encode(latents, fix_point=2, seq=1, frame_index=1, t_capture_ns=5)
+    return FrameEncoder("cam0", "m", codec).encode(latents, picture=(24, 40), fix_point=2, seq=1, frame_index=1,
+                                                   t_capture_ns=5)
 
 
 def decode_or_reject(parts):

@@ -29,7 +29,7 @@ def setup(tmp_path_factory):
     rng = np.random.default_rng(5)
     images = root / "images"
     images.mkdir()
-    for k, (h, w) in enumerate([(170, 180), (176, 200)]):  # 170 is not a multiple of 8: cropped to 168
+    for k, (h, w) in enumerate([(170, 180), (176, 200)]):  # 170, 180: no multiples of 8, padded to 176, 184
         cv2.imwrite(str(images / f"{k}.png"), _smooth_image(rng, h, w))
     torch.manual_seed(2)
     checkpoint = root / "checkpoint.pt"
@@ -55,14 +55,14 @@ def test_eval_writes_rd_points_and_plot(setup, capsys):
 def test_model_bpp_is_the_wire_message_size(setup):
     spec = manifest.find(str(setup / "tiny"))
     model = ModelCodec(spec)
-    rgb = model.crop(cv2.imread(str(setup / "images" / "0.png"))[:, :, ::-1])
-    assert rgb.shape == (168, 176, 3)
+    rgb = cv2.imread(str(setup / "images" / "0.png"))[:, :, ::-1]
+    assert rgb.shape == (170, 180, 3)  # coded padded to 176x184, measured at its own size
     latent = model.latents(rgb, "int8")
     point = model.point(rgb, latent, spec.latent_fix_point, "zstd")
     planes = np.clip(np.round(latent[0] * 2.0 ** spec.latent_fix_point), -128, 127).astype(np.int8)
-    parts = encode_frame(planes.transpose(1, 2, 0), fix_point=spec.latent_fix_point, model_id=spec.model_id,
-                         codec="zstd")
-    assert point.bpp == pytest.approx(8 * sum(map(len, parts)) / (168 * 176))
+    parts = encode_frame(planes.transpose(1, 2, 0), picture=(170, 180), fix_point=spec.latent_fix_point,
+                         model_id=spec.model_id, codec="zstd")
+    assert point.bpp == pytest.approx(8 * sum(map(len, parts)) / (170 * 180))
 
 
 def test_eval_rejects_a_folder_without_images(tmp_path, capsys):

@@ -79,3 +79,22 @@ def test_an_encoder_returning_nhwc_latents_is_refused_at_start_with_what_to_do(t
     onnx.save(m, str(tiny.encoder))
     with pytest.raises(EncoderError, match=r"not channel planes 'latent' \[1, 4, h, w\].*re-export it with caed-export"):
         OnnxEncoder(tiny, workers=1)
+
+
+def test_a_fully_convolutional_model_encodes_a_picture_of_any_size_padded_to_its_multiple():
+    """Native streaming: 360x638 pictures go through the shipped model padded to 360x640."""
+    spec = find("dct8-q1")
+    encoder = OnnxEncoder(spec, workers=1, picture=(360, 638))
+    try:
+        assert (encoder.picture, encoder.input.shape, encoder.latent.shape) == ((360, 638), (360, 640, 3),
+                                                                                (45, 80, 192))
+        latents = encoder.submit(np.zeros((360, 640, 3), np.int8)).result(timeout=60)
+    finally:
+        encoder.close()
+    assert latents.shape == (45, 80, 192)
+
+
+def test_a_model_that_cannot_take_the_picture_size_says_so(tmp_path):
+    write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C, input_fix_point=IN_FP, latent_fix_point=LATENT_FP)
+    with pytest.raises(EncoderError, match=r"cannot encode 32x48 pictures"):
+        OnnxEncoder(model(tmp_path), workers=1, picture=(30, 41))

@@ -27,7 +27,7 @@ def test_quantization_writes_into_a_cropped_frames_buffer():
     out = np.empty((32, 48, 3), np.int8)
     quantize(crop, 6, out)
     np.testing.assert_array_equal(out, quantize_float(crop, 6))
-    with pytest.raises(ValueError, match="C-contiguous"):  # a strided buffer would lose the result
+    with pytest.raises(ValueError, match="rows are contiguous"):  # a strided buffer would lose the result
         quantize(crop, 6, np.empty((32, 96, 3), np.int8)[:, ::2])
 
 
@@ -80,3 +80,25 @@ def test_what_evaluation_and_calibration_feed_a_float_encoder_is_the_daemons_inp
             float_input = encoder_input_float(rgb, fix_point, colours)
             np.testing.assert_array_equal(float_input, daemon / np.float32(2 ** fix_point))
             assert float_input.dtype == np.float32
+
+
+@pytest.mark.parametrize("height, width", [(360, 640), (357, 638), (8, 8), (1, 1)])
+def test_a_picture_is_padded_to_the_encoder_input_by_repeating_its_edges(height, width):
+    """Native streaming: the picture is not resized or cropped; the encoder input around it
+    continues its last row and column."""
+    from caed.fixed_point import padded_size
+
+    frame = np.random.default_rng(4).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    size = padded_size(height, width, 8)
+    assert size[0] % 8 == 0 and size[1] % 8 == 0 and 0 <= size[0] - height < 8 and 0 <= size[1] - width < 8
+    out = np.full((*size, 3), 99, np.int8)
+    assert Preprocessor(width, height, 7, "bgr", input_size=size)(frame, out) is out
+    picture = quantize_float(frame, 7)
+    np.testing.assert_array_equal(out[:height, :width], picture)
+    expected = np.pad(picture, ((0, size[0] - height), (0, size[1] - width), (0, 0)), mode="edge")
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_an_encoder_input_smaller_than_the_picture_is_refused():
+    with pytest.raises(ValueError, match="smaller than the picture"):
+        Preprocessor(640, 360, 7, input_size=(352, 640))

@@ -42,8 +42,8 @@ def rss_mb(pid: int) -> float:
 
 def test_stalled_subscriber_keeps_daemon_memory_flat(tmp_path):
     port, metrics = free_port(), free_port()
-    argv = [sys.executable, "-m", "caed.cli", "--model", str(fast_model(tmp_path / "tiny")), "--fps", "200",
-            "--codec", "raw", "--bind", f"tcp://127.0.0.1:{port}", "--metrics-port", str(metrics),
+    argv = [sys.executable, "-m", "caed.cli", "--model", str(fast_model(tmp_path / "tiny")), "--resolution", "fit",
+            "--fps", "200", "--codec", "raw", "--bind", f"tcp://127.0.0.1:{port}", "--metrics-port", str(metrics),
             "--metrics-addr", "127.0.0.1", "--log-level", "warning"]
     stalled = zmq.Context.instance().socket(zmq.SUB)
     stalled.setsockopt(zmq.RCVHWM, 2)
@@ -86,8 +86,9 @@ def test_slow_viewer_decodes_only_recent_frames():
         seq = 0
         while not stop.is_set():
             sent[0] = seq
-            pub.send(encoder.encode(np.zeros((4, 4, spec.latent_shape[2]), np.int8), fix_point=spec.latent_fix_point,
-                                    seq=seq, frame_index=seq, t_capture_ns=time.time_ns()))
+            pub.send(encoder.encode(np.zeros((4, 4, spec.latent_shape[2]), np.int8), picture=(32, 32),
+                                    fix_point=spec.latent_fix_point, seq=seq, frame_index=seq,
+                                    t_capture_ns=time.time_ns()))
             seq += 1
             time.sleep(0.02)
 

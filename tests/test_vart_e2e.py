@@ -19,9 +19,10 @@ H, W, C = 64, 96, 4
 
 
 def caed(*args: str, double) -> subprocess.Popen:
-    """The daemon in a child process that loads the vart/xir double."""
+    """The daemon in a child process that loads the vart/xir double; the synthetic camera is
+    scaled to the xmodel's size (resolution = fit), as on a board with one xmodel."""
     return subprocess.Popen([sys.executable, "-m", "caed.cli", "--metrics-port", "0", "--log-level", "warning",
-                             *args], env=double.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--resolution", "fit", *args], env=double.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_frames_publish_in_order_when_dpu_jobs_finish_out_of_order(dpu_double, free_port, tmp_path):
@@ -141,7 +142,7 @@ def test_vart_on_the_double_matches_the_onnx_int8_backend(dpu_double, free_port,
         values = []
         for index in common:
             h = frames[index].header
-            rgb = decoders.get(h.model_id, h.shape).decode(frames[index].planes, h.fix_point)
+            rgb = decoders.get(h.model_id, h.shape, h.picture).decode(frames[index].planes, h.fix_point)
             values.append(psnr(reference.get(index, *rgb.shape[:2]), rgb))
         return float(np.mean(values))
 

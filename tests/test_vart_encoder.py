@@ -52,6 +52,15 @@ def encoder(tmp_path, onnx_model):
     enc.close()
 
 
+@pytest.mark.parametrize("picture", [(H, W), (H - 7, W - 3)])
+def test_a_picture_the_padded_input_holds_is_accepted(tmp_path, onnx_model, picture):
+    enc = VartEncoder(xmodel(tmp_path, onnx_model), workers=1, picture=picture)
+    try:
+        assert enc.picture == picture and enc.input.shape == (H, W, 3)
+    finally:
+        enc.close()
+
+
 def test_tensor_info_comes_from_the_runner_tensors(encoder):
     assert (encoder.input.name, encoder.input.shape, encoder.input.fix_point) == ("image_fix", (H, W, 3), IN_FP)
     assert (encoder.latent.name, encoder.latent.shape, encoder.latent.fix_point) == \
@@ -127,9 +136,11 @@ def test_runtime_not_installed(tmp_path, onnx_model, monkeypatch):
         VartEncoder(path, workers=1)
 
 
-def test_input_shape_unlike_the_configured_one_releases_the_dpu(tmp_path, onnx_model):
-    with pytest.raises(EncoderError, match=rf"DPU input is {H}x{W}x3 .* configured for 16x24x3"):
-        VartEncoder(xmodel(tmp_path, onnx_model), workers=2, input_shape=(16, 24, 3))
+def test_a_picture_the_xmodel_cannot_take_is_refused_with_the_size_to_build_and_releases_the_dpu(
+        tmp_path, onnx_model):
+    with pytest.raises(EncoderError, match=rf"takes {H}x{W} pictures .* source gives 15x20 .* --input 16x24 .*"
+                                           rf"resolution = fit"):
+        VartEncoder(xmodel(tmp_path, onnx_model), workers=2, picture=(15, 20))
     from vart._device import PROCESS_LOCK
     gc.collect()
     assert PROCESS_LOCK._users == 0  # the probe runner did not keep the DPU

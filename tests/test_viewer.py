@@ -9,13 +9,13 @@ from caed_host.sinks import NullSink, PngSink, SinkError, VideoSink, open_sink
 from caed_host.viewer import Viewer
 
 
-def frame(seq, stream="cam0", model="m", shape=(4, 4, 2)):
-    return FrameEncoder(stream, model, "zstd").encode(np.zeros(shape, np.int8), fix_point=3, seq=seq,
-                                                      frame_index=seq, t_capture_ns=1)
+def frame(seq, stream="cam0", model="m", shape=(4, 4, 2), picture=(32, 32)):
+    return FrameEncoder(stream, model, "zstd").encode(np.zeros(shape, np.int8), picture=picture, fix_point=3,
+                                                      seq=seq, frame_index=seq, t_capture_ns=1)
 
 
-def make_viewer():
-    return Viewer(subscriber=None, decoders=DecoderSet(), sink=NullSink(), metrics=ViewerMetrics())
+def make_viewer(**decoder_options):
+    return Viewer(subscriber=None, decoders=DecoderSet(**decoder_options), sink=NullSink(), metrics=ViewerMetrics())
 
 
 def test_malformed_messages_are_counted_by_reason_and_good_ones_still_taken():
@@ -46,28 +46,44 @@ def test_unknown_model_is_rejected_not_fatal():
     assert v.stats.rejected["unknown_model"] == 1 and v.stats.decoded == 0
 
 
-def test_latents_larger_than_the_models_frame_are_refused_before_decoding():
-    spec = manifest.find("kth2020")
-    v = make_viewer()
-    huge = FrameEncoder("cam1", spec.model_id, "zstd").encode(
-        np.zeros((700, 700, spec.latent_shape[2]), np.int8), fix_point=4, seq=0, frame_index=0, t_capture_ns=0)
-    wrong_channels = frame(1, model=spec.model_id, shape=(4, 4, spec.latent_shape[2] + 1))
-    for f in v.take([huge, wrong_channels]).values():
+def test_streams_beyond_the_maximum_picture_are_refused_before_decoding():
+    """A stream larger than the viewer's maximum picture, latents larger than that picture needs
+    whatever size the header claims, or the wrong channel count: counted as `shape`, nothing
+    decoded, and the viewer goes on."""
+    spec = manifest.find(manifest.DEFAULT_MODEL)
+    c = spec.latent_shape[2]
+    v = make_viewer(max_picture=(720, 1280))
+    too_large = frame(0, "cam0", spec.model_id, (135, 240, c), picture=(1080, 1920))
+    lying = frame(0, "cam1", spec.model_id, (135, 240, c), picture=(64, 64))  # latents for 1080x1920
+    wrong_channels = frame(0, "cam2", spec.model_id, (4, 4, c + 1))
+    for f in v.take([too_large, lying, wrong_channels]).values():
         v.show(f)
-    assert v.stats.rejected["shape"] == 2 and v.stats.decoded == 0
+    assert v.stats.rejected["shape"] == 3 and v.stats.decoded == 0
+    for f in v.take([frame(1, "cam0", spec.model_id, (90, 160, c), picture=(720, 1280))]).values():
+        v.show(f)
+    assert v.stats.decoded == 1 and v.stats.summary()["resolution"] == [720, 1280]
 
 
-def test_shipped_model_decodes_to_the_model_input_size():
+@pytest.mark.parametrize("picture, latents", [((512, 768), (64, 96)), ((357, 638), (45, 80))])
+def test_the_viewer_shows_the_picture_without_the_encoders_padding(picture, latents):
     spec = manifest.find(manifest.DEFAULT_MODEL)
     v = make_viewer()
     parts = FrameEncoder("cam0", spec.model_id, "zstd").encode(
-        np.zeros(spec.latent_shape, np.int8), fix_point=spec.latent_fix_point, seq=0, frame_index=0,
-        t_capture_ns=0)
+        np.zeros((*latents, spec.latent_shape[2]), np.int8), picture=picture, fix_point=spec.latent_fix_point, seq=0,
+        frame_index=0, t_capture_ns=0)
     for f in v.take([parts]).values():
         v.show(f)
     s = v.stats.summary()
-    assert s["frames_decoded"] == 1 and s["frame_size"] == list(spec.input_shape[:2])
-    assert s["bits_per_pixel"] == pytest.approx(8 * sum(map(len, parts)) / (spec.input_shape[0] * spec.input_shape[1]))
+    assert s["frames_decoded"] == 1 and s["resolution"] == list(picture)
+    assert s["bits_per_pixel"] == pytest.approx(8 * sum(map(len, parts)) / (picture[0] * picture[1]))
+
+
+def test_a_picture_larger_than_its_latents_decode_to_is_refused():
+    spec = manifest.find(manifest.DEFAULT_MODEL)
+    v = make_viewer()
+    for f in v.take([frame(0, "cam0", spec.model_id, (4, 4, spec.latent_shape[2]), picture=(33, 32))]).values():
+        v.show(f)
+    assert v.stats.rejected["shape"] == 1 and v.stats.decoded == 0
 
 
 def test_sinks(tmp_path):

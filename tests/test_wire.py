@@ -14,8 +14,8 @@ def latents(seed=0):
 
 
 def message(codec="zstd"):
-    return FrameEncoder("cam0", "model-a", codec).encode(latents(), fix_point=4, seq=7, frame_index=9,
-                                                         t_capture_ns=123)
+    return FrameEncoder("cam0", "model-a", codec).encode(latents(), picture=(45, 60), fix_point=4, seq=7,
+                                                         frame_index=9, t_capture_ns=123)
 
 
 def with_header(parts=None, **changes):
@@ -38,6 +38,7 @@ def test_round_trip(codec):
     h = frame.header
     assert (h.version, h.stream, h.seq, h.frame_index, h.t_capture_ns) == (wire.PROTOCOL_VERSION, "cam0", 7, 9, 123)
     assert (h.shape, h.dtype, h.fix_point, h.codec, h.model_id) == (SHAPE, "int8", 4, codec, "model-a")
+    assert h.picture == (45, 60)
     assert frame.wire_bytes == sum(len(p) for p in message(codec))
 
 
@@ -59,8 +60,8 @@ def test_the_payload_does_not_depend_on_the_latents_memory_order(codec):
 def test_zstd_is_smaller_than_raw_on_structured_latents():
     smooth = np.zeros((62, 94, 32), np.int8)
     smooth[::2] = 3
-    raw = encode_frame(smooth, fix_point=4, model_id="m", codec="raw")
-    packed = encode_frame(smooth, fix_point=4, model_id="m", codec="zstd")
+    raw = encode_frame(smooth, picture=(1, 1), fix_point=4, model_id="m", codec="raw")
+    packed = encode_frame(smooth, picture=(1, 1), fix_point=4, model_id="m", codec="zstd")
     assert len(packed[2]) < len(raw[2]) / 10
 
 
@@ -70,9 +71,9 @@ def test_planes_beat_pixel_order_on_latents_whose_channels_differ():
     busy = np.round(rng.laplace(0, 6, (40, 60, 8)))
     sparse = np.where(rng.random((40, 60, 56)) < 0.03, rng.choice([-1, 1], (40, 60, 56)), 0)
     latents = np.clip(np.concatenate([busy, sparse], axis=-1), -128, 127).astype(np.int8)
-    sizes = {c: len(encode_frame(latents, fix_point=0, model_id="m", codec=c)[2]) for c in ("zstd", "zstd-planes")}
+    sizes = {c: len(encode_frame(latents, picture=(1, 1), fix_point=0, model_id="m", codec=c)[2]) for c in ("zstd", "zstd-planes")}
     assert sizes["zstd-planes"] < 0.9 * sizes["zstd"]
-    parts = encode_frame(latents, fix_point=0, model_id="m", codec="zstd-planes")
+    parts = encode_frame(latents, picture=(1, 1), fix_point=0, model_id="m", codec="zstd-planes")
     np.testing.assert_array_equal(FrameDecoder().decode(parts).latents, latents)
 
 
@@ -85,7 +86,7 @@ def test_one_receiver_decodes_a_run_of_frames_each_whole_and_apart():
     frames[1][..., 3] = 5
     frames[2][..., 8:] = rng.integers(-9, 9, (6, 8, 8))
     receiver = FrameDecoder()
-    decoded = [receiver.decode(encode_frame(f, fix_point=0, model_id="m", codec="zstd-planes")).latents
+    decoded = [receiver.decode(encode_frame(f, picture=(1, 1), fix_point=0, model_id="m", codec="zstd-planes")).latents
                for f in frames]
     for got, sent in zip(decoded, frames):
         np.testing.assert_array_equal(got, sent)
@@ -98,7 +99,8 @@ def reject_reason(parts):
 
 
 def test_wrong_version():
-    assert reject_reason(with_header(version=2)) == "version"
+    assert reject_reason(with_header(version=1)) == "version"  # before `picture`: the viewer cannot crop it
+    assert reject_reason(with_header(version=3)) == "version"
 
 
 def test_shape_and_payload_mismatch():
@@ -118,6 +120,11 @@ def test_huge_declared_shape_is_refused_before_allocation():
     assert reject_reason(with_header(shape=[4096, 4096, 4096])) == "shape"
     assert reject_reason(with_header(shape=[0, 8, 4])) == "shape"
     assert reject_reason(with_header(shape=[6, 8])) == "shape"
+
+
+@pytest.mark.parametrize("picture", [[0, 60], [45], [45, 60, 3], [45, 40000], [45.0, 60], "45x60", None])
+def test_a_bad_picture_size_is_refused(picture):
+    assert reject_reason(with_header(picture=picture)) == "shape"
 
 
 def test_zstd_bomb_declaring_a_different_size_is_refused():

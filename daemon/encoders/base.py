@@ -37,7 +37,9 @@ class EncoderBackend(ABC):
     name: str = ""
 
     def __init__(self, model_id: str, input: TensorInfo, latent: TensorInfo, workers: int,
-                 input_colours: str = "rgb"):
+                 input_colours: str = "rgb", picture: tuple[int, int] | None = None):
+        """`picture`: the (H, W) the daemon streams, at most the input's size (the input is that
+        picture padded to the model's size multiple); by default the input's own size."""
         if workers < 1:
             raise EncoderError(f"workers must be >= 1, got {workers}")
         if input.fix_point < 0:  # [0, 1] pixels at a step of 2 or more: two levels, a broken model
@@ -46,6 +48,7 @@ class EncoderBackend(ABC):
         self.input = input
         self.latent = latent
         self.input_colours = input_colours  # "rgb" or "bgr": the order the preprocessor must keep
+        self.picture = tuple(picture or input.shape[:2])
         self.workers = workers
         self.on_busy = None  # called with each job's run time in seconds (for the utilization metric)
         self.run_cpu_seconds = 0.0  # CPU time of the runs themselves, to tell the daemon's own time apart
@@ -71,6 +74,7 @@ class EncoderBackend(ABC):
             "backend": self.name,
             "model_id": self.model_id,
             "workers": self.workers,
+            "picture": list(self.picture),
             "input": {**vars(self.input), "colours": self.input_colours},
             "latent": vars(self.latent),
         }

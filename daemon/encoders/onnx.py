@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixed_point import dequantize, quantize_latents
+from ..fixed_point import dequantize, padded_size, quantize_latents
 from ..manifest import ModelSpec
 from .base import EncoderBackend, EncoderError, TensorInfo
 
@@ -20,7 +20,11 @@ class OnnxEncoder(EncoderBackend):
 
     name = "onnx"
 
-    def __init__(self, spec: ModelSpec, workers: int = 2, int8: bool = False, threads: int = 1):
+    def __init__(self, spec: ModelSpec, workers: int = 2, int8: bool = False, threads: int = 1,
+                 picture: tuple[int, int] | None = None):
+        """`picture` (H, W): stream pictures of that size, the encoder's input being it padded to
+        the model's size multiple (the model is fully convolutional); by default the manifest's
+        input size."""
         try:
             import onnxruntime
         except ImportError:
@@ -32,8 +36,21 @@ class OnnxEncoder(EncoderBackend):
             raise EncoderError(f"model {spec.name}: encoder file {self.path} is missing")
         self.int8 = int8
         self._threads = threads
-        super().__init__(spec.model_id, TensorInfo("image", spec.input_shape, spec.input_fix_point),
-                         TensorInfo("latent", spec.latent_shape, spec.latent_fix_point), workers, spec.input_colours)
+        input_hw = padded_size(*picture, spec.size_multiple) if picture else spec.input_shape[:2]
+        latent_shape = spec.latent_shape if input_hw == spec.input_shape[:2] else self._latent_shape_at(input_hw)
+        super().__init__(spec.model_id, TensorInfo("image", (*input_hw, 3), spec.input_fix_point),
+                         TensorInfo("latent", latent_shape, spec.latent_fix_point), workers, spec.input_colours,
+                         picture)
+
+    def _latent_shape_at(self, input_hw: tuple[int, int]) -> tuple[int, int, int]:
+        """The latents' (H, W, C) for an input of another size than the manifest's: one run of the
+        encoder on a blank picture, which also proves the model takes that size."""
+        try:
+            session = self._ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+            _, c, h, w = session.run(["latent"], {"image": np.zeros((1, *input_hw, 3), np.float32)})[0].shape
+        except Exception as e:  # ORT raises its own exception types for bad files and shapes
+            raise EncoderError(f"{self.path} cannot encode {input_hw[0]}x{input_hw[1]} pictures: {e}") from None
+        return h, w, c
 
     def _make_runner(self):
         opts = self._ort.SessionOptions()

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fixed_point import padded_size
 from .base import EncoderBackend, EncoderError, TensorInfo
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,9 @@ def _tensor_info(tensor, path: Path, role: str) -> TensorInfo:
     return TensorInfo(name=tensor.name, shape=dims[1:], fix_point=_fix_point(tensor, path))
 
 
-def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo) -> tuple[str, int, str]:
-    """(model id, latent scale log2, input colour order) from the model.json shipped beside the
-    xmodel; without one, the graph (net) name, 0 and RGB.
+def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo) -> tuple[str, int, str, int]:
+    """(model id, latent scale log2, input colour order, size multiple) from the model.json
+    shipped beside the xmodel; without one, the graph (net) name, 0, RGB and 8.
 
     The manifest must describe this xmodel's tensors: the host picks its decoder by that id. A
     rate of a multi-rate model is compiled with its latents divided by 2**k
@@ -91,7 +92,7 @@ def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo
     """
     manifest = path.parent / "model.json"
     if not manifest.is_file():
-        return graph.get_name(), 0, "rgb"
+        return graph.get_name(), 0, "rgb", 8
     from caed.manifest import ModelSpec
 
     try:
@@ -104,7 +105,7 @@ def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo
                            f"{path.name} has {input_info.shape} / {latent_info.shape}: not the same model")
     if type(shift) is not int or not 0 <= shift <= 16:
         raise EncoderError(f"{manifest}: dpu_latent_scale_log2 = {shift!r} is not an integer in [0, 16]")
-    return spec.model_id, shift, spec.input_colours
+    return spec.model_id, shift, spec.input_colours, spec.size_multiple
 
 
 def wait_job(runner, job) -> int:
@@ -126,9 +127,11 @@ class VartEncoder(EncoderBackend):
 
     name = "vart"
 
-    def __init__(self, xmodel_path: str | Path, workers: int, input_shape: tuple[int, int, int] | None = None,
+    def __init__(self, xmodel_path: str | Path, workers: int, picture: tuple[int, int] | None = None,
                  dpu_wait_s: float | None = None):
-        """`dpu_wait_s`: how long to wait for a DPU another process holds before giving up with an
+        """`picture` (H, W): the pictures the daemon will stream, which the xmodel's one input size
+        must hold (padded to the model's size multiple); by default that input size.
+        `dpu_wait_s`: how long to wait for a DPU another process holds before giving up with an
         EncoderError (for `caed --check`); None waits as long as it takes, with a warning (the service)."""
         path = Path(xmodel_path)
         if not path.is_file():
@@ -143,24 +146,31 @@ class VartEncoder(EncoderBackend):
         self._subgraph = dpu_subgraph(graph, path)
         self._first = self._create_runner()
         try:
-            input_info, latent_info = self._check_tensors(input_shape)
-            model_id, shift, colours = _manifest(path, graph, input_info, latent_info)
+            input_info, latent_info = self._check_tensors()
+            model_id, shift, colours, multiple = _manifest(path, graph, input_info, latent_info)
+            if picture is not None:
+                self._check_picture(picture, input_info, multiple)
             latent_info = dataclasses.replace(latent_info, fix_point=latent_info.fix_point - shift)
-            super().__init__(model_id, input_info, latent_info, workers, colours)
+            super().__init__(model_id, input_info, latent_info, workers, colours, picture)
         except BaseException:
             self._first = None  # drop the runner now: it holds the DPU
             raise
 
-    def _check_tensors(self, input_shape: tuple[int, int, int] | None) -> tuple[TensorInfo, TensorInfo]:
+    def _check_picture(self, picture: tuple[int, int], input_info: TensorInfo, multiple: int) -> None:
+        """An xmodel has one input size: the picture must fill it but for less than a size
+        multiple of padding at the bottom and right."""
+        h, w, _ = input_info.shape
+        if not (h - multiple < picture[0] <= h and w - multiple < picture[1] <= w):
+            needed = padded_size(*picture, multiple)
+            raise EncoderError(
+                f"{self.path} takes {h}x{w} pictures (an xmodel has one input size) but the source gives "
+                f"{picture[0]}x{picture[1]} (HxW): build an xmodel for it (python -m caed_models.vitis_build "
+                f"--input {needed[0]}x{needed[1]} ...), or set resolution = fit to scale and crop to {h}x{w}")
+
+    def _check_tensors(self) -> tuple[TensorInfo, TensorInfo]:
         runner = self._first.runner
         input_info = _tensor_info(runner.get_input_tensors()[0], self.path, "input")
         latent_info = _tensor_info(runner.get_output_tensors()[0], self.path, "output")
-        if input_shape is not None and tuple(input_shape) != input_info.shape:
-            h, w, c = input_info.shape
-            raise EncoderError(
-                f"{self.path}: the DPU input is {h}x{w}x{c} (HxWxC) but the daemon is configured for "
-                f"{input_shape[0]}x{input_shape[1]}x{input_shape[2]}; recompile the model for that size "
-                f"or change the source size")
         self._batch = int(runner.get_input_tensors()[0].dims[0])
         self._attrs = {k: self._subgraph.get_attr(k) for k in ("dpu_name", "dpu_fingerprint")
                        if self._subgraph.has_attr(k)}

@@ -32,6 +32,18 @@ class FrameSource(ABC):
     def close(self) -> None:
         """Release the device or file; the source may be opened again."""
 
+    def picture_size(self) -> tuple[int, int]:
+        """(H, W) of the frames, before streaming: the daemon encodes at the source's own size.
+        Reads one frame (a camera says its size only by delivering one) and closes the source
+        again; SourceError if there is none."""
+        self.open()
+        try:
+            return as_bgr(self.read()).shape[:2]
+        except EndOfStream:
+            raise SourceError(f"{self} has no frame") from None
+        finally:
+            self.close()
+
     def __str__(self) -> str:
         return self.description
 

@@ -27,6 +27,14 @@ class ImageFolderSource(FrameSource):
         if not self._files:
             raise SourceError(f"image folder {self.folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
 
+    def picture_size(self) -> tuple[int, int]:
+        """The first image's size, read without moving the folder's position."""
+        self.open()
+        frame = cv2.imread(str(self._files[0]), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise SourceError(f"cannot decode image {self._files[0]}")
+        return frame.shape[:2]
+
     def read(self) -> np.ndarray:
         self._pacer.wait()
         if self._next >= len(self._files):

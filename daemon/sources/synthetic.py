@@ -46,6 +46,9 @@ class SyntheticSource(FrameSource):
         self._canvas: np.ndarray | None = None
         self._index = 0
 
+    def picture_size(self) -> tuple[int, int]:
+        return self.height, self.width
+
     def open(self) -> None:
         if self._canvas is None:
             self._canvas = _canvas(round(self.height * 1.25))
