@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=Path("wire_fuzz.json"))
     args = p.parse_args(argv)
-    good = FrameEncoder("cam0", "m", "zstd").encode(np.ones((62, 94, 32), np.int8), picture=(512, 768), fix_point=4, seq=0,
-                                                    frame_index=0, t_capture_ns=0)
+    good = FrameEncoder("cam0", "m", "zstd").encode(np.ones((62, 94, 32), np.int8), picture=(512, 768), fix_point=4,
+                                                    seq=0, frame_index=0, t_capture_ns=0)
     viewer = Viewer(None, DecoderSet(), NullSink(), ViewerMetrics())
     messages = hostile_messages(random.Random(args.seed), good)
     t0 = time.perf_counter()

@@ -129,7 +129,8 @@ class Trainer:
         tmp.replace(self.path)
 
     def train_step(self) -> tuple[float, dict]:
-        x = torch.from_numpy(encoder_input_float(self.sampler.batch(self.args.batch), INPUT_FIX_POINT)).permute(0, 3, 1, 2)
+        batch = encoder_input_float(self.sampler.batch(self.args.batch), INPUT_FIX_POINT)
+        x = torch.from_numpy(batch).permute(0, 3, 1, 2)
         loss, info = self.model.training_loss(x)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

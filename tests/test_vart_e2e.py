@@ -22,7 +22,8 @@ def caed(*args: str, double) -> subprocess.Popen:
     """The daemon in a child process that loads the vart/xir double; the synthetic camera is
     scaled to the xmodel's size (resolution = fit), as on a board with one xmodel."""
     return subprocess.Popen([sys.executable, "-m", "caed.cli", "--metrics-port", "0", "--log-level", "warning",
-                             "--resolution", "fit", *args], env=double.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--resolution", "fit", *args],
+                            env=double.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_frames_publish_in_order_when_dpu_jobs_finish_out_of_order(dpu_double, free_port, tmp_path):
@@ -132,8 +133,10 @@ def test_vart_on_the_double_matches_the_onnx_int8_backend(dpu_double, free_port,
     from dpu_double_xmodel import write_for_model
 
     xmodel = write_for_model(spec, tmp_path / "kth2020.xmodel", latency_ms=35.72)
-    vart_frames = _stream(dpu_double, f"tcp://127.0.0.1:{free_port()}", tmp_path, "vart", ["--backend", "vart", "--model", str(xmodel)], 6)
-    onnx_frames = _stream(dpu_double, f"tcp://127.0.0.1:{free_port()}", tmp_path, "onnx", ["--backend", "onnx", "--onnx-int8", "--model", "kth2020"], 6)
+    vart_frames = _stream(dpu_double, f"tcp://127.0.0.1:{free_port()}", tmp_path, "vart",
+                          ["--backend", "vart", "--model", str(xmodel)], 6)
+    onnx_frames = _stream(dpu_double, f"tcp://127.0.0.1:{free_port()}", tmp_path, "onnx",
+                          ["--backend", "onnx", "--onnx-int8", "--model", "kth2020"], 6)
     common = sorted(set(vart_frames) & set(onnx_frames))
     assert len(common) >= 4, (sorted(vart_frames), sorted(onnx_frames))
     decoders, reference = DecoderSet(), ReferenceFrames("synthetic")

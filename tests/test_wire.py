@@ -71,7 +71,8 @@ def test_planes_beat_pixel_order_on_latents_whose_channels_differ():
     busy = np.round(rng.laplace(0, 6, (40, 60, 8)))
     sparse = np.where(rng.random((40, 60, 56)) < 0.03, rng.choice([-1, 1], (40, 60, 56)), 0)
     latents = np.clip(np.concatenate([busy, sparse], axis=-1), -128, 127).astype(np.int8)
-    sizes = {c: len(encode_frame(latents, picture=(1, 1), fix_point=0, model_id="m", codec=c)[2]) for c in ("zstd", "zstd-planes")}
+    sizes = {c: len(encode_frame(latents, picture=(1, 1), fix_point=0, model_id="m", codec=c)[2])
+             for c in ("zstd", "zstd-planes")}
     assert sizes["zstd-planes"] < 0.9 * sizes["zstd"]
     parts = encode_frame(latents, picture=(1, 1), fix_point=0, model_id="m", codec="zstd-planes")
     np.testing.assert_array_equal(FrameDecoder().decode(parts).latents, latents)
