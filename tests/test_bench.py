@@ -9,8 +9,11 @@ from caed_host import bench
 
 def test_writes_every_measurement(tmp_path):
     out = tmp_path / "bench.json"
-    assert bench.main(["--json", str(out), "--repeats", "1", "--frames", "3", "--threads", "1"]) == 0
+    # a camera size that is no multiple of 8: every section streams it padded (and faster than 512x768)
+    assert bench.main(["--json", str(out), "--repeats", "1", "--frames", "3", "--threads", "1",
+                       "--picture", "202x302"]) == 0
     result = json.loads(out.read_text())
+    assert result["picture"] == [202, 302] and result["preprocess"]["frame"] == [202, 302]
     pre, enc, streaming, latency = result["preprocess"], result["encoder"], result["streaming"], result["latency"]
     assert pre["bit_exact"] is True and pre["speedup"] > 0
     assert enc["ratio_vs_matmul"] > 0 and enc["encoder_gmac"] > 0
