@@ -86,12 +86,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_daemon(xmodel: Path, workers: int, seconds: float, source_fps: float, workdir: Path) -> dict:
-    """Run `caed` on a synthetic source with the double on its import path; read its JSON summary and
-    the double's per-core statistics."""
+def run_daemon(xmodel: Path, workers: int, seconds: float, source_fps: float, workdir: Path,
+               picture: str = "fit") -> dict:
+    """Run `caed` on a synthetic source (of the xmodel's size, or `picture` HxW) with the double on
+    its import path; read its JSON summary and the double's per-core statistics."""
     summary, stats_file = workdir / f"summary-{xmodel.stem}-{workers}.json", Path(f"{xmodel}.stats.json")
     stats_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "caed.cli", "--source", "synthetic", "--resolution", "fit", "--fps", str(source_fps),
+    cmd = [sys.executable, "-m", "caed.cli", "--source", "synthetic", "--resolution", picture, "--fps", str(source_fps),
            "--backend", "vart", "--model", str(xmodel), "--workers", str(workers), "--duration", str(seconds),
            "--bind", f"tcp://127.0.0.1:{_free_port()}", "--metrics-port", "0", "--json", str(summary),
            "--log-level", "warning"]
@@ -119,14 +120,16 @@ def a53_load(r: dict, factor: float) -> dict:
     return {k: factor * ms * rates[k] / 1000 for k, ms in r["cpu_ms_per_frame"].items()}
 
 
-def write_model(directory: Path, model: str, cores: int, latency_ms: float, stats: bool) -> Path:
+def write_model(directory: Path, model: str, cores: int, latency_ms: float, stats: bool,
+                input_hw: tuple[int, int] | None = None) -> Path:
     """The double's xmodel; with `stats`, the daemon process writes the double's statistics beside it."""
     from caed import manifest
 
     dpu_double_xmodel, _ = _double()
     spec = manifest.find(model)
     path = directory / f"{spec.name}-{cores}core.xmodel"
-    return dpu_double_xmodel.write_for_model(spec, path, cores=cores, latency_ms=latency_ms, outputs="replay-first",
+    return dpu_double_xmodel.write_for_model(spec, path, input_hw, cores=cores, latency_ms=latency_ms,
+                                             outputs="replay-first",
                                              stats_file=Path(f"{path}.stats.json") if stats else None)
 
 
@@ -142,16 +145,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--source-fps", type=float, default=100.0, help="synthetic source rate (daemon level)")
     p.add_argument("--a53-factor", type=float, default=A53_FACTOR,
                    help="x86 CPU time -> Cortex-A53 @ 1.2 GHz CPU time (derivation: docs/dpu.md)")
+    p.add_argument("--picture", default="", help="HxW: a camera of that size, streamed natively through an xmodel "
+                                                 "built for it (default: the model's input size)")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
+    input_hw = tuple(int(v) for v in a.picture.split("x")) if a.picture else None
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for cores in a.cores:
-            xmodel = write_model(Path(tmp), a.model, cores, a.latency_ms, stats=a.level == "daemon")
+            xmodel = write_model(Path(tmp), a.model, cores, a.latency_ms, stats=a.level == "daemon", input_hw=input_hw)
             for workers in a.workers:
                 if a.level == "daemon":
-                    r = run_daemon(xmodel, workers, a.seconds, a.source_fps, Path(tmp))
+                    r = run_daemon(xmodel, workers, a.seconds, a.source_fps, Path(tmp), a.picture or "fit")
                 else:
                     r = run_backend(xmodel, workers, a.seconds)
                 bound = cores * 1000 / a.latency_ms

@@ -59,15 +59,26 @@ def write_xmodel(path: Path, *, encoder_onnx: Path, input_shape: tuple[int, int,
     return path
 
 
-def write_for_model(spec, path: Path, **options) -> Path:
-    """An xmodel for a shipped model (a manifest.ModelSpec with an int8 encoder), and the
-    model.json beside it, as caed_models.vitis_build writes them (the int8 encoder already puts
-    its latents on the rate's grid, so no scale is folded: dpu_latent_scale_log2 = 0)."""
+def write_for_model(spec, path: Path, input_hw: tuple[int, int] | None = None, **options) -> Path:
+    """An xmodel for a shipped model (a manifest.ModelSpec with an int8 encoder), compiled for
+    `input_hw` (default: the manifest's input size), and the model.json beside it, as
+    caed_models.vitis_build writes them (the int8 encoder already puts its latents on the rate's
+    grid, so no scale is folded: dpu_latent_scale_log2 = 0)."""
     if spec.encoder_int8 is None:
         raise ValueError(f"model {spec.name} has no int8 encoder")
-    (Path(path).parent / "model.json").write_text(json.dumps({**spec.manifest, "dpu_latent_scale_log2": 0}, indent=2))
-    return write_xmodel(path, encoder_onnx=spec.encoder_int8, input_shape=spec.input_shape,
-                        input_fix_point=spec.input_fix_point, latent_shape=spec.latent_shape,
+    input_shape, latent_shape = spec.input_shape, spec.latent_shape
+    if input_hw is not None and tuple(input_hw) != spec.input_shape[:2]:
+        import numpy as np
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(spec.encoder_int8), providers=["CPUExecutionProvider"])
+        _, c, h, w = session.run(None, {"image": np.zeros((1, *input_hw, 3), np.float32)})[0].shape
+        input_shape, latent_shape = (*input_hw, 3), (h, w, c)
+    manifest = {**spec.manifest, "dpu_latent_scale_log2": 0, "input": {**spec.manifest["input"], "shape": input_shape},
+                "latent": {**spec.manifest["latent"], "shape": latent_shape}}
+    (Path(path).parent / "model.json").write_text(json.dumps(manifest, indent=2))
+    return write_xmodel(path, encoder_onnx=spec.encoder_int8, input_shape=input_shape,
+                        input_fix_point=spec.input_fix_point, latent_shape=latent_shape,
                         latent_fix_point=spec.latent_fix_point, name=spec.model_id, **options)
 
 
