@@ -383,6 +383,23 @@ typedef struct {
     model_set models;
 } tensor_walk;
 
+/* The number of non-zero values among v[0..n-1], eight at a time: a byte's top bit after
+ * (byte & 0x7F) + 0x7F, or'ed with the byte, is set iff the byte is not zero. */
+static inline unsigned count_nonzero(const int8_t *v, unsigned n)
+{
+    const uint64_t low7 = 0x7F7F7F7F7F7F7F7Full, ones = 0x0101010101010101ull;
+    unsigned count = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, v + i, sizeof word);
+        const uint64_t top = (((word & low7) + low7) | word) & ~low7;
+        count += (unsigned)(((top >> 7) * ones) >> 56);
+    }
+    for (; i < n; i++)
+        count += v[i] != 0;
+    return count;
+}
+
 /* Codes one block: its non-zero count, for a DCT block its DC, then the non-zero coefficients.
  * Decoding, the block's values must be zero in t->row beforehand; they are written there and
  * the non-zeros to t->planes. */
@@ -404,10 +421,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     const int8_t *up_left_block = up_block - c_count, *up_right_block = up_block + c_count;
     models *m = &t->models.by_use;
 
-    unsigned nnz = 0;
-    if (encoding)
-        for (unsigned k = first; k < n; k++)
-            nnz += block[k] != 0;
+    const unsigned nnz_present = encoding ? count_nonzero(block, n) - (first && block[0] != 0) : 0;
     unsigned predicted;
     if (has_left && has_up)
         predicted = (nnz_row[(x - 1) * stride + b] + nnz_above[x * stride + b] + 1) >> 1;
@@ -418,7 +432,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     else
         predicted = 0;
     const unsigned cross = b > 0 ? nnz_cross_bucket(nnz_row[x * stride + b - 1]) : 0;
-    nnz = code_uint(co, &m->nnz[cls][cross][nnz_pred_bucket[predicted]], &m->low_bits, nnz, 7, encoding);
+    const unsigned nnz = code_uint(co, &m->nnz[cls][cross][nnz_pred_bucket[predicted]], &m->low_bits, nnz_present, 7, encoding);
     if (nnz > n - first)
         return ARITH_BAD_COUNT;
     nnz_row[x * stride + b] = (uint8_t)nnz;
@@ -569,6 +583,23 @@ static int encode_rows(tensor_walk *t, coder *co, const int8_t *latents, ptrdiff
         int8_t *values = t->row + c_count;
         if (position_stride == (ptrdiff_t)c_count && channel_stride == 1) {
             memcpy(values, source, w * c_count);
+        } else if (position_stride == 1) {
+            /* Planes: most of a row's stretch of a plane is zero, eight bytes tested at once. */
+            memset(values, 0, w * c_count);
+            for (size_t c = 0; c < c_count; c++) {
+                const int8_t *plane = source + (ptrdiff_t)c * channel_stride;
+                for (size_t x = 0; x < w; x += 8) {
+                    const size_t end = x + 8 < w ? x + 8 : w;
+                    if (end == x + 8) {
+                        uint64_t word;
+                        memcpy(&word, plane + x, sizeof word);
+                        if (!word)
+                            continue;
+                    }
+                    for (size_t i = x; i < end; i++)
+                        values[i * c_count + c] = plane[i];
+                }
+            }
         } else {
             for (size_t c = 0; c < c_count; c++) {
                 const int8_t *plane = source + (ptrdiff_t)c * channel_stride;
