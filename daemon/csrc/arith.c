@@ -546,10 +546,12 @@ static int walk_init(tensor_walk *t, size_t height, size_t width, size_t channel
         free(t->rows);
         return ARITH_NO_MEMORY;
     }
-    for (size_t i = 0; i < sizeof t->models.all / sizeof t->models.all[0]; i++) {
-        t->models.all[i].p0 = PROB_ONE / 2;
-        t->models.all[i].seen = 0;
-    }
+    /* Every model starts at p = 1/2, never seen: one set, then copies of what is set. */
+    const size_t count = sizeof t->models.all / sizeof t->models.all[0];
+    t->models.all[0].p0 = PROB_ONE / 2;
+    t->models.all[0].seen = 0;
+    for (size_t done = 1; done < count; done *= 2)
+        memcpy(t->models.all + done, t->models.all, (count - done < done ? count - done : done) * sizeof t->models.all[0]);
     return ARITH_OK;
 }
 
