@@ -12,6 +12,8 @@ for tool in systemd-analyze:systemd systemd-sysusers:systemd promtool:prometheus
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 [ -e /usr/aarch64-linux-gnu/lib/libc.a ] || need+=(libc6-dev-arm64-cross)
+# libFuzzer's runtime is only a recommendation of clang's packages
+[ -e "$(clang -print-file-name="libclang_rt.fuzzer-$(uname -m).a" 2>/dev/null)" ] || need+=(libclang-rt-dev)
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,6 +1,7 @@
 """Coverage-guided fuzzing of the arith decoder's C core under AddressSanitizer and
 UndefinedBehaviorSanitizer: tests/fuzz/arith_fuzz.c, seeded with real payloads, mutated 100,000
 times. Any sanitizer report, crash, leak or encode/decode disagreement fails the test."""
+import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +25,11 @@ def fuzzer(tmp_path_factory):
     clang = shutil.which("clang")
     if clang is None:
         pytest.skip("clang not installed (apt-get install clang; tests/setup-system.sh does it as root)")
+    runtime = subprocess.run([clang, f"-print-file-name=libclang_rt.fuzzer-{platform.machine()}.a"],
+                             capture_output=True, text=True).stdout.strip()
+    if not Path(runtime).is_file():
+        pytest.skip("clang's libFuzzer runtime not installed (apt-get install libclang-rt-dev; "
+                    "tests/setup-system.sh does it as root)")
     binary = tmp_path_factory.mktemp("fuzz") / "arith_fuzz"
     subprocess.run([clang, "-g", "-O2", "-std=c99", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all",
                     f"-I{CORE}", str(HARNESS), str(CORE / "arith.c"), "-o", str(binary)], check=True)
