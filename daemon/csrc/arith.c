@@ -229,20 +229,20 @@ static unsigned code_uint(coder *co, uint_model *m, low_bit_models *low, unsigne
 #define NNZ_PRED 12          /* non-zero count predicted from the left and upper blocks */
 #define REMAINING 11         /* non-zeros not yet coded in the block */
 #define FREQUENCY 14         /* scan index */
-#define NEIGHBOURS 3         /* |left| + |up| at the same channel: 0, 1, 2+ */
-#define INTRA 3              /* |above| + |left of| this coefficient in its own block: 0, 1, 2+ */
-#define MAG_NEIGHBOURS 6
+#define ZERO_AROUND 8
+#define MAG_AROUND 6
 #define MAG_FREQUENCY 14
 #define MAG_NNZ 5
 #define DC_GRADIENT 8
+#define SIGN_FREQUENCY 11     /* scan index 0..9, then all others */
 #define EDGE_MAG 6
 #define DC_NNZ 4
 
 typedef struct {
     uint_model nnz[CLASSES][NNZ_CROSS][NNZ_PRED];
-    bit_model zero[CLASSES][INTRA][NEIGHBOURS][REMAINING][FREQUENCY];
-    uint_model magnitude[CLASSES][MAG_NNZ][MAG_NEIGHBOURS][MAG_FREQUENCY];
-    bit_model sign[CLASSES][3][3];
+    bit_model zero[CLASSES][ZERO_AROUND][REMAINING][FREQUENCY];
+    uint_model magnitude[CLASSES][MAG_NNZ][MAG_AROUND][MAG_FREQUENCY];
+    bit_model sign[CLASSES][SIGN_FREQUENCY][3][3];
     uint_model edge_magnitude[CLASSES][2][EDGE_MAG][MAG_NNZ];
     bit_model edge_sign[CLASSES][2][3][3][3];
     uint_model dc[CLASSES][DC_NNZ][DC_GRADIENT];
@@ -321,9 +321,14 @@ static inline unsigned remaining_bucket(unsigned n)
     return n <= 8 ? n : n <= 15 ? 9 : 10;
 }
 
-static inline unsigned magnitude_neighbour_bucket(unsigned n)
+static inline unsigned zero_around_bucket(unsigned n)
 {
-    return n == 0 ? 0 : n <= 2 ? 1 : n <= 4 ? 2 : n <= 8 ? 3 : n <= 16 ? 4 : 5;
+    return n <= 2 ? n : n <= 4 ? 3 : n <= 6 ? 4 : n <= 9 ? 5 : n <= 14 ? 6 : 7;
+}
+
+static inline unsigned magnitude_around_bucket(unsigned n)
+{
+    return n == 0 ? 0 : n <= 3 ? 1 : n <= 6 ? 2 : n <= 12 ? 3 : n <= 24 ? 4 : 5;
 }
 
 static inline unsigned magnitude_frequency_bucket(unsigned k)
@@ -448,8 +453,8 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
             predicted_dc = has_left ? left : up;
         }
         const int residual = encoding ? block[0] - predicted_dc : 0;
-        const unsigned nnz_class = nnz == 0 ? 0 : nnz <= 2 ? 1 : nnz <= 6 ? 2 : 3;
-        const unsigned size = code_uint(co, &m->dc[cls][nnz_class][dc_gradient_bucket(gradient)], &m->low_bits,
+        const unsigned nnz_bucket = nnz == 0 ? 0 : nnz <= 2 ? 1 : nnz <= 6 ? 2 : 3;
+        const unsigned size = code_uint(co, &m->dc[cls][nnz_bucket][dc_gradient_bucket(gradient)], &m->low_bits,
                                         absolute(residual), 8, encoding);
         int decoded = predicted_dc;
         if (size) {
@@ -465,16 +470,19 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     }
 
     unsigned remaining = nnz;
-    const unsigned mag_nnz = nnz <= 2 ? 0 : nnz <= 5 ? 1 : nnz <= 10 ? 2 : nnz <= 20 ? 3 : 4;
+    const unsigned nnz_class = nnz <= 2 ? 0 : nnz <= 5 ? 1 : nnz <= 10 ? 2 : nnz <= 20 ? 3 : 4;
     for (unsigned k = first; remaining > 0; k++) {
         const unsigned channel = scan[k];
         const int left = left_block[channel], up = up_block[channel];
-        const unsigned neighbours = absolute(left) + absolute(up);
+        /* What the coefficient's surroundings say of its size: the same channel in the left and
+         * upper blocks (weight 2) and the diagonal ones (1), and its lower neighbours in its
+         * own block (2). Weights and buckets chosen on Kodak's dct8 latents. */
+        const unsigned around = 2 * (absolute(left) + absolute(up) + magnitude_at(block, lower_u[channel]) +
+                                     magnitude_at(block, lower_v[channel])) +
+                                absolute(up_left_block[channel]) + absolute(up_right_block[channel]);
         const int value = encoding ? block[channel] : 0;
         if (remaining < n - k) {
-            const unsigned intra = magnitude_at(block, lower_u[channel]) + magnitude_at(block, lower_v[channel]);
-            bit_model *z = &m->zero[cls][intra < 2 ? intra : 2][neighbours < 2 ? neighbours : 2]
-                                   [remaining_bucket(remaining)][frequency_bucket[k]];
+            bit_model *z = &m->zero[cls][zero_around_bucket(around)][remaining_bucket(remaining)][frequency_bucket[k]];
             if (!code_bit(co, z, value != 0, encoding))
                 continue;
         }
@@ -486,12 +494,11 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
              * DC to this one's, less the part the neighbour's own coefficient explains. */
             const int edge = channel == 1 ? (has_left ? left_block[0] - block[0] - left_block[1] : 0)
                                           : (has_up ? up_block[0] - block[0] - up_block[8] : 0);
-            magnitude = &m->edge_magnitude[cls][channel == 8][edge_magnitude_bucket(edge)][mag_nnz];
+            magnitude = &m->edge_magnitude[cls][channel == 8][edge_magnitude_bucket(edge)][nnz_class];
             sign = &m->edge_sign[cls][channel == 8][sign_class(edge)][sign_class(left)][sign_class(up)];
         } else {
-            const unsigned activity = 2 * neighbours + absolute(up_left_block[channel]) + absolute(up_right_block[channel]);
-            magnitude = &m->magnitude[cls][mag_nnz][magnitude_neighbour_bucket(activity)][frequency_bucket[k]];
-            sign = &m->sign[cls][sign_class(left)][sign_class(up)];
+            magnitude = &m->magnitude[cls][nnz_class][magnitude_around_bucket(around)][frequency_bucket[k]];
+            sign = &m->sign[cls][k < SIGN_FREQUENCY - 1 ? k : SIGN_FREQUENCY - 1][sign_class(left)][sign_class(up)];
         }
         const unsigned size = 1 + code_uint(co, magnitude, &m->low_bits, absolute(value) - 1, 7, encoding);
         const unsigned negative = code_bit(co, sign, value < 0, encoding);
