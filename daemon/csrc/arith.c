@@ -36,13 +36,15 @@ static const uint8_t adapt_shift[ADAPT_SEEN_MAX + 1] = {
     1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5,
     5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6};
 
+/* Branch-free throughout (masks, not conditionals): the symbols are unpredictable by nature, and
+ * compilers turned `bit ? a : b` here into jumps that mispredicted on one symbol in three. */
 static inline void model_update(bit_model *m, unsigned bit)
 {
     const unsigned shift = adapt_shift[m->seen];
-    const unsigned p0 = m->p0;
+    const unsigned p0 = m->p0, mask = 0u - bit;
     const unsigned towards_zero = p0 + ((PROB_ONE - p0) >> shift), towards_one = p0 - (p0 >> shift);
     m->seen = (uint16_t)(m->seen + (m->seen < ADAPT_SEEN_MAX));
-    m->p0 = (uint16_t)(bit ? towards_one : towards_zero);
+    m->p0 = (uint16_t)(towards_zero ^ ((towards_zero ^ towards_one) & mask));
 }
 
 /* ----- range coder (LZMA's, with 15-bit probabilities) ----- */
@@ -80,7 +82,7 @@ static void encoder_init(range_encoder *e, uint8_t *out, size_t capacity)
     e->size = 0;
 }
 
-static void encoder_put(range_encoder *e, uint8_t byte)
+static inline void encoder_put(range_encoder *e, uint8_t byte)
 {
     if (e->first) {
         e->first = 0;
@@ -91,7 +93,7 @@ static void encoder_put(range_encoder *e, uint8_t byte)
     e->size++;
 }
 
-static void encoder_shift_low(range_encoder *e)
+static inline void encoder_shift_low(range_encoder *e)
 {
     if ((uint32_t)e->low < 0xFF000000u || (e->low >> 32) != 0) {
         uint8_t carry = (uint8_t)(e->low >> 32);
@@ -108,9 +110,9 @@ static void encoder_shift_low(range_encoder *e)
 
 static inline void encode_bit(range_encoder *e, bit_model *m, unsigned bit)
 {
-    const uint32_t bound = (e->range >> PROB_BITS) * m->p0;
-    e->low += bit ? bound : 0;
-    e->range = bit ? e->range - bound : bound;
+    const uint32_t bound = (e->range >> PROB_BITS) * m->p0, mask = 0u - (uint32_t)bit;
+    e->low += bound & mask;
+    e->range = bound + ((e->range - bound - bound) & mask); /* bit ? range - bound : bound */
     while (e->range < RANGE_TOP) {
         e->range <<= 8;
         encoder_shift_low(e);
@@ -147,8 +149,9 @@ static inline unsigned decode_bit(range_decoder *d, bit_model *m)
 {
     const uint32_t bound = (d->range >> PROB_BITS) * m->p0;
     const unsigned bit = d->code >= bound;
-    d->code -= bit ? bound : 0;
-    d->range = bit ? d->range - bound : bound;
+    const uint32_t mask = 0u - (uint32_t)bit;
+    d->code -= bound & mask;
+    d->range = bound + ((d->range - bound - bound) & mask); /* bit ? range - bound : bound */
     while (d->range < RANGE_TOP) {
         d->range <<= 8;
         d->code = (d->code << 8) | decoder_next(d);
@@ -196,20 +199,21 @@ typedef struct {
 
 typedef bit_model low_bit_models[UINT_CLASSES][UINT_CLASSES - 3]; /* [class][bit], bits 0..class-3 */
 
-static inline unsigned bit_length(unsigned v)
-{
-    unsigned n = 0;
-    while (v) {
-        n++;
-        v >>= 1;
-    }
-    return n;
-}
+/* The number of bits of v = 0..255 (0 for 0). */
+static const uint8_t bit_length[256] = {
+    0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+    8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+    8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+    8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
 
-static unsigned code_uint(coder *co, uint_model *m, low_bit_models *low, unsigned value, unsigned max_class,
+WALK unsigned code_uint(coder *co, uint_model *m, low_bit_models *low, unsigned value, unsigned max_class,
                           const int encoding)
 {
-    unsigned cls = encoding ? bit_length(value) : 0;
+    const unsigned cls = encoding ? bit_length[value & 0xFF] : 0;
     unsigned n = 0;
     while (n < max_class && code_bit(co, &m->more[n], n < cls, encoding))
         n++;
@@ -311,65 +315,55 @@ static const uint8_t frequency_bucket[BLOCK] = {
     13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
     13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13};
 
-static inline unsigned nnz_cross_bucket(unsigned n)
-{
-    return n == 0 ? 0 : n <= 2 ? 1 : n <= 6 ? 2 : 3;
-}
+/* non-zero counts: 0, 1-2, 3-6, 7+ */
+static const uint8_t small_count_bucket[8] = {
+    0, 1, 1, 2, 2, 2, 2, 3};
 
-static inline unsigned remaining_bucket(unsigned n)
-{
-    return n <= 8 ? n : n <= 15 ? 9 : 10;
-}
+/* non-zeros left in the block: 0..8, 9-15, 16+ */
+static const uint8_t remaining_bucket[17] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 10};
 
-static inline unsigned zero_around_bucket(unsigned n)
-{
-    return n <= 2 ? n : n <= 4 ? 3 : n <= 6 ? 4 : n <= 9 ? 5 : n <= 14 ? 6 : 7;
-}
+/* a block's non-zeros, for its magnitudes: 0-2, 3-5, 6-10, 11-20, 21+ */
+static const uint8_t count_bucket[22] = {
+    0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 4};
 
-static inline unsigned magnitude_around_bucket(unsigned n)
-{
-    return n == 0 ? 0 : n <= 3 ? 1 : n <= 6 ? 2 : n <= 12 ? 3 : n <= 24 ? 4 : 5;
-}
+/* `around`, for zero flags: 0, 1, 2, 3-4, 5-6, 7-9, 10-14, 15+ */
+static const uint8_t zero_around_bucket[16] = {
+    0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 6, 6, 6, 6, 6, 7};
 
-static inline unsigned magnitude_frequency_bucket(unsigned k)
-{
-    return k <= 2 ? k : 3;
-}
+/* `around`, for magnitudes: 0, 1-3, 4-6, 7-12, 13-24, 25+ */
+static const uint8_t magnitude_around_bucket[26] = {
+    0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 5};
 
-static inline unsigned edge_bucket(int edge)
-{
-    const unsigned e = absolute(edge);
-    return e <= 1 ? 0 : e <= 3 ? 1 : e <= 7 ? 2 : 3;
-}
+/* |edge step|: 0-1, 2-3, 4-6, 7-12, 13-24, 25+ */
+static const uint8_t edge_bucket[26] = {
+    0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 5};
 
-static inline unsigned edge_magnitude_bucket(int edge)
-{
-    const unsigned e = absolute(edge);
-    return e <= 1 ? 0 : e <= 3 ? 1 : e <= 6 ? 2 : e <= 12 ? 3 : e <= 24 ? 4 : 5;
-}
+/* DC gradient, by bit length: 0, 1, 2-3, 4-7, .. 32-63, 64+ */
+static const uint8_t gradient_bucket[65] = {
+    0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    6, 6, 6, 6, 7};
 
-static inline unsigned dc_gradient_bucket(unsigned g)
-{
-    unsigned b = bit_length(g);
-    return b < DC_GRADIENT ? b : DC_GRADIENT - 1;
-}
+#define BUCKET(table, n) (table[(n) < sizeof table ? (n) : sizeof table - 1])
 
 static inline unsigned sign_class(int v)
 {
-    return v < 0 ? 0 : v == 0 ? 1 : 2;
+    return (unsigned)(v >= 0) + (unsigned)(v > 0); /* -, 0, + */
 }
 
 
-/* JPEG-LS's median edge detector: the DC of a block from its left, upper and upper-left DCs. */
+/* JPEG-LS's median edge detector: the DC of a block from its left, upper and upper-left DCs,
+ * written as the median of left, up and left + up - up_left (the same value, without branches). */
 static inline int med(int left, int up, int up_left)
 {
-    int lo = left < up ? left : up;
-    int hi = left < up ? up : left;
-    if (up_left >= hi)
-        return lo;
-    if (up_left <= lo)
-        return hi;
-    return left + up - up_left;
+    const int lo = left < up ? left : up, hi = left < up ? up : left, plane = left + up - up_left;
+    const int clipped = plane < hi ? plane : hi;
+    return clipped > lo ? clipped : lo;
 }
 
 typedef struct {
@@ -436,7 +430,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
         predicted = nnz_above[x * stride + b];
     else
         predicted = 0;
-    const unsigned cross = b > 0 ? nnz_cross_bucket(nnz_row[x * stride + b - 1]) : 0;
+    const unsigned cross = b > 0 ? BUCKET(small_count_bucket, nnz_row[x * stride + b - 1]) : 0;
     const unsigned nnz = code_uint(co, &m->nnz[cls][cross][nnz_pred_bucket[predicted]], &m->low_bits, nnz_present, 7, encoding);
     if (nnz > n - first)
         return ARITH_BAD_COUNT;
@@ -453,8 +447,8 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
             predicted_dc = has_left ? left : up;
         }
         const int residual = encoding ? block[0] - predicted_dc : 0;
-        const unsigned nnz_bucket = nnz == 0 ? 0 : nnz <= 2 ? 1 : nnz <= 6 ? 2 : 3;
-        const unsigned size = code_uint(co, &m->dc[cls][nnz_bucket][dc_gradient_bucket(gradient)], &m->low_bits,
+        const unsigned nnz_bucket = BUCKET(small_count_bucket, nnz);
+        const unsigned size = code_uint(co, &m->dc[cls][nnz_bucket][BUCKET(gradient_bucket, gradient)], &m->low_bits,
                                         absolute(residual), 8, encoding);
         int decoded = predicted_dc;
         if (size) {
@@ -470,7 +464,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     }
 
     unsigned remaining = nnz;
-    const unsigned nnz_class = nnz <= 2 ? 0 : nnz <= 5 ? 1 : nnz <= 10 ? 2 : nnz <= 20 ? 3 : 4;
+    const unsigned nnz_class = BUCKET(count_bucket, nnz);
     for (unsigned k = first; remaining > 0; k++) {
         const unsigned channel = scan[k];
         const int left = left_block[channel], up = up_block[channel];
@@ -482,7 +476,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
                                 absolute(up_left_block[channel]) + absolute(up_right_block[channel]);
         const int value = encoding ? block[channel] : 0;
         if (remaining < n - k) {
-            bit_model *z = &m->zero[cls][zero_around_bucket(around)][remaining_bucket(remaining)][frequency_bucket[k]];
+            bit_model *z = &m->zero[cls][BUCKET(zero_around_bucket, around)][BUCKET(remaining_bucket, remaining)][frequency_bucket[k]];
             if (!code_bit(co, z, value != 0, encoding))
                 continue;
         }
@@ -494,10 +488,10 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
              * DC to this one's, less the part the neighbour's own coefficient explains. */
             const int edge = channel == 1 ? (has_left ? left_block[0] - block[0] - left_block[1] : 0)
                                           : (has_up ? up_block[0] - block[0] - up_block[8] : 0);
-            magnitude = &m->edge_magnitude[cls][channel == 8][edge_magnitude_bucket(edge)][nnz_class];
+            magnitude = &m->edge_magnitude[cls][channel == 8][BUCKET(edge_bucket, absolute(edge))][nnz_class];
             sign = &m->edge_sign[cls][channel == 8][sign_class(edge)][sign_class(left)][sign_class(up)];
         } else {
-            magnitude = &m->magnitude[cls][nnz_class][magnitude_around_bucket(around)][frequency_bucket[k]];
+            magnitude = &m->magnitude[cls][nnz_class][BUCKET(magnitude_around_bucket, around)][frequency_bucket[k]];
             sign = &m->sign[cls][k < SIGN_FREQUENCY - 1 ? k : SIGN_FREQUENCY - 1][sign_class(left)][sign_class(up)];
         }
         const unsigned size = 1 + code_uint(co, magnitude, &m->low_bits, absolute(value) - 1, 7, encoding);
@@ -514,13 +508,13 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
 
 WALK int code_row(tensor_walk *t, coder *co, size_t y, const int encoding)
 {
-    for (size_t x = 0; x < t->width; x++)
-        for (size_t b = 0; b < t->blocks; b++) {
-            int status = code_block(t, co, y, x, b, encoding);
-            if (status != ARITH_OK)
-                return status;
-        }
-    return ARITH_OK;
+    coder local = *co;
+    int status = ARITH_OK;
+    for (size_t x = 0; x < t->width && status == ARITH_OK; x++)
+        for (size_t b = 0; b < t->blocks && status == ARITH_OK; b++)
+            status = code_block(t, &local, y, x, b, encoding);
+    *co = local;
+    return status;
 }
 
 static int encode_row(tensor_walk *t, coder *co, size_t y)
