@@ -1,15 +1,15 @@
 /* The `arith` payload codec; see arith.h for the interface and docs/wire-arith.md for the format.
  *
  * Cost follows the non-zeros: per position and 64-channel block the coder codes how many
- * coefficients are non-zero, then walks the block in scan order only until it has met them all,
- * so an empty block costs a fraction of a bit and the ~95 % zeros of a frame are mostly never
- * visited. Every decision is one binary symbol of an LZMA-style range coder whose probabilities
- * adapt to the frame; the contexts come from what both ends already know (neighbouring blocks,
- * the other components, the coefficients already coded).
+ * coefficients are non-zero, then walks the block in zig-zag order only until it has met them
+ * all, so an empty block costs a fraction of a bit and most of the ~95 % zeros of a frame are
+ * never visited. Every decision is one binary symbol of an LZMA-style range coder whose
+ * probabilities adapt to the frame; the contexts come from what both ends already know
+ * (neighbouring blocks, the other components, the coefficients already coded).
  *
- * One function, code_tensor, walks the tensor for both directions, so encoder and decoder
- * cannot disagree on the order of symbols or on a context: encoding, it codes the value it is
- * given and returns it; decoding, it ignores that value and returns what it decodes.
+ * One walk (code_row, code_block) serves both directions, so encoder and decoder cannot disagree
+ * on the order of symbols or on a context: encoding, it codes the value it is given and returns
+ * it; decoding, it ignores that value and returns what it decodes.
  */
 #include "arith.h"
 
@@ -30,7 +30,8 @@ typedef struct {
 
 /* Adaptation rate: p moves 2^-shift of the way to the symbol coded. The shift grows as
  * round(log2(seen + 2)), so a fresh model follows a count-based estimate (a frame starts from no
- * knowledge and has few symbols per context) and settles at 2^-6 (2^-7 costs 0.3-0.9 % more bits on Kodak dct8 latents, 2^-5 about the same as 2^-7: the statistics drift across a frame). */
+ * knowledge and has few symbols per context) and settles at 2^-6: on Kodak's dct8 latents 2^-7
+ * cost 0.3-0.9 % more bytes and 2^-5 0.1-0.2 % more (the statistics drift across a frame). */
 #define ADAPT_SEEN_MAX 44
 static const uint8_t adapt_shift[ADAPT_SEEN_MAX + 1] = {
     1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5,
@@ -176,6 +177,7 @@ typedef struct {
 #define WALK static inline
 #endif
 
+/* Encoding, codes `bit` and returns it; decoding, returns the bit decoded. */
 WALK unsigned code_bit(coder *co, bit_model *m, unsigned bit, const int encoding)
 {
     if (encoding) {
@@ -185,16 +187,32 @@ WALK unsigned code_bit(coder *co, bit_model *m, unsigned bit, const int encoding
     return decode_bit(&co->dec, m);
 }
 
-/* Unsigned integers 0 .. 2^max_class - 1 as their bit length (the class, 0 for 0) in unary,
- * then the bits below the leading one: the first with a model of the context, the others, close
- * to uniform, with models shared by all contexts of all kinds (`low_bits`). Small values, the
- * common case, cost a few adaptive decisions, the decoder's loop is bounded by max_class, and a
- * context's models fill one 64-byte cache line: with a model per bit and context the tables
- * were 4x larger for 0.1 % fewer bytes, and coding was slower. */
+/* A bit whose probability is the mean of two models' of different contexts, both then updated:
+ * a fine context learns slowly and a coarse one is vague, and the mean of one of each did better
+ * than either, or than their product as one context (5.2 % fewer bytes at dct8-q1 overall when
+ * zero flags, magnitudes, non-zero counts and DCs each got a second model). */
+WALK unsigned code_bit_of_two(coder *co, bit_model *a, bit_model *b, unsigned bit, const int encoding)
+{
+    bit_model mean = {(uint16_t)((a->p0 + b->p0 + 1) >> 1), 0};
+    if (encoding)
+        encode_bit(&co->enc, &mean, bit);
+    else
+        bit = decode_bit(&co->dec, &mean);
+    model_update(a, bit);
+    model_update(b, bit);
+    return bit;
+}
+
+/* Unsigned integers 0 .. 2^max_class - 1 (max_class <= 8): their bit length (the class, 0 for 0)
+ * in unary, then the bits below the leading one, the first with the context's models, the others,
+ * close to uniform, with models shared by all contexts of a kind (`low`). Small values, the common
+ * case, cost a few adaptive decisions, the decoder's loop is bounded by max_class, and a
+ * context's models fill one 64-byte cache line: with models per bit and context the tables were
+ * 4x larger for 0.1 % fewer bytes, and coding slower. */
 #define UINT_CLASSES 9
 typedef struct {
-    bit_model more[UINT_CLASSES - 1]; /* class > i? */
-    bit_model top[UINT_CLASSES - 1];  /* [class - 1]: the bit below the leading one, classes 2.. */
+    bit_model more[UINT_CLASSES - 1]; /* [i]: class > i? */
+    bit_model top[UINT_CLASSES - 1];  /* [class - 1]: the bit below the leading one (class >= 2) */
 } uint_model;
 
 typedef bit_model low_bit_models[UINT_CLASSES][UINT_CLASSES - 3]; /* [class][bit], bits 0..class-3 */
@@ -210,16 +228,17 @@ static const uint8_t bit_length[256] = {
     8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
     8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
 
-WALK unsigned code_uint(coder *co, uint_model *m, low_bit_models *low, unsigned value, unsigned max_class,
-                          const int encoding)
+/* An unsigned integer, its unary and top bits each with the mean of models `a` and `b`. */
+WALK unsigned code_uint(coder *co, uint_model *a, uint_model *b, low_bit_models *low, unsigned value,
+                        unsigned max_class, const int encoding)
 {
     const unsigned cls = encoding ? bit_length[value & 0xFF] : 0;
     unsigned n = 0;
-    while (n < max_class && code_bit(co, &m->more[n], n < cls, encoding))
+    while (n < max_class && code_bit_of_two(co, &a->more[n], &b->more[n], n < cls, encoding))
         n++;
     if (n < 2)
         return n;
-    unsigned v = 2 | code_bit(co, &m->top[n - 1], (value >> (n - 2)) & 1, encoding);
+    unsigned v = 2 | code_bit_of_two(co, &a->top[n - 1], &b->top[n - 1], (value >> (n - 2)) & 1, encoding);
     for (unsigned i = n - 2; i-- > 0;)
         v = (v << 1) | code_bit(co, &(*low)[n][i], (value >> i) & 1, encoding);
     return v;
@@ -228,30 +247,86 @@ WALK unsigned code_uint(coder *co, uint_model *m, low_bit_models *low, unsigned 
 /* ----- context model ----- */
 
 #define BLOCK 64
-#define CLASSES 3            /* channel blocks: the first (luma), the second, all later ones */
-#define NNZ_CROSS 4          /* non-zero count of the previous block at the same position */
-#define NNZ_PRED 12          /* non-zero count predicted from the left and upper blocks */
-#define REMAINING 11         /* non-zeros not yet coded in the block */
-#define FREQUENCY 14         /* scan index */
+#define CLASSES 3 /* channel blocks: the first (luma in dct8), the second, all later ones */
+
+/* Context buckets: a value v falls in BUCKET(table, v), the table's last entry for all larger v. */
+#define BUCKET(table, v) (table[(v) < sizeof table ? (v) : sizeof table - 1])
+
+/* non-zero counts, DC residual magnitudes: 0, 1-2, 3-6, 7+ */
+#define SMALL 4
+static const uint8_t small_bucket[8] = {0, 1, 1, 2, 2, 2, 2, 3};
+
+/* a neighbour block's non-zero count: 0, 1, 2-3, 4-6, 7-11, 12+ */
+#define SIDE 6
+static const uint8_t side_bucket[13] = {0, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 5};
+
+/* the count predicted from the left and upper blocks: 0..4, 5-6, 7-8, 9-11, 12-15, 16-22,
+ * 23-31, 32+ */
+#define PREDICTED 12
+static const uint8_t predicted_bucket[33] = {
+    0, 1, 2, 3, 4, 5, 5, 6, 6, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10, 10, 11};
+
+/* the block's own non-zero count, for its coefficients: 0-2, 3-5, 6-10, 11-20, 21+ */
+#define COUNT 5
+static const uint8_t count_bucket[22] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4};
+
+/* non-zeros not yet coded in the block: 1..8, 9-15, 16+ (0 never occurs) */
+#define REMAINING 11
+static const uint8_t remaining_bucket[17] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 10};
+
+/* scan index: 0..6, 7-8, 9-10, 11-13, 14-17, 18-22, 23-29, 30+ */
+#define FREQUENCY 14
+static const uint8_t frequency_bucket[31] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 8, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 11, 12, 12, 12, 12, 12, 12, 12, 13};
+
+/* `around` (see code_block), for zero flags: 0, 1, 2, 3-4, 5-6, 7-9, 10-14, 15+ */
 #define ZERO_AROUND 8
-#define MAG_AROUND 6
-#define MAG_FREQUENCY 14
-#define MAG_NNZ 5
-#define DC_GRADIENT 8
-#define SIGN_FREQUENCY 11     /* scan index 0..9, then all others */
-#define EDGE_MAG 6
-#define DC_NNZ 4
+static const uint8_t zero_around_bucket[16] = {0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 6, 6, 6, 6, 6, 7};
+
+/* `around`, for magnitudes: 0, 1-3, 4-6, 7-12, 13-24, 25+ */
+#define MAGNITUDE_AROUND 6
+static const uint8_t magnitude_around_bucket[26] = {
+    0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5};
+
+/* |edge step| of a first horizontal or vertical AC: 0-1, 2-3, 4-6, 7-12, 13-24, 25+ */
+#define EDGE 6
+static const uint8_t edge_bucket[26] = {
+    0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5};
+
+/* DC differences, by bit length: 0, 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64+ */
+#define GRADIENT 8
+static const uint8_t gradient_bucket[65] = {
+    0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7};
+
+/* scan index for signs: 0..9, 10+ */
+#define SIGN_FREQUENCY 11
 
 typedef struct {
-    uint_model nnz[CLASSES][NNZ_CROSS][NNZ_PRED];
+    /* A block's non-zero count: [class][previous block's count here][predicted];
+     * [class][left block's count][upper block's count]. */
+    uint_model count[CLASSES][SMALL][PREDICTED];
+    uint_model count_by_sides[CLASSES][SIDE][SIDE];
+    /* DC residual: [class][block's count][gradient][previous block's |residual|];
+     * [class][|up-right - up|][|left - up|]; sign: [class][previous block's residual sign]. */
+    uint_model dc[CLASSES][SMALL][GRADIENT][SMALL];
+    uint_model dc_by_texture[CLASSES][GRADIENT][GRADIENT];
+    bit_model dc_sign[CLASSES][3];
+    /* Zero flag: [class][around][remaining][frequency]; [class][channel][around][block's count]. */
     bit_model zero[CLASSES][ZERO_AROUND][REMAINING][FREQUENCY];
-    uint_model magnitude[CLASSES][MAG_NNZ][MAG_AROUND][MAG_FREQUENCY];
-    bit_model sign[CLASSES][SIGN_FREQUENCY][3][3];
-    uint_model edge_magnitude[CLASSES][2][EDGE_MAG][MAG_NNZ];
-    bit_model edge_sign[CLASSES][2][3][3][3];
-    uint_model dc[CLASSES][DC_NNZ][DC_GRADIENT];
-    bit_model dc_sign[CLASSES];
-    low_bit_models low_bits;
+    bit_model zero_by_channel[CLASSES][BLOCK][ZERO_AROUND][COUNT];
+    /* |value| - 1: [class][block's count][around][frequency], for the first horizontal and vertical
+     * AC [class][vertical][edge][block's count]; both with [class][channel][around]. */
+    uint_model magnitude[CLASSES][COUNT][MAGNITUDE_AROUND][FREQUENCY];
+    uint_model edge_magnitude[CLASSES][2][EDGE][COUNT];
+    uint_model magnitude_by_channel[CLASSES][BLOCK][MAGNITUDE_AROUND];
+    /* Sign, by the signs (-, 0, +) of the same channel in the left and upper blocks and in the
+     * previous block here: [class][frequency][left][up][previous]; the first horizontal and
+     * vertical AC [class][vertical][edge step][left][up][previous]. */
+    bit_model sign[CLASSES][SIGN_FREQUENCY][3][3][3];
+    bit_model edge_sign[CLASSES][2][3][3][3][3];
+    /* The bits below the top one: non-zero counts, DC residuals, magnitudes. */
+    low_bit_models low_count, low_dc, low_magnitude;
 } models;
 
 typedef union {
@@ -272,15 +347,10 @@ static const uint8_t identity[BLOCK] = {
     32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
     48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
 
-static inline unsigned absolute(int v)
-{
-    return (unsigned)(v < 0 ? -v : v);
-}
-
 /* The coefficients next to channel u * 8 + v at lower frequency in its own DCT block, (u - 1, v)
- * and (u, v - 1), both before it in zig-zag order; on the block's edges the one there is counts
- * twice, and the DC (coded separately, on another scale) is no neighbour. In blocks that are not
- * DCTs the channel before. NO_CHANNEL: none. */
+ * and (u, v - 1), both before it in zig-zag order; on the block's edges the one there counts
+ * twice, and the DC (coded on another scale) is no neighbour. In blocks that are not DCTs: the
+ * channel before. NO_CHANNEL: none. */
 #define NO_CHANNEL 255
 static const uint8_t dct_lower_u[BLOCK] = {
     255, 255,   1,   2,   3,   4,   5,   6, 255,   1,   2,   3,   4,   5,   6,   7,
@@ -298,68 +368,24 @@ static const uint8_t previous_channel[BLOCK] = {
      31,  32,  33,  34,  35,  36,  37,  38,  39,  40,  41,  42,  43,  44,  45,  46,
      47,  48,  49,  50,  51,  52,  53,  54,  55,  56,  57,  58,  59,  60,  61,  62};
 
+static inline unsigned absolute(int v)
+{
+    return (unsigned)(v < 0 ? -v : v);
+}
+
 static inline unsigned magnitude_at(const int8_t *block, uint8_t channel)
 {
     return channel == NO_CHANNEL ? 0 : absolute(block[channel]);
 }
-
-static const uint8_t nnz_pred_bucket[BLOCK + 1] = {
-    0, 1, 2, 3, 4, 5, 5, 6, 6, 7, 7, 7, 8, 8, 8, 8,
-    9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10, 10,
-    11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11,
-    11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11};
-
-static const uint8_t frequency_bucket[BLOCK] = {
-    0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 8, 9, 9, 9, 10, 10,
-    10, 10, 11, 11, 11, 11, 11, 12, 12, 12, 12, 12, 12, 12, 13, 13,
-    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13,
-    13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13};
-
-/* non-zero counts: 0, 1-2, 3-6, 7+ */
-static const uint8_t small_count_bucket[8] = {
-    0, 1, 1, 2, 2, 2, 2, 3};
-
-/* non-zeros left in the block: 0..8, 9-15, 16+ */
-static const uint8_t remaining_bucket[17] = {
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 10};
-
-/* a block's non-zeros, for its magnitudes: 0-2, 3-5, 6-10, 11-20, 21+ */
-static const uint8_t count_bucket[22] = {
-    0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    3, 4};
-
-/* `around`, for zero flags: 0, 1, 2, 3-4, 5-6, 7-9, 10-14, 15+ */
-static const uint8_t zero_around_bucket[16] = {
-    0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 6, 6, 6, 6, 6, 7};
-
-/* `around`, for magnitudes: 0, 1-3, 4-6, 7-12, 13-24, 25+ */
-static const uint8_t magnitude_around_bucket[26] = {
-    0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 5};
-
-/* |edge step|: 0-1, 2-3, 4-6, 7-12, 13-24, 25+ */
-static const uint8_t edge_bucket[26] = {
-    0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4,
-    4, 4, 4, 4, 4, 5};
-
-/* DC gradient, by bit length: 0, 1, 2-3, 4-7, .. 32-63, 64+ */
-static const uint8_t gradient_bucket[65] = {
-    0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5,
-    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6,
-    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-    6, 6, 6, 6, 7};
-
-#define BUCKET(table, n) (table[(n) < sizeof table ? (n) : sizeof table - 1])
 
 static inline unsigned sign_class(int v)
 {
     return (unsigned)(v >= 0) + (unsigned)(v > 0); /* -, 0, + */
 }
 
-
 /* JPEG-LS's median edge detector: the DC of a block from its left, upper and upper-left DCs,
  * written as the median of left, up and left + up - up_left (the same value, without branches). */
-static inline int med(int left, int up, int up_left)
+static inline int median_predictor(int left, int up, int up_left)
 {
     const int lo = left < up ? left : up, hi = left < up ? up : left, plane = left + up - up_left;
     const int clipped = plane < hi ? plane : hi;
@@ -368,8 +394,8 @@ static inline int med(int left, int up, int up_left)
 
 typedef struct {
     size_t height, width, channels;
-    size_t blocks;           /* channel blocks of up to 64 channels */
-    int dct;                 /* channels % 64 == 0: blocks are 8x8 DCTs, channel 0 their DC */
+    size_t blocks;            /* channel blocks of up to 64 channels */
+    int dct;                  /* channels % 64 == 0: blocks are 8x8 DCTs, channel 0 their DC */
     /* Two rows of values, NHWC with a zero position either side (x at [(x + 1) * channels]),
      * by row parity; the one not being coded is the row above, zero above the picture. Contexts
      * read the neighbours at the same channel: in (C, H, W) planes those would be 192 streams
@@ -377,8 +403,9 @@ typedef struct {
     int8_t *rows;
     int8_t *row;
     const int8_t *above;
-    uint8_t *nnz;            /* two rows of width * blocks non-zero counts, by row parity */
-    int8_t *planes;          /* decoding: the output, (C, H, W) */
+    uint8_t *counts;          /* two rows of width * blocks non-zero counts, by row parity */
+    int8_t *planes;           /* decoding: the output, (C, H, W) */
+    int previous_dc_residual; /* of the block before, at this position */
     model_set models;
 } tensor_walk;
 
@@ -399,85 +426,89 @@ static inline unsigned count_nonzero(const int8_t *v, unsigned n)
     return count;
 }
 
-/* Codes one block: its non-zero count, for a DCT block its DC, then the non-zero coefficients.
- * Decoding, the block's values must be zero in t->row beforehand; they are written there and
- * the non-zeros to t->planes. */
+/* Codes block b at (y, x): its non-zero count, for a DCT block its DC, then the non-zero
+ * coefficients in scan order. Decoding, the block must be zero in t->row beforehand; its values
+ * are written there and the non-zeros to t->planes. */
 WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, const int encoding)
 {
-    const size_t c_count = t->channels, base = b * BLOCK;
+    const size_t c_count = t->channels, base = b * BLOCK, stride = t->blocks;
     const unsigned n = (unsigned)(c_count - base < BLOCK ? c_count - base : BLOCK);
-    const unsigned first = t->dct ? 1 : 0;
+    const unsigned first = t->dct ? 1 : 0; /* coefficients first..n-1 are counted */
     const uint8_t *scan = t->dct ? zigzag : identity;
     const uint8_t *lower_u = t->dct ? dct_lower_u : previous_channel, *lower_v = t->dct ? dct_lower_v : previous_channel;
     const unsigned cls = b < CLASSES ? (unsigned)b : CLASSES - 1;
     const int has_left = x > 0, has_up = y > 0;
-    const size_t stride = t->blocks;
-    uint8_t *nnz_row = t->nnz + (y & 1) * t->width * stride;
-    const uint8_t *nnz_above = t->nnz + ((y & 1) ^ 1) * t->width * stride;
+    uint8_t *counts = t->counts + (y & 1) * t->width * stride;
+    const uint8_t *counts_above = t->counts + ((y & 1) ^ 1) * t->width * stride;
     int8_t *block = t->row + (x + 1) * c_count + base;
-    const int8_t *left_block = block - c_count;
-    const int8_t *up_block = t->above + (x + 1) * c_count + base;
+    const int8_t *left_block = block - c_count, *up_block = t->above + (x + 1) * c_count + base;
     const int8_t *up_left_block = up_block - c_count, *up_right_block = up_block + c_count;
     models *m = &t->models.by_use;
 
-    const unsigned nnz_present = encoding ? count_nonzero(block, n) - (first && block[0] != 0) : 0;
-    unsigned predicted;
-    if (has_left && has_up)
-        predicted = (nnz_row[(x - 1) * stride + b] + nnz_above[x * stride + b] + 1) >> 1;
-    else if (has_left)
-        predicted = nnz_row[(x - 1) * stride + b];
-    else if (has_up)
-        predicted = nnz_above[x * stride + b];
-    else
-        predicted = 0;
-    const unsigned cross = b > 0 ? BUCKET(small_count_bucket, nnz_row[x * stride + b - 1]) : 0;
-    const unsigned nnz = code_uint(co, &m->nnz[cls][cross][nnz_pred_bucket[predicted]], &m->low_bits, nnz_present, 7, encoding);
-    if (nnz > n - first)
+    /* The non-zero count. */
+    const unsigned left_count = has_left ? counts[(x - 1) * stride + b] : 0;
+    const unsigned up_count = has_up ? counts_above[x * stride + b] : 0;
+    const unsigned predicted = has_left && has_up ? (left_count + up_count + 1) >> 1 : left_count + up_count;
+    const unsigned previous_count = b > 0 ? BUCKET(small_bucket, counts[x * stride + b - 1]) : 0;
+    const unsigned present = encoding ? count_nonzero(block, n) - (first && block[0] != 0) : 0;
+    const unsigned count = code_uint(co, &m->count[cls][previous_count][BUCKET(predicted_bucket, predicted)],
+                                     &m->count_by_sides[cls][BUCKET(side_bucket, left_count)][BUCKET(side_bucket, up_count)],
+                                     &m->low_count, present, 7, encoding);
+    if (count > n - first)
         return ARITH_BAD_COUNT;
-    nnz_row[x * stride + b] = (uint8_t)nnz;
+    counts[x * stride + b] = (uint8_t)count;
 
+    /* The DC: its residual to the median predictor, in contexts of the block's activity (its
+     * count), the DCs' gradient around it, and the previous block's residual here. */
     if (t->dct) {
         const int left = left_block[0], up = up_block[0], up_left = up_left_block[0];
-        int predicted_dc;
+        int predicted_dc = has_left ? left : up;
         unsigned gradient = 0;
         if (has_left && has_up) {
-            predicted_dc = med(left, up, up_left);
+            predicted_dc = median_predictor(left, up, up_left);
             gradient = absolute(left - up_left) + absolute(up - up_left);
-        } else {
-            predicted_dc = has_left ? left : up;
         }
+        const unsigned ahead = has_up && x + 1 < t->width ? absolute(up_right_block[0] - up) : 0;
+        const unsigned previous = b > 0 ? BUCKET(small_bucket, absolute(t->previous_dc_residual)) : 0;
         const int residual = encoding ? block[0] - predicted_dc : 0;
-        const unsigned nnz_bucket = BUCKET(small_count_bucket, nnz);
-        const unsigned size = code_uint(co, &m->dc[cls][nnz_bucket][BUCKET(gradient_bucket, gradient)], &m->low_bits,
-                                        absolute(residual), 8, encoding);
-        int decoded = predicted_dc;
+        const unsigned size = code_uint(co, &m->dc[cls][BUCKET(small_bucket, count)][BUCKET(gradient_bucket, gradient)][previous],
+                                        &m->dc_by_texture[cls][BUCKET(gradient_bucket, ahead)][BUCKET(gradient_bucket, absolute(left - up))],
+                                        &m->low_dc, absolute(residual), 8, encoding);
+        int dc = predicted_dc;
         if (size) {
-            const unsigned negative = code_bit(co, &m->dc_sign[cls], residual < 0, encoding);
-            decoded = negative ? predicted_dc - (int)size : predicted_dc + (int)size;
+            const unsigned previous_sign = b > 0 ? sign_class(t->previous_dc_residual) : 1;
+            dc = code_bit(co, &m->dc_sign[cls][previous_sign], residual < 0, encoding) ? predicted_dc - (int)size
+                                                                                          : predicted_dc + (int)size;
         }
+        t->previous_dc_residual = dc - predicted_dc;
         if (!encoding) {
-            if (decoded < -128 || decoded > 127)
+            if (dc < -128 || dc > 127)
                 return ARITH_BAD_VALUE;
-            block[0] = (int8_t)decoded;
+            block[0] = (int8_t)dc;
             t->planes[base * t->height * t->width + y * t->width + x] = block[0];
         }
     }
 
-    unsigned remaining = nnz;
-    const unsigned nnz_class = BUCKET(count_bucket, nnz);
+    /* The coefficients, up to the last non-zero: a zero flag unless all that are left are
+     * non-zero, then |value| - 1 and the sign. */
+    const unsigned count_class = BUCKET(count_bucket, count);
+    unsigned remaining = count;
     for (unsigned k = first; remaining > 0; k++) {
         const unsigned channel = scan[k];
         const int left = left_block[channel], up = up_block[channel];
-        /* What the coefficient's surroundings say of its size: the same channel in the left and
-         * upper blocks (weight 2) and the diagonal ones (1), and its lower neighbours in its
-         * own block (2). Weights and buckets chosen on Kodak's dct8 latents. */
+        const unsigned previous_sign = b > 0 ? sign_class(block[(ptrdiff_t)channel - BLOCK]) : 1;
+        /* What the surroundings say of the coefficient's size: the same channel in the left and
+         * upper blocks and its lower neighbours in its own block (weight 2 each), the same
+         * channel in the upper diagonal blocks (1). */
         const unsigned around = 2 * (absolute(left) + absolute(up) + magnitude_at(block, lower_u[channel]) +
                                      magnitude_at(block, lower_v[channel])) +
                                 absolute(up_left_block[channel]) + absolute(up_right_block[channel]);
         const int value = encoding ? block[channel] : 0;
         if (remaining < n - k) {
-            bit_model *z = &m->zero[cls][BUCKET(zero_around_bucket, around)][BUCKET(remaining_bucket, remaining)][frequency_bucket[k]];
-            if (!code_bit(co, z, value != 0, encoding))
+            bit_model *z = &m->zero[cls][BUCKET(zero_around_bucket, around)][BUCKET(remaining_bucket, remaining)]
+                                   [BUCKET(frequency_bucket, k)];
+            bit_model *z_channel = &m->zero_by_channel[cls][channel][BUCKET(zero_around_bucket, around)][count_class];
+            if (!code_bit_of_two(co, z, z_channel, value != 0, encoding))
                 continue;
         }
         remaining--;
@@ -488,13 +519,15 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
              * DC to this one's, less the part the neighbour's own coefficient explains. */
             const int edge = channel == 1 ? (has_left ? left_block[0] - block[0] - left_block[1] : 0)
                                           : (has_up ? up_block[0] - block[0] - up_block[8] : 0);
-            magnitude = &m->edge_magnitude[cls][channel == 8][BUCKET(edge_bucket, absolute(edge))][nnz_class];
-            sign = &m->edge_sign[cls][channel == 8][sign_class(edge)][sign_class(left)][sign_class(up)];
+            magnitude = &m->edge_magnitude[cls][channel == 8][BUCKET(edge_bucket, absolute(edge))][count_class];
+            sign = &m->edge_sign[cls][channel == 8][sign_class(edge)][sign_class(left)][sign_class(up)][previous_sign];
         } else {
-            magnitude = &m->magnitude[cls][nnz_class][BUCKET(magnitude_around_bucket, around)][frequency_bucket[k]];
-            sign = &m->sign[cls][k < SIGN_FREQUENCY - 1 ? k : SIGN_FREQUENCY - 1][sign_class(left)][sign_class(up)];
+            magnitude = &m->magnitude[cls][count_class][BUCKET(magnitude_around_bucket, around)][BUCKET(frequency_bucket, k)];
+            sign = &m->sign[cls][k < SIGN_FREQUENCY - 1 ? k : SIGN_FREQUENCY - 1][sign_class(left)][sign_class(up)]
+                           [previous_sign];
         }
-        const unsigned size = 1 + code_uint(co, magnitude, &m->low_bits, absolute(value) - 1, 7, encoding);
+        const unsigned size = 1 + code_uint(co, magnitude, &m->magnitude_by_channel[cls][channel][BUCKET(magnitude_around_bucket, around)],
+                                            &m->low_magnitude, absolute(value) - 1, 7, encoding);
         const unsigned negative = code_bit(co, sign, value < 0, encoding);
         if (!encoding) {
             if (size > 128 || (size == 128 && !negative))
@@ -539,11 +572,11 @@ static int walk_init(tensor_walk *t, size_t height, size_t width, size_t channel
     t->channels = channels;
     t->blocks = (channels + BLOCK - 1) / BLOCK;
     t->dct = channels % BLOCK == 0;
-    t->nnz = calloc(2 * width, t->blocks);
+    t->counts = calloc(2 * width, t->blocks);
     t->rows = calloc(2 * (width + 2), channels);
     t->planes = NULL;
-    if (!t->nnz || !t->rows) {
-        free(t->nnz);
+    if (!t->counts || !t->rows) {
+        free(t->counts);
         free(t->rows);
         return ARITH_NO_MEMORY;
     }
@@ -558,7 +591,7 @@ static int walk_init(tensor_walk *t, size_t height, size_t width, size_t channel
 
 static void walk_free(tensor_walk *t)
 {
-    free(t->nnz);
+    free(t->counts);
     free(t->rows);
     free(t);
 }
