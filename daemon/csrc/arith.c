@@ -109,16 +109,16 @@ static inline void encoder_shift_low(range_encoder *e)
     e->low = (e->low & 0x00FFFFFFu) << 8;
 }
 
-static inline void encode_bit(range_encoder *e, bit_model *m, unsigned bit)
+/* Codes `bit` with probability p0 / 2^15 of a 0. */
+static inline void encode_bit(range_encoder *e, unsigned p0, unsigned bit)
 {
-    const uint32_t bound = (e->range >> PROB_BITS) * m->p0, mask = 0u - (uint32_t)bit;
+    const uint32_t bound = (e->range >> PROB_BITS) * p0, mask = 0u - (uint32_t)bit;
     e->low += bound & mask;
     e->range = bound + ((e->range - bound - bound) & mask); /* bit ? range - bound : bound */
     while (e->range < RANGE_TOP) {
         e->range <<= 8;
         encoder_shift_low(e);
     }
-    model_update(m, bit);
 }
 
 /* Writes out all of `low`: the decoder reads exactly as many bytes as were written. */
@@ -146,9 +146,9 @@ static void decoder_init(range_decoder *d, const uint8_t *in, size_t size)
         d->code = (d->code << 8) | decoder_next(d);
 }
 
-static inline unsigned decode_bit(range_decoder *d, bit_model *m)
+static inline unsigned decode_bit(range_decoder *d, unsigned p0)
 {
-    const uint32_t bound = (d->range >> PROB_BITS) * m->p0;
+    const uint32_t bound = (d->range >> PROB_BITS) * p0;
     const unsigned bit = d->code >= bound;
     const uint32_t mask = 0u - (uint32_t)bit;
     d->code -= bound & mask;
@@ -157,7 +157,6 @@ static inline unsigned decode_bit(range_decoder *d, bit_model *m)
         d->range <<= 8;
         d->code = (d->code << 8) | decoder_next(d);
     }
-    model_update(m, bit);
     return bit;
 }
 
@@ -180,11 +179,12 @@ typedef struct {
 /* Encoding, codes `bit` and returns it; decoding, returns the bit decoded. */
 WALK unsigned code_bit(coder *co, bit_model *m, unsigned bit, const int encoding)
 {
-    if (encoding) {
-        encode_bit(&co->enc, m, bit);
-        return bit;
-    }
-    return decode_bit(&co->dec, m);
+    if (encoding)
+        encode_bit(&co->enc, m->p0, bit);
+    else
+        bit = decode_bit(&co->dec, m->p0);
+    model_update(m, bit);
+    return bit;
 }
 
 /* A bit whose probability is the mean of two models' of different contexts, both then updated:
@@ -193,11 +193,11 @@ WALK unsigned code_bit(coder *co, bit_model *m, unsigned bit, const int encoding
  * zero flags, magnitudes, non-zero counts and DCs each got a second model). */
 WALK unsigned code_bit_of_two(coder *co, bit_model *a, bit_model *b, unsigned bit, const int encoding)
 {
-    bit_model mean = {(uint16_t)((a->p0 + b->p0 + 1) >> 1), 0};
+    const unsigned p0 = (a->p0 + b->p0 + 1u) >> 1;
     if (encoding)
-        encode_bit(&co->enc, &mean, bit);
+        encode_bit(&co->enc, p0, bit);
     else
-        bit = decode_bit(&co->dec, &mean);
+        bit = decode_bit(&co->dec, p0);
     model_update(a, bit);
     model_update(b, bit);
     return bit;
