@@ -2,8 +2,8 @@
 
 The coding itself is C (daemon/csrc/arith.c, extension module caed._arith): integer arithmetic
 only, so the board (aarch64) and the host (x86-64) write and read identical bytes, and no
-dependency beyond the C compiler Yocto's setuptools3 already uses. The payload format is
-docs/wire-arith.md.
+dependency beyond the C compiler Yocto's setuptools3 already uses. The binding releases the GIL
+while it codes. The payload format is docs/wire-arith.md.
 """
 from __future__ import annotations
 
@@ -14,12 +14,17 @@ from caed.codecs import Codec, PayloadError
 
 
 class ArithCodec(Codec):
-    """Per position and 64-channel block: the number of non-zero coefficients (context: the
-    left and upper blocks' counts and the previous block's at the same position), then only the
-    coefficients up to the last non-zero in zig-zag order (zero flags, magnitudes, signs with
-    contexts from the same channel in the left and upper blocks), then the DC as its residual to
-    JPEG-LS's median prediction. Any (H, W, C) round-trips; C a multiple of 64 (dct8) is the
-    layout the contexts are built for.
+    """Per position and 64-channel block: the number of non-zero coefficients, then the DC as its
+    residual to JPEG-LS's median prediction, then only the coefficients up to the last non-zero
+    in zig-zag order (zero flags, magnitudes, signs), each binary decision coded with the mean of
+    two adaptive context models (docs/wire-arith.md). Any (H, W, C) round-trips; C a multiple of
+    64 (dct8: Y, Cb, Cr blocks) is the layout the contexts are built for.
+
+    Why: at dct8's default rate ~92 % of the values are zero, so coding every symbol (what
+    `laplace` does, in Python and Rust) costs time for nothing; counting the non-zeros first
+    makes the cost follow them. Measured on the 24 Kodak photos' dct8 latents: 3.9 % (q0) to
+    12.7 % (q4) fewer bytes than `laplace`, 35-48 % fewer than `zstd-planes`; dct8's BD-rate vs
+    WebP becomes -0.3 % on PSNR and -20.7 % on MS-SSIM (laplace: +6.7 % / -14.9 %).
     """
 
     name = "arith"

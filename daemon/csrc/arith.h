@@ -38,8 +38,10 @@ int arith_encode(const int8_t *latents, ptrdiff_t position_stride, ptrdiff_t cha
 
 /* Decode `payload` (`size` bytes, untrusted) into `planes`, the caller's (channels, height,
  * width) int8 buffer. Every read is bounded by `size`, every count by the shape; the only
- * allocation is context state of O(width * channels / 64) bytes. On error `planes` holds
- * garbage. */
+ * allocations are context state: two rows of (width + 2) * channels values and fixed-size model
+ * tables, never sized by the payload. Reading past the end yields zeros and is refused at the end
+ * of that row (ARITH_TRUNCATED); bytes left after the last symbol are refused (ARITH_TRAILING).
+ * On error `planes` holds garbage. */
 int arith_decode(const uint8_t *payload, size_t size,
                  size_t height, size_t width, size_t channels, int8_t *planes);
 
