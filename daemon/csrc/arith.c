@@ -443,6 +443,8 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     int8_t *block = t->row + (x + 1) * c_count + base;
     const int8_t *left_block = block - c_count, *up_block = t->above + (x + 1) * c_count + base;
     const int8_t *up_left_block = up_block - c_count, *up_right_block = up_block + c_count;
+    const size_t plane_size = t->height * t->width;
+    int8_t *plane_values = encoding ? NULL : t->planes + y * t->width + x; /* channel c at [c * plane_size] */
     models *m = &t->models.by_use;
 
     /* The non-zero count. */
@@ -485,7 +487,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
             if (dc < -128 || dc > 127)
                 return ARITH_BAD_VALUE;
             block[0] = (int8_t)dc;
-            t->planes[base * t->height * t->width + y * t->width + x] = block[0];
+            plane_values[base * plane_size] = block[0];
         }
     }
 
@@ -496,7 +498,6 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     for (unsigned k = first; remaining > 0; k++) {
         const unsigned channel = scan[k];
         const int left = left_block[channel], up = up_block[channel];
-        const unsigned previous_sign = b > 0 ? sign_class(block[(ptrdiff_t)channel - BLOCK]) : 1;
         /* What the surroundings say of the coefficient's size: the same channel in the left and
          * upper blocks and its lower neighbours in its own block (weight 2 each), the same
          * channel in the upper diagonal blocks (1). */
@@ -512,6 +513,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
                 continue;
         }
         remaining--;
+        const unsigned previous_sign = b > 0 ? sign_class(block[(ptrdiff_t)channel - BLOCK]) : 1;
         uint_model *magnitude;
         bit_model *sign;
         if (t->dct && (channel == 1 || channel == 8)) {
@@ -533,7 +535,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
             if (size > 128 || (size == 128 && !negative))
                 return ARITH_BAD_VALUE;
             block[channel] = (int8_t)(negative ? -(int)size : (int)size);
-            t->planes[(base + channel) * t->height * t->width + y * t->width + x] = block[channel];
+            plane_values[(base + channel) * plane_size] = block[channel];
         }
     }
     return ARITH_OK;
