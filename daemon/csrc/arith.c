@@ -168,8 +168,8 @@ typedef struct {
 } coder;
 
 /* The walk's functions take `encoding` as a constant and are forced inline into its two
- * instances (encode_row, decode_row), which become straight code for their direction: measured
- * 25 % faster than testing a flag per symbol. */
+ * instances (encode_row, decode_row), which become straight code for their direction: 6-7 %
+ * faster each way than leaving the inlining to GCC 12 at -O2 (dct8-q1 Kodak latents). */
 #if defined(__GNUC__)
 #define WALK static inline __attribute__((always_inline))
 #else
