@@ -1,5 +1,8 @@
 """Metadata lives in setup.cfg; this file is for Yocto's setuptools3 class, which runs it, and for
-the one thing setup.cfg cannot say: the board's distribution.
+what setup.cfg cannot say: the compiled payload coder, and the board's distribution.
+
+The arith codec's C core (daemon/csrc) is plain C99 with no flags of its own, so any target's
+compiler (the board's, through Yocto's cross environment) builds it as it is.
 
 With CAED_BOARD=1 in the environment (the PetaLinux recipe exports it) the build holds only what
 a board runs: the `caed` package without the shipped ONNX weights (the board runs an .xmodel,
@@ -8,13 +11,17 @@ Without it, the full distribution: board package, host tools and training code.
 """
 import os
 
-from setuptools import find_namespace_packages, setup
+from setuptools import Extension, find_namespace_packages, setup
+
+ARITH = Extension("caed._arith", sources=["daemon/csrc/arith.c", "daemon/csrc/arith_module.c"],
+                  depends=["daemon/csrc/arith.h"])
 
 if os.environ.get("CAED_BOARD") == "1":
     setup(
-        packages=["caed"] + [f"caed.{p}" for p in find_namespace_packages("daemon", exclude=["weights*"])],
+        packages=["caed"] + [f"caed.{p}" for p in find_namespace_packages("daemon", exclude=["weights*", "csrc*"])],
         exclude_package_data={"caed": ["weights/*/*"]},
         entry_points={"console_scripts": ["caed = caed.cli:main", "caed-keys = caed.curve:main"]},
+        ext_modules=[ARITH],
     )
 else:
-    setup()
+    setup(ext_modules=[ARITH])

@@ -1,0 +1,106 @@
+"""Payload bytes and coding time of the arith codec against laplace and zstd-planes on Kodak's
+dct8 latents, every rate: the measurements docs/wire-arith.md quotes.
+
+    python bench/arith_kodak.py --images /work/shared/data/kodak [--rates 0,1,2,3,4] [--repeats 5]
+
+Latents are computed the way caed-eval computes them (int8 encoder, ONNX Runtime) and kept in
+memory. Times are one thread, wall clock, p50 over every frame and repeat, for (C, H, W) planes
+(what ONNX gives) and NHWC (what the DPU gives); the spread is that of the p50 over --runs runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from caed.codecs import CODECS, PayloadError
+from caed.codecs.arith import ArithCodec
+from caed.fixed_point import encoder_input_float, quantize_latents
+from caed.manifest import find
+
+
+def latents(images: list[Path], rate: int) -> list[np.ndarray]:
+    """(C, H, W) int8 dct8-q<rate> latents of each image, cropped to a multiple of 8."""
+    spec = find(f"dct8-q{rate}")
+    session = ort.InferenceSession(str(spec.encoder_int8), providers=["CPUExecutionProvider"])
+    out = []
+    for path in images:
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        rgb = rgb[: rgb.shape[0] // 8 * 8, : rgb.shape[1] // 8 * 8]
+        x = encoder_input_float(rgb, spec.input_fix_point, spec.input_colours)[None]
+        latent = session.run(["latent"], {"image": x})[0][0]
+        out.append(quantize_latents(latent, spec.latent_fix_point))
+    return out
+
+
+def codecs() -> dict:
+    found = {"arith": ArithCodec(), "zstd-planes": CODECS["zstd-planes"]()}
+    try:
+        found["laplace"] = CODECS["laplace"]()
+    except (KeyError, ValueError):  # constriction missing, or laplace retired
+        pass
+    return found
+
+
+def measure(codec, planes: list[np.ndarray], layout: str, repeats: int) -> tuple[float, float]:
+    """p50 encode and decode ms over all frames and repeats; checks every round trip."""
+    frames = [p.transpose(1, 2, 0) if layout == "planes" else np.ascontiguousarray(p.transpose(1, 2, 0)) for p in planes]
+    encode, decode = [], []
+    for _ in range(repeats):
+        for frame, expected in zip(frames, planes):
+            t = time.perf_counter()
+            payload = codec.encode(frame)
+            encode.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            decoded = codec.decode(payload, frame.shape)
+            decode.append(time.perf_counter() - t)
+            if not np.array_equal(decoded, expected):
+                raise PayloadError(f"{type(codec).__name__} does not round-trip")
+    return statistics.median(encode) * 1e3, statistics.median(decode) * 1e3
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--rates", default="0,1,2,3,4")
+    p.add_argument("--repeats", type=int, default=3, help="passes over the frames per run")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--timed-rate", type=int, default=1, help="the rate whose times are measured")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    images = sorted(args.images.glob("*.png"))
+    if not images:
+        print(f"no PNG images in {args.images}", file=sys.stderr)
+        return 2
+    coders = codecs()
+    result = {"images": len(images), "bytes": {}, "times_ms": {}}
+    for rate in (int(r) for r in args.rates.split(",")):
+        planes = latents(images, rate)
+        sizes = {name: sum(len(c.encode(f.transpose(1, 2, 0))) for f in planes) for name, c in coders.items()}
+        result["bytes"][f"q{rate}"] = sizes
+        versus = f"  ({100 * (sizes['arith'] / sizes['laplace'] - 1):+.1f} % vs laplace)" if "laplace" in sizes else ""
+        print(f"q{rate}: " + "  ".join(f"{n} {s:,}" for n, s in sizes.items()) + versus, flush=True)
+        if rate != args.timed_rate:
+            continue
+        for name in ("arith", "zstd-planes"):
+            for layout in ("planes", "nhwc"):
+                runs = [measure(coders[name], planes, layout, args.repeats) for _ in range(args.runs)]
+                enc, dec = [r[0] for r in runs], [r[1] for r in runs]
+                result["times_ms"][f"{name} {layout}"] = {"encode_p50": statistics.median(enc), "encode_runs": enc,
+                                                          "decode_p50": statistics.median(dec), "decode_runs": dec}
+                print(f"  {name:11s} {layout:6s} encode {statistics.median(enc):.2f} ms ({min(enc):.2f}-{max(enc):.2f})"
+                      f"  decode {statistics.median(dec):.2f} ms ({min(dec):.2f}-{max(dec):.2f})", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+/* The `arith` payload codec: context-adaptive binary arithmetic coding of int8 latents.
+ *
+ * Pure C99, integer arithmetic only, no Python headers: the same file builds the CPython
+ * extension (caed._arith), the libFuzzer harness and the aarch64 cross-check driver, and every
+ * CPU writes and reads the same bytes. docs/wire-arith.md describes the payload byte by byte.
+ */
+#ifndef CAED_ARITH_H
+#define CAED_ARITH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "A1" (codec and format version), then the channel count as uint16 LE. */
+#define ARITH_HEADER_BYTES 4
+#define ARITH_MAX_CHANNELS 65535
+
+enum arith_status {
+    ARITH_OK = 0,
+    ARITH_BAD_SHAPE,      /* a dimension is 0, C > 65535, or H*W*C overflows */
+    ARITH_NO_MEMORY,
+    ARITH_OUTPUT_FULL,    /* encode: `capacity` too small; *written holds the size needed */
+    ARITH_BAD_MAGIC,
+    ARITH_BAD_CHANNELS,   /* the payload's channel count is not the caller's */
+    ARITH_TRUNCATED,      /* the coded data ends before the tensor does */
+    ARITH_TRAILING,       /* bytes left after the last coded symbol */
+    ARITH_BAD_COUNT,      /* a block's non-zero count exceeds its coefficients */
+    ARITH_BAD_VALUE       /* a decoded value lies outside int8 */
+};
+
+/* Encode the (height, width, channels) int8 tensor whose element (y, x, c) is at
+ * latents[(y * width + x) * position_stride + c * channel_stride]: NHWC memory has strides
+ * (channels, 1), (C, H, W) planes have (1, height * width). Writes at most `capacity` bytes to
+ * `out` and the payload's size to *written; ARITH_OUTPUT_FULL if it did not fit (nothing useful
+ * is in `out` then; call again with *written bytes). */
+int arith_encode(const int8_t *latents, ptrdiff_t position_stride, ptrdiff_t channel_stride,
+                 size_t height, size_t width, size_t channels,
+                 uint8_t *out, size_t capacity, size_t *written);
+
+/* Decode `payload` (`size` bytes, untrusted) into `planes`, the caller's (channels, height,
+ * width) int8 buffer. Every read is bounded by `size`, every count by the shape; the only
+ * allocations are context state: two rows of (width + 2) * channels values and fixed-size model
+ * tables, never sized by the payload. Reading past the end yields zeros and is refused at the end
+ * of that row (ARITH_TRUNCATED); bytes left after the last symbol are refused (ARITH_TRAILING).
+ * On error `planes` holds garbage. */
+int arith_decode(const uint8_t *payload, size_t size,
+                 size_t height, size_t width, size_t channels, int8_t *planes);
+
+/* A short English description of a status, for error messages. */
+const char *arith_strerror(int status);
+
+#endif

@@ -1,0 +1,48 @@
+"""Latents for the arith codec's tests: dct8-like synthetic tensors, and the real thing from Kodak
+when the photos are on this machine (never copied into the repository)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+KODAK = Path("/work/shared/data/kodak")
+
+
+def blocky(seed: int = 0, shape: tuple[int, int, int] = (24, 32, 192)) -> np.ndarray:
+    """Transform-like sparse latents: 8x8 frequency blocks whose spread falls with frequency and
+    follows a texture map (flat top half, textured bottom), chroma weaker than luma, smooth DCs."""
+    rng = np.random.default_rng(seed)
+    h, w, c = shape
+    texture = np.where(np.arange(h)[:, None] < h // 2, 0.1, 3.0) * rng.uniform(0.5, 1.5, (h, w))
+    u, v = np.divmod(np.arange(c) % 64, 8)
+    spread = texture[..., None] * np.where(np.arange(c) < 64, 1.0, 0.3) / (1 + u + v)
+    x = rng.laplace(0, spread)
+    x[..., ::64] = np.cumsum(rng.integers(-2, 3, (h, w, len(range(0, c, 64)))), axis=1) - 20
+    return np.clip(np.round(x), -128, 127).astype(np.int8)
+
+
+def kodak(count: int, rate: int = 1) -> list[np.ndarray]:
+    """The int8 dct8-q<rate> latents, (H, W, C), of the first `count` Kodak photos, computed the way
+    caed-eval computes them; [] when the photos, the model or onnxruntime are missing."""
+    paths = sorted(KODAK.glob("*.png"))[:count]
+    if not paths:
+        return []
+    try:
+        import cv2
+        import onnxruntime as ort
+
+        from caed.fixed_point import encoder_input_float, quantize_latents
+        from caed.manifest import find
+    except ImportError:
+        return []
+    spec = find(f"dct8-q{rate}")
+    session = ort.InferenceSession(str(spec.encoder_int8), providers=["CPUExecutionProvider"])
+    out = []
+    for path in paths:
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        rgb = rgb[: rgb.shape[0] // 8 * 8, : rgb.shape[1] // 8 * 8]  # Kodak's sides are multiples of 8 already
+        x = encoder_input_float(rgb, spec.input_fix_point, spec.input_colours)[None]
+        latent = session.run(["latent"], {"image": x})[0][0]
+        out.append(np.ascontiguousarray(quantize_latents(latent, spec.latent_fix_point).transpose(1, 2, 0)))
+    return out

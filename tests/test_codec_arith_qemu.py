@@ -1,0 +1,52 @@
+"""The board and the host write and read the same arith bytes: the C core built for aarch64
+(Debian's gcc-aarch64-linux-gnu, static) and run under qemu-user must produce the x86-64
+extension's payloads, byte for byte, and decode them to the same tensors."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from arith_latents import blocky, kodak
+from caed.codecs.arith import ArithCodec
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "daemon" / "csrc"
+DRIVER = ROOT / "tests" / "cross" / "arith_driver.c"
+
+
+@pytest.fixture(scope="module")
+def aarch64_driver(tmp_path_factory):
+    gcc = shutil.which("aarch64-linux-gnu-gcc")
+    qemu = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
+    if gcc is None or qemu is None:
+        pytest.skip("aarch64 cross tools missing (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross "
+                    "qemu-user; tests/setup-system.sh does it as root)")
+    binary = tmp_path_factory.mktemp("aarch64") / "arith_driver"
+    subprocess.run([gcc, "-static", "-O2", "-std=c99", f"-I{CORE}", str(DRIVER), str(CORE / "arith.c"), "-o", str(binary)],
+                   check=True)
+    return [qemu, str(binary)]
+
+
+def _latent_set():
+    """Kodak's dct8 latents at the lowest and the default rate when available, generated ones
+    otherwise; always some shapes that are not 64-channel blocks."""
+    real = kodak(2, rate=0) + kodak(2, rate=1)
+    generated = [blocky(seed, shape) for seed, shape in enumerate([(64, 96, 192), (9, 13, 65), (7, 5, 32)])]
+    return real + generated if real else generated
+
+
+def test_aarch64_payloads_and_decodes_are_identical_to_x86_64(aarch64_driver, tmp_path):
+    codec = ArithCodec()
+    for i, latents in enumerate(_latent_set()):
+        source, payload_file, planes_file = (tmp_path / f"{i}.{ext}" for ext in ("hwc", "arith", "planes"))
+        source.write_bytes(np.ascontiguousarray(latents).tobytes())
+        h, w, c = latents.shape
+        subprocess.run(aarch64_driver + [str(source), str(h), str(w), str(c), str(payload_file), str(planes_file)],
+                       check=True, timeout=120)
+        payload = codec.encode(latents)
+        assert payload_file.read_bytes() == payload, f"latents {i} {latents.shape}: payloads differ"
+        planes = np.frombuffer(planes_file.read_bytes(), np.int8).reshape(c, h, w)
+        np.testing.assert_array_equal(planes, codec.decode(payload, latents.shape))
+        np.testing.assert_array_equal(planes, latents.transpose(2, 0, 1))
