@@ -35,7 +35,7 @@ def _latent_set():
     real = kodak(2, rate=0) + kodak(2, rate=1)
     generated = [blocky(seed, shape) for seed, shape in enumerate([(64, 96, 192), (9, 13, 65), (7, 5, 32)])]
     generated += [pinned((16, 24, 192)), pinned((6, 5, 130))]  # -128, 127 and large DC steps
-    return real + generated if real else generated
+    return real + generated
 
 
 def test_aarch64_payloads_and_decodes_are_identical_to_x86_64(aarch64_driver, tmp_path):
