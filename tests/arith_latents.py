@@ -22,6 +22,20 @@ def blocky(seed: int = 0, shape: tuple[int, int, int] = (24, 32, 192)) -> np.nda
     return np.clip(np.round(x), -128, 127).astype(np.int8)
 
 
+def pinned(shape: tuple[int, int, int]) -> np.ndarray:
+    """A sparse tensor from integer arithmetic alone (no RNG whose stream could change), with
+    values up to -128 and 127 and large DC-like steps in channels 0, 64, ..."""
+    index = np.arange(np.prod(shape), dtype=np.uint64)
+    mixed = (index * np.uint64(2654435761)) % np.uint64(2 ** 32)
+    magnitude = (mixed >> np.uint64(24)).astype(np.int64)  # 0..255
+    values = np.where(magnitude < 210, 0, (magnitude - 200) // 8 * np.where(mixed & np.uint64(1), 1, -1))
+    values = np.where(magnitude == 255, -128, np.where(magnitude == 254, 127, values)).reshape(shape)
+    h, w, c = shape
+    ramp = (np.arange(h)[:, None] * 37 + np.arange(w) * 23) % 256 - 128  # DC-like, large steps
+    values[..., ::64] = ramp[..., None]
+    return values.astype(np.int8)
+
+
 def kodak(count: int, rate: int = 1) -> list[np.ndarray]:
     """The int8 dct8-q<rate> latents, (H, W, C), of the first `count` Kodak photos, computed the way
     caed-eval computes them; [] when the photos, the model or onnxruntime are missing."""

@@ -1,6 +1,7 @@
 """The arith payload codec (caed.codecs.arith, C core daemon/csrc/arith.c): lossless on any int8
 (H, W, C), the same bytes from either memory layout, smaller than the other codecs on real
 latents, and every malformed payload raises PayloadError (never a crash, never a wrong shape)."""
+import hashlib
 import threading
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arith_latents import blocky, kodak
+from arith_latents import blocky, kodak, pinned
 from caed import _arith
 from caed.codecs.arith import ArithCodec
 from caed.codecs import PayloadError, PlanarZstdCodec
@@ -225,3 +226,18 @@ def test_binding_checks_its_arguments():
         _arith.decode(b"A1\x02\x00", out, 0, 4, 2)
     with pytest.raises(TypeError):
         _arith.decode(b"A1\x02\x00", bytes(24), 3, 4, 2)  # not writable
+
+
+# ----- the format is pinned -----
+
+@pytest.mark.parametrize("shape, digest", [
+    ((8, 12, 192), "464b60bb052c1cff758a073ec9aa341358bae390d8e111ab8b08da245055c5c4"),
+    ((5, 7, 65), "a7ac98d02d3133a2233f90d3f30187b8a87e83f7b24b05b213bc399e60383d3d"),
+])
+def test_payload_bytes_are_pinned(shape, digest):
+    """A change to the coder that changes its bytes must come with a new format version (the
+    magic's second byte), docs/wire-arith.md and these digests: old receivers must refuse it."""
+    latents = pinned(shape)
+    payload = _round_trip(latents)
+    assert payload[:2] == b"A1"
+    assert hashlib.sha256(payload).hexdigest() == digest

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arith_latents import blocky, kodak
+from arith_latents import blocky, kodak, pinned
 from caed.codecs.arith import ArithCodec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,11 +30,12 @@ def aarch64_driver(tmp_path_factory):
 
 
 def _latent_set():
-    """Kodak's dct8 latents at the lowest and the default rate when available, generated ones
-    otherwise; always some shapes that are not 64-channel blocks."""
+    """Kodak's dct8 latents at the lowest and the default rate when available, and generated
+    ones, among them shapes that are not 64-channel blocks and the extreme values."""
     real = kodak(2, rate=0) + kodak(2, rate=1)
     generated = [blocky(seed, shape) for seed, shape in enumerate([(64, 96, 192), (9, 13, 65), (7, 5, 32)])]
-    return real + generated if real else generated
+    generated += [pinned((16, 24, 192)), pinned((6, 5, 130))]  # -128, 127 and large DC steps
+    return real + generated
 
 
 def test_aarch64_payloads_and_decodes_are_identical_to_x86_64(aarch64_driver, tmp_path):

@@ -109,7 +109,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "caed._arith",
-                                    "The arith payload codec's C core (see caed.codec_arith).", -1, methods,
+                                    "The arith payload codec's C core (see caed.codecs.arith).", -1, methods,
                                     NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__arith(void)
