@@ -50,7 +50,9 @@ class DaemonConfig:
                            min=1, max=32)
     bind: str = setting("tcp://127.0.0.1:5555", "ZeroMQ PUB endpoint to bind (tcp://*:5555 for all interfaces)")
     stream: str = setting("cam0", "stream id sent with every frame (the ZeroMQ topic)")
-    codec: str = setting("zstd-planes", "latent payload codec", choices=tuple(CODECS))
+    codec: str = setting("arith", "latent payload codec (docs/wire.md): arith codes the non-zero latents with "
+                                  "context-adaptive arithmetic coding, 35-48 %% fewer bytes than zstd-planes",
+                         choices=tuple(CODECS))
     zstd_level: int = setting(1, "zstd compression level", min=1, max=22)
     sndhwm: int = setting(4, "ZeroMQ send high-water mark (messages): a slow subscriber loses frames, "
                              "never adds latency", min=1, max=10000)

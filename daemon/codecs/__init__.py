@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from .arith import ArithCodec
 from .base import Codec, PayloadError
-from .laplace import LaplaceCodec
 from .raw import RawCodec
 from .zstd import ZstdCodec
 from .zstd_planes import PlanarZstdCodec
 
-CODECS: dict[str, type[Codec]] = {c.name: c for c in (ArithCodec, RawCodec, ZstdCodec, PlanarZstdCodec,
-                                                       LaplaceCodec)}
+CODECS: dict[str, type[Codec]] = {c.name: c for c in (ArithCodec, PlanarZstdCodec, ZstdCodec, RawCodec)}
 
-__all__ = ["CODECS", "ArithCodec", "Codec", "LaplaceCodec", "PayloadError", "PlanarZstdCodec", "RawCodec",
-           "ZstdCodec", "create_codec"]
+__all__ = ["CODECS", "ArithCodec", "Codec", "PayloadError", "PlanarZstdCodec", "RawCodec", "ZstdCodec",
+           "create_codec"]
 
 
 def create_codec(name: str, zstd_level: int = 1) -> Codec:
