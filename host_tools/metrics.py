@@ -28,3 +28,7 @@ class ViewerMetrics:
                                 registry=r)
         self.fps = Gauge("caed_view_fps", "Frames decoded per second over the last second", registry=r)
         self.bpp = Gauge("caed_view_bits_per_pixel", "Bits on the wire per decoded pixel (last frame)", registry=r)
+        self.record_errors = Counter("caed_view_record_errors", "Recording failures (disk full, unwritable "
+                                     "folder); the live view goes on", registry=r)
+        self.replay_damaged = Counter("caed_view_replay_problems", "Damaged or truncated recording files and "
+                                      "index lines met during a replay", registry=r)

@@ -79,7 +79,7 @@ def format_report(s: dict) -> str:
 
     size = "x".join(map(str, s["frame_size"])) if s["frame_size"] else "n/a"
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(s["messages_rejected"].items())) or "none"
-    return "\n".join([
+    lines = [
         "caed-view report",
         f"  frames decoded      {s['frames_decoded']}  ({size})",
         f"  frames received     {s['frames_received']}  (skipped for newer: {s['frames_skipped']})",
@@ -90,4 +90,16 @@ def format_report(s: dict) -> str:
         f"  bitrate             {num(s['bits_per_pixel'], '.3f')} bits per pixel",
         f"  quality             PSNR {num(s['psnr_db'], '.2f')} dB (min {num(s['psnr_db_min'], '.2f')})",
         f"  rejected messages   {rejected}",
-    ])
+    ]
+    if "recording" in s:
+        r = s["recording"]
+        lines.append(f"  recorded            {r['messages']} messages, {r['bytes']} bytes in {r['folder']}"
+                     f"  (not recorded: {r['messages_not_recorded']}, errors: {r['errors']})")
+        if r["last_error"]:
+            lines.append(f"  last record error   {r['last_error']}")
+    if "replay" in s:
+        r = s["replay"]
+        lines.append(f"  replayed            {r['messages']} messages from {r['segments']} files in {r['folder']}"
+                     f"  (damaged files: {r['segments_damaged']}; latency counts from the recorded capture)")
+        lines.extend(f"  replay problem      {p}" for p in r["problems"])
+    return "\n".join(lines)
