@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -32,7 +33,10 @@ class ViewerConfig:
     stream: list = setting([], "only these stream ids (repeat; default: all)")
     sink: str = setting("window", "where decoded frames go: " + SINK_HELP)
     decoder: str = setting("", "decoder model name or model.json path (default: the model each frame names)")
-    decoder_threads: int = setting(0, "ONNX Runtime threads for the decoder (0 = all cores)", min=0, max=256)
+    decode_workers: int = setting(0, "streams decoded at once, each by its own worker thread (0 = as many as "
+                                     "cores)", min=0, max=256)
+    decoder_threads: int = setting(0, "ONNX Runtime threads per decode (0 = cores / decode_workers, at least 1)",
+                                   min=0, max=256)
     reference: str = setting("", "measure PSNR against the board's source replayed here: synthetic, "
                                  "file:PATH or images:DIR")
     rcvhwm: int = setting(8, "ZeroMQ receive high-water mark (messages)", min=1, max=10000)
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if cfg.replay:
             reader = RecordingReader(cfg.replay, on_problem=lambda _: metrics.replay_damaged.inc())
-            subscriber = ReplaySubscriber(reader, cfg.speed, finished=stop)
+            subscriber = replay = ReplaySubscriber(reader, cfg.speed, finished=stop)
         else:
             subscriber = Subscriber(cfg.connect, cfg.stream, cfg.rcvhwm, curve_secret_key=cfg.curve_secret_key,
                                     curve_server_key=cfg.curve_server_key)
@@ -112,8 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         config.fail("caed-view", f"replay = {cfg.replay!r}: {e}", config.EXIT_USAGE)
     except (SubscriberError, MetricsServerError) as e:
         config.fail("caed-view", str(e))
-    decoders = DecoderSet(cfg.decoder, cfg.decoder_threads)
-    viewer = Viewer(subscriber, decoders, sink, metrics, reference)
+    workers = cfg.decode_workers or os.cpu_count() or 1
+    decoders = DecoderSet(cfg.decoder, cfg.decoder_threads or max(1, (os.cpu_count() or 1) // workers),
+                          concurrent=workers > 1)
+    viewer = Viewer(subscriber, decoders, sink, metrics, reference, workers)
+    if reader is not None:
+        replay.has_room = viewer.has_room
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     tty = sys.stderr.isatty()

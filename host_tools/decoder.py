@@ -1,6 +1,8 @@
 """Latents → picture with the model's ONNX decoder, chosen by the model id each frame carries."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from caed import manifest
@@ -13,11 +15,13 @@ class UnknownModel(LookupError):
 
 
 class OnnxDecoder:
-    def __init__(self, spec: manifest.ModelSpec, threads: int = 0):
+    def __init__(self, spec: manifest.ModelSpec, threads: int = 0, concurrent: bool = False):
         import onnxruntime
 
         opts = onnxruntime.SessionOptions()
         opts.intra_op_num_threads = threads
+        if concurrent:  # several decodes share the cores: an idle ORT thread must sleep, not spin
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.spec = spec
         self._session = onnxruntime.InferenceSession(str(spec.decoder), opts, providers=["CPUExecutionProvider"])
 
@@ -30,19 +34,21 @@ class OnnxDecoder:
 class DecoderSet:
     """One decoder per model id seen, loaded on first use (streams may run different models)."""
 
-    def __init__(self, override: str = "", threads: int = 0):
+    def __init__(self, override: str = "", threads: int = 0, concurrent: bool = False):
         self._override = override
-        self._threads = threads
+        self._threads, self._concurrent = threads, concurrent
+        self._lock = threading.Lock()  # the decode workers ask for decoders concurrently
         self._decoders: dict[str, OnnxDecoder] = {}
 
     def get(self, model_id: str, latent_shape: tuple) -> OnnxDecoder:
-        decoder = self._decoders.get(model_id)
-        if decoder is None:
-            try:
-                spec = manifest.find(self._override or model_id)
-            except manifest.ModelNotFound as e:
-                raise UnknownModel(str(e)) from None
-            decoder = self._decoders[model_id] = OnnxDecoder(spec, self._threads)
+        with self._lock:
+            decoder = self._decoders.get(model_id)
+            if decoder is None:
+                try:
+                    spec = manifest.find(self._override or model_id)
+                except manifest.ModelNotFound as e:
+                    raise UnknownModel(str(e)) from None
+                decoder = self._decoders[model_id] = OnnxDecoder(spec, self._threads, self._concurrent)
         h, w, c = decoder.spec.latent_shape
         if latent_shape[2] != c:
             raise Rejected("shape", f"model {model_id}: {latent_shape[2]} latent channels, decoder expects {c}")

@@ -323,12 +323,14 @@ class ReplaySubscriber:
 
     At `speed` > 0 the messages come in their recorded batches, spaced as they were received
     divided by `speed`, so latest-only decoding skips what it would have skipped live at that pace.
-    At speed 0 every message comes alone, as fast as the viewer takes them: every frame is decoded.
-    When the recording ends, `finished` is set (the viewer's stop event).
+    At speed 0 every message comes alone, when `has_room()` says the viewer has taken the previous
+    one (Viewer.has_room): every frame is decoded, as fast as the decoders go. When the recording
+    ends, `finished` is set (the viewer's stop event).
     """
 
     def __init__(self, reader: RecordingReader, speed: float, finished: threading.Event):
         self.reader, self.speed, self.finished = reader, speed, finished
+        self.has_room: Callable[[], bool] = lambda: True
         self._records = iter(reader)
         self._pending: tuple[int, list[bytes]] | None = None
         self._start: tuple[float, int] | None = None  # (monotonic, recorded ns) of the first message
@@ -345,6 +347,11 @@ class ReplaySubscriber:
         if record is None:
             return []
         if self.speed == 0:
+            deadline = time.monotonic() + timeout_s
+            while not self.has_room():
+                if time.monotonic() >= deadline:
+                    return []
+                time.sleep(0.002)
             self._pending = None
             return [record[1]]
         if self._start is None:

@@ -61,8 +61,9 @@ def test_replay_decodes_the_live_frames_bit_for_bit(tmp_path):
     assert live.stats.received == len(sent) and len(live_sink.frames) >= 2
 
     replay_sink, finished = CaptureSink(), threading.Event()
-    replayed = Viewer(ReplaySubscriber(RecordingReader(str(tmp_path / "rec")), 0, finished), DecoderSet(),
-                      replay_sink, ViewerMetrics())
+    replay = ReplaySubscriber(RecordingReader(str(tmp_path / "rec")), 0, finished)
+    replayed = Viewer(replay, DecoderSet(), replay_sink, ViewerMetrics(), workers=2)
+    replay.has_room = replayed.has_room
     replayed.run(finished, duration=60)
     assert set(live_sink.frames) <= set(replay_sink.frames)
     assert len(replay_sink.frames) == 6  # at speed 0 every frame is decoded, none skipped for a newer one
