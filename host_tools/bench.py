@@ -10,6 +10,10 @@ machine, so a shared or throttled machine shifts both sides alike:
   whole process's CPU time less the encoder's runs and the source's (here rendering the synthetic
   camera, reported beside it): the pipeline's threads (preprocess and submit, payload compression
   on the workers, the publisher) and the others they wake ("other": ZeroMQ's I/O thread...);
+- decoder: the viewer's decoder on one 512x768 stream with all cores (decoder_fps, decoder_ms_p50)
+  beside the fp32 decoder's figures timed in turns with it, and where ONNX Runtime spends the time:
+  per part of the model (synthesis conv, full-resolution post-filter, half-resolution refiner,
+  layout ops) from its per-node profile;
 - loopback end-to-end latency (capture → decoded) minus encoder and decoder time, p50/p99, with
   frames paced so that none waits behind another; the first WARMUP_FRAMES (first runs of each
   session and socket) are left out.
@@ -31,7 +35,7 @@ import numpy as np
 from caed import manifest
 from caed.cli import DaemonConfig
 from caed.encoders.onnx import OnnxEncoder
-from caed.fixed_point import cover_and_crop, quantize_float
+from caed.fixed_point import cover_and_crop, dequantize, quantize_float
 from caed.metrics import DaemonMetrics
 from caed.pipeline import Pipeline
 from caed.preprocess import Preprocessor
@@ -209,6 +213,71 @@ def bench_latency(spec: manifest.ModelSpec, frames: int) -> dict:
     }
 
 
+DECODER_PARTS = (("/inner/synthesis/", "synthesis"), ("/inner/postfilter/", "postfilter"),
+                 ("/inner/refiner/", "refiner"))
+
+
+def profile_parts(path: str, latent: np.ndarray, threads: int, runs: int) -> dict:
+    """Mean ms per run of each part of the decoder, from ONNX Runtime's per-node profile (node
+    names carry the module path; reorders, transposes and casts ONNX Runtime inserts are 'layout')."""
+    import tempfile
+
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.enable_profiling = True
+    with tempfile.TemporaryDirectory() as tmp:
+        opts.profile_file_prefix = str(Path(tmp) / "decoder")
+        session = onnxruntime.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        session.run(None, {"latent": latent})
+        for _ in range(runs):
+            session.run(None, {"latent": latent})
+        events = json.loads(Path(session.end_profiling()).read_text())
+    total: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
+            continue
+        part = next((p for prefix, p in DECODER_PARTS if e["name"].startswith(prefix)), "layout")
+        if part != "layout" and e["args"].get("op_name") in ("Transpose", "Reshape", "ReorderInput", "ReorderOutput"):
+            part = "layout"
+        total[part] = total.get(part, 0.0) + e["dur"] / 1e3
+    runs_seen = runs + 1  # the warm-up run is in the profile too
+    return {part: ms / runs_seen for part, ms in sorted(total.items())}
+
+
+def bench_decoder(spec: manifest.ModelSpec, repeats: int, threads: int) -> dict:
+    """One stream at the model's frame size on `threads` threads: the decoder caed-view runs, timed
+    in turns with the fp32 decoder (the baseline), then profiled per part."""
+    from .decoder import OnnxDecoder
+
+    h, w, _ = spec.input_shape
+    encoder = OnnxEncoder(spec, workers=1, threads=threads)
+    picture = np.empty(spec.input_shape, np.int8)
+    Preprocessor(w, h, spec.input_fix_point, spec.input_colours)(SyntheticSource(w, h).frame(0), picture)
+    planes = np.ascontiguousarray(encoder.submit(picture).result().transpose(2, 0, 1))
+    encoder.close()
+    decoders = {"decoder": OnnxDecoder(spec, threads), "fp32": OnnxDecoder(spec, threads)}
+    times: dict[str, list[float]] = {k: [] for k in decoders}
+    for d in decoders.values():
+        d.decode(planes, spec.latent_fix_point)
+    for _ in range(4 * repeats):  # in turns, so that a slow spell of a shared machine hits both alike
+        for name, d in decoders.items():
+            t0 = time.perf_counter()
+            d.decode(planes, spec.latent_fix_point)
+            times[name].append(time.perf_counter() - t0)
+    p50 = {k: float(np.percentile(v, 50)) * 1e3 for k, v in times.items()}
+    parts = profile_parts(str(spec.decoder), dequantize(planes[None], spec.latent_fix_point), threads, repeats)
+    return {
+        "model_id": spec.model_id, "frame": [h, w], "threads": threads, "decoder": str(spec.decoder.name),
+        "decoder_gmac": spec.manifest.get("macs", {}).get("decoder", 0) / 1e9,
+        "decoder_ms_p50": p50["decoder"], "decoder_fps": 1e3 / p50["decoder"],
+        "fp32_decoder_ms_p50": p50["fp32"], "fp32_decoder_fps": 1e3 / p50["fp32"],
+        "speedup_vs_fp32": p50["fp32"] / p50["decoder"],
+        "fp32_profile_ms_per_part": parts,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="caed-bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -232,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"model": spec.model_id, "cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
     for name, run in (("preprocess", lambda: bench_preprocess(spec, args.repeats)),
                       ("encoder", lambda: bench_encoder(spec, args.repeats, args.threads)),
+                      ("decoder", lambda: bench_decoder(spec, args.repeats, args.threads)),
                       ("streaming", lambda: bench_streaming(spec, 5 * args.frames)),
                       ("latency", lambda: bench_latency(spec, args.frames))):
         print(f"caed-bench: {name} ...", file=sys.stderr, flush=True)

@@ -14,7 +14,7 @@ from caed.metrics import MetricsServerError, serve
 from caed.sources import SPEC_HELP as SOURCE_HELP
 from caed.tuning import keep_freed_memory
 
-from .decoder import DecoderSet
+from .decoder import PROVIDER_CHOICES, DecoderSet, ProviderError, providers_for
 from .metrics import ViewerMetrics
 from .recording import Recorder, RecordingError, RecordingReader, RecordingSubscriber, ReplaySubscriber
 from .reference import ReferenceError, ReferenceFrames
@@ -25,6 +25,7 @@ from .subscriber import Subscriber, SubscriberError
 from .viewer import Viewer
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+log = logging.getLogger("caed-view")
 
 
 @dataclass
@@ -33,6 +34,8 @@ class ViewerConfig:
     stream: list = setting([], "only these stream ids (repeat; default: all)")
     sink: str = setting("window", "where decoded frames go: " + SINK_HELP)
     decoder: str = setting("", "decoder model name or model.json path (default: the model each frame names)")
+    provider: str = setting("auto", "ONNX Runtime execution provider for the decoder: auto takes cuda, then "
+                                    "openvino when installed, else cpu", choices=PROVIDER_CHOICES)
     decode_workers: int = setting(0, "streams decoded at once, each by its own worker thread (0 = as many as "
                                      "cores)", min=0, max=256)
     decoder_threads: int = setting(0, "ONNX Runtime threads per decode (0 = cores / decode_workers, at least 1)",
@@ -116,9 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         config.fail("caed-view", f"replay = {cfg.replay!r}: {e}", config.EXIT_USAGE)
     except (SubscriberError, MetricsServerError) as e:
         config.fail("caed-view", str(e))
+    try:
+        providers = providers_for(cfg.provider)
+    except ProviderError as e:
+        config.fail("caed-view", f"provider = {cfg.provider!r}: {e}", config.EXIT_USAGE)
+    log.info("decoding with %s", providers[0])
     workers = cfg.decode_workers or os.cpu_count() or 1
     decoders = DecoderSet(cfg.decoder, cfg.decoder_threads or max(1, (os.cpu_count() or 1) // workers),
-                          concurrent=workers > 1)
+                          concurrent=workers > 1, providers=providers)
     viewer = Viewer(subscriber, decoders, sink, metrics, reference, workers)
     if reader is not None:
         replay.has_room = viewer.has_room

@@ -10,12 +10,39 @@ from caed.fixed_point import decoded_pixels, dequantize
 from caed.wire import Rejected
 
 
+PROVIDERS = {  # --provider choice → ONNX Runtime execution providers, in order of preference
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "openvino": ["OpenVINOExecutionProvider", "CPUExecutionProvider"],
+}
+PROVIDER_CHOICES = ("auto",) + tuple(PROVIDERS)
+
+
 class UnknownModel(LookupError):
     """A frame names a model this host has no decoder for."""
 
 
+class ProviderError(RuntimeError):
+    """The execution provider asked for is not in this ONNX Runtime build."""
+
+
+def providers_for(choice: str) -> list[str]:
+    """The providers to run a decoder with: `auto` takes CUDA, then OpenVINO, when this ONNX
+    Runtime build has them (neither is ever required), else the CPU; a named one must be there."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if choice == "auto":
+        return next((PROVIDERS[k] for k in ("cuda", "openvino") if PROVIDERS[k][0] in available), PROVIDERS["cpu"])
+    if PROVIDERS[choice][0] not in available:
+        raise ProviderError(f"{PROVIDERS[choice][0]} is not in this onnxruntime build (it has {', '.join(available)}); "
+                            f"install onnxruntime-gpu or onnxruntime-openvino, or use --provider cpu")
+    return PROVIDERS[choice]
+
+
 class OnnxDecoder:
-    def __init__(self, spec: manifest.ModelSpec, threads: int = 0, concurrent: bool = False):
+    def __init__(self, spec: manifest.ModelSpec, threads: int = 0, concurrent: bool = False,
+                 providers: list[str] | None = None):
         import onnxruntime
 
         opts = onnxruntime.SessionOptions()
@@ -23,7 +50,9 @@ class OnnxDecoder:
         if concurrent:  # several decodes share the cores: an idle ORT thread must sleep, not spin
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.spec = spec
-        self._session = onnxruntime.InferenceSession(str(spec.decoder), opts, providers=["CPUExecutionProvider"])
+        self._session = onnxruntime.InferenceSession(str(spec.decoder), opts,
+                                                     providers=providers or PROVIDERS["cpu"])
+        self.providers = self._session.get_providers()
 
     def decode(self, planes: np.ndarray, fix_point: int) -> np.ndarray:
         """int8 latent planes (C, H, W) at scale 2**-fix_point → RGB uint8 picture."""
@@ -34,9 +63,10 @@ class OnnxDecoder:
 class DecoderSet:
     """One decoder per model id seen, loaded on first use (streams may run different models)."""
 
-    def __init__(self, override: str = "", threads: int = 0, concurrent: bool = False):
+    def __init__(self, override: str = "", threads: int = 0, concurrent: bool = False,
+                 providers: list[str] | None = None):
         self._override = override
-        self._threads, self._concurrent = threads, concurrent
+        self._threads, self._concurrent, self._providers = threads, concurrent, providers
         self._lock = threading.Lock()  # the decode workers ask for decoders concurrently
         self._decoders: dict[str, OnnxDecoder] = {}
 
@@ -48,7 +78,8 @@ class DecoderSet:
                     spec = manifest.find(self._override or model_id)
                 except manifest.ModelNotFound as e:
                     raise UnknownModel(str(e)) from None
-                decoder = self._decoders[model_id] = OnnxDecoder(spec, self._threads, self._concurrent)
+                decoder = self._decoders[model_id] = OnnxDecoder(spec, self._threads, self._concurrent,
+                                                                         self._providers)
         h, w, c = decoder.spec.latent_shape
         if latent_shape[2] != c:
             raise Rejected("shape", f"model {model_id}: {latent_shape[2]} latent channels, decoder expects {c}")

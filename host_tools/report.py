@@ -113,7 +113,8 @@ def format_report(s: dict) -> str:
     for name, st in s.get("streams", {}).items():
         lines.append(f"  stream {name:<12} {st['frames_decoded']} decoded, {num(st['fps'], '.2f')} fps, latency p50 "
                      f"{num(st['latency_ms_p50'], '.1f')} ms, lost {st['frames_lost']}, skipped "
-                     f"{st['frames_skipped']}, {num(st['bits_per_pixel'], '.3f')} bpp, PSNR {num(st['psnr_db'], '.2f')}")
+                     f"{st['frames_skipped']}, {num(st['bits_per_pixel'], '.3f')} bpp, "
+                     f"PSNR {num(st['psnr_db'], '.2f')}")
     if "recording" in s:
         r = s["recording"]
         lines.append(f"  recorded            {r['messages']} messages, {r['bytes']} bytes in {r['folder']}"
