@@ -38,8 +38,8 @@ class ViewerConfig:
                                     "openvino when installed, else cpu", choices=PROVIDER_CHOICES)
     decode_workers: int = setting(0, "streams decoded at once, each by its own worker thread (0 = as many as "
                                      "cores)", min=0, max=256)
-    decoder_threads: int = setting(0, "ONNX Runtime threads per decode (0 = cores / decode_workers, at least 1)",
-                                   min=0, max=256)
+    decoder_threads: int = setting(0, "ONNX Runtime threads per decode (0 = the cores shared among the streams "
+                                      "decoding at that moment)", min=0, max=256)
     reference: str = setting("", "measure PSNR against the board's source replayed here: synthetic, "
                                  "file:PATH or images:DIR")
     rcvhwm: int = setting(8, "ZeroMQ receive high-water mark (messages)", min=1, max=10000)
@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         config.fail("caed-view", f"provider = {cfg.provider!r}: {e}", config.EXIT_USAGE)
     log.info("decoding with %s", providers[0])
     workers = cfg.decode_workers or os.cpu_count() or 1
-    decoders = DecoderSet(cfg.decoder, cfg.decoder_threads or max(1, (os.cpu_count() or 1) // workers),
-                          concurrent=workers > 1, providers=providers)
+    decoders = DecoderSet(cfg.decoder, cfg.decoder_threads, concurrent=workers > 1, providers=providers)
     viewer = Viewer(subscriber, decoders, sink, metrics, reference, workers)
     if reader is not None:
         replay.has_room = viewer.has_room

@@ -61,6 +61,11 @@ class StreamPool:
                     self._ready.append(stream)
                 self._cond.notify_all()
 
+    def active(self) -> int:
+        """Streams being decoded or ready for a worker: how many decodes share the cores now."""
+        with self._cond:
+            return len(self._busy) + len(self._ready)
+
     def waiting(self) -> int:
         """Frames received and not yet taken by a worker."""
         with self._cond:

@@ -88,7 +88,8 @@ class Viewer:
     def show(self, frame: LatentFrame) -> None:
         h = frame.header
         try:
-            decoder = self.decoders.get(h.model_id, h.shape)
+            pool = self._pool
+            decoder = self.decoders.get(h.model_id, h.shape, pool.active() if pool is not None else 1)
         except UnknownModel as e:
             self._reject("unknown_model", str(e))
             return

@@ -83,12 +83,14 @@ def test_summary_report_and_metrics_per_stream():
     s = viewer.run(stop, duration=30)
     assert set(s["streams"]) == {"cam0", "cam1"}
     assert s["streams"]["cam0"]["frames_lost"] == 1 and s["streams"]["cam1"]["frames_lost"] == 0
-    assert s["streams"]["cam0"]["frames_decoded"] == 2 and s["frames_decoded"] == 2 + s["streams"]["cam1"][
-        "frames_decoded"]
-    assert s["streams"]["cam1"]["frames_received"] == 3
-    assert s["streams"]["cam1"]["frames_skipped"] + s["streams"]["cam1"]["frames_decoded"] == 3
+    for name, received in (("cam0", 2), ("cam1", 3)):  # (how many were skipped depends on the timing)
+        st = s["streams"][name]
+        assert st["frames_received"] == received and st["frames_decoded"] >= 1
+        assert st["frames_skipped"] + st["frames_decoded"] == received
+    assert s["frames_decoded"] == s["streams"]["cam0"]["frames_decoded"] + s["streams"]["cam1"]["frames_decoded"]
     sample = viewer.metrics.registry.get_sample_value
-    assert sample("caed_view_stream_frames_decoded_total", {"stream": "cam0"}) == 2
+    assert sample("caed_view_stream_frames_decoded_total", {"stream": "cam0"}) == s["streams"]["cam0"][
+        "frames_decoded"]
     assert sample("caed_view_stream_frames_lost_total", {"stream": "cam0"}) == 1
     assert sample("caed_view_frames_decoded_total") == s["frames_decoded"]
     assert "cam0 " in viewer.status_line() and "cam1 " in viewer.status_line()
