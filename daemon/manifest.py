@@ -40,6 +40,7 @@ class ModelSpec:
     encoder_int8: Path | None
     decoder: Path
     input_colours: str = "rgb"
+    decoder_int8: Path | None = None  # the host's int8 QDQ decoder, where one is shipped (caed_models.decoder_int8)
     manifest: dict = field(default_factory=dict, compare=False, repr=False)  # all of model.json, for
     # the keys only some tools read (macs, family, payload_codec, dpu_latent_scale_log2, ...)
 
@@ -62,6 +63,7 @@ class ModelSpec:
             encoder_int8=d / raw["encoder_int8"] if raw.get("encoder_int8") else None,
             decoder=d / raw["decoder"],
             input_colours=colours,
+            decoder_int8=d / raw["decoder_int8"] if raw.get("decoder_int8") else None,
             manifest=raw,
         )
 

@@ -10,10 +10,10 @@ machine, so a shared or throttled machine shifts both sides alike:
   whole process's CPU time less the encoder's runs and the source's (here rendering the synthetic
   camera, reported beside it): the pipeline's threads (preprocess and submit, payload compression
   on the workers, the publisher) and the others they wake ("other": ZeroMQ's I/O thread...);
-- decoder: the viewer's decoder on one 512x768 stream with all cores (decoder_fps, decoder_ms_p50)
-  beside the fp32 decoder's figures timed in turns with it, and where ONNX Runtime spends the time:
-  per part of the model (synthesis conv, full-resolution post-filter, half-resolution refiner,
-  layout ops) from its per-node profile;
+- decoder: the viewer's decoder (the int8 one where the model ships it) on one 512x768 stream with
+  all cores (decoder_fps, decoder_ms_p50) beside the fp32 decoder's figures timed in turns with it,
+  and where ONNX Runtime spends the time in each: per part of the model (synthesis conv,
+  full-resolution post-filter, half-resolution refiner, layout ops) from its per-node profile;
 - loopback end-to-end latency (capture → decoded) minus encoder and decoder time, p50/p99, with
   frames paced so that none waits behind another; the first WARMUP_FRAMES (first runs of each
   session and socket) are left out.
@@ -217,9 +217,14 @@ DECODER_PARTS = (("/inner/synthesis/", "synthesis"), ("/inner/postfilter/", "pos
                  ("/inner/refiner/", "refiner"))
 
 
+LAYOUT_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "ReorderInput", "ReorderOutput", "DepthToSpace",
+              "QuantizeLinear", "DequantizeLinear")
+
+
 def profile_parts(path: str, latent: np.ndarray, threads: int, runs: int) -> dict:
     """Mean ms per run of each part of the decoder, from ONNX Runtime's per-node profile (node
-    names carry the module path; reorders, transposes and casts ONNX Runtime inserts are 'layout')."""
+    names carry the module path); 'layout' is every op that only moves or converts data (LAYOUT_OPS:
+    reorders and transposes, depth-to-space, int8 quantize/dequantize)."""
     import tempfile
 
     import onnxruntime
@@ -239,7 +244,7 @@ def profile_parts(path: str, latent: np.ndarray, threads: int, runs: int) -> dic
         if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
             continue
         part = next((p for prefix, p in DECODER_PARTS if e["name"].startswith(prefix)), "layout")
-        if part != "layout" and e["args"].get("op_name") in ("Transpose", "Reshape", "ReorderInput", "ReorderOutput"):
+        if e["args"].get("op_name") in LAYOUT_OPS:
             part = "layout"
         total[part] = total.get(part, 0.0) + e["dur"] / 1e3
     runs_seen = runs + 1  # the warm-up run is in the profile too
@@ -257,7 +262,7 @@ def bench_decoder(spec: manifest.ModelSpec, repeats: int, threads: int) -> dict:
     Preprocessor(w, h, spec.input_fix_point, spec.input_colours)(SyntheticSource(w, h).frame(0), picture)
     planes = np.ascontiguousarray(encoder.submit(picture).result().transpose(2, 0, 1))
     encoder.close()
-    decoders = {"decoder": OnnxDecoder(spec, threads), "fp32": OnnxDecoder(spec, threads)}
+    decoders = {"decoder": OnnxDecoder(spec, threads), "fp32": OnnxDecoder(spec, threads, precision="fp32")}
     times: dict[str, list[float]] = {k: [] for k in decoders}
     for d in decoders.values():
         d.decode(planes, spec.latent_fix_point)
@@ -267,14 +272,15 @@ def bench_decoder(spec: manifest.ModelSpec, repeats: int, threads: int) -> dict:
             d.decode(planes, spec.latent_fix_point)
             times[name].append(time.perf_counter() - t0)
     p50 = {k: float(np.percentile(v, 50)) * 1e3 for k, v in times.items()}
-    parts = profile_parts(str(spec.decoder), dequantize(planes[None], spec.latent_fix_point), threads, repeats)
+    latent = dequantize(planes[None], spec.latent_fix_point)
     return {
-        "model_id": spec.model_id, "frame": [h, w], "threads": threads, "decoder": str(spec.decoder.name),
+        "model_id": spec.model_id, "frame": [h, w], "threads": threads, "decoder": decoders["decoder"].path.name,
         "decoder_gmac": spec.manifest.get("macs", {}).get("decoder", 0) / 1e9,
         "decoder_ms_p50": p50["decoder"], "decoder_fps": 1e3 / p50["decoder"],
         "fp32_decoder_ms_p50": p50["fp32"], "fp32_decoder_fps": 1e3 / p50["fp32"],
         "speedup_vs_fp32": p50["fp32"] / p50["decoder"],
-        "fp32_profile_ms_per_part": parts,
+        "profile_ms_per_part": {name: profile_parts(str(d.path), latent, threads, repeats)
+                                for name, d in decoders.items()},
     }
 
 

@@ -14,7 +14,7 @@ from caed.metrics import MetricsServerError, serve
 from caed.sources import SPEC_HELP as SOURCE_HELP
 from caed.tuning import keep_freed_memory
 
-from .decoder import PROVIDER_CHOICES, DecoderSet, ProviderError, providers_for
+from .decoder import PRECISIONS, PROVIDER_CHOICES, DecoderSet, ProviderError, providers_for
 from .metrics import ViewerMetrics
 from .recording import Recorder, RecordingError, RecordingReader, RecordingSubscriber, ReplaySubscriber
 from .reference import ReferenceError, ReferenceFrames
@@ -36,6 +36,8 @@ class ViewerConfig:
     decoder: str = setting("", "decoder model name or model.json path (default: the model each frame names)")
     provider: str = setting("auto", "ONNX Runtime execution provider for the decoder: auto takes cuda, then "
                                     "openvino when installed, else cpu", choices=PROVIDER_CHOICES)
+    decoder_precision: str = setting("auto", "decoder weights: int8 (the model's int8 decoder where it ships one), "
+                                             "fp32, or auto = int8 on the CPU provider", choices=PRECISIONS)
     decode_workers: int = setting(0, "streams decoded at once, each by its own worker thread (0 = as many as "
                                      "cores)", min=0, max=256)
     decoder_threads: int = setting(0, "ONNX Runtime threads per decode (0 = the cores shared among the streams "
@@ -125,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         config.fail("caed-view", f"provider = {cfg.provider!r}: {e}", config.EXIT_USAGE)
     log.info("decoding with %s", providers[0])
     workers = cfg.decode_workers or os.cpu_count() or 1
-    decoders = DecoderSet(cfg.decoder, cfg.decoder_threads, concurrent=workers > 1, providers=providers)
+    decoders = DecoderSet(cfg.decoder, cfg.decoder_threads, concurrent=workers > 1, providers=providers,
+                          precision=cfg.decoder_precision)
     viewer = Viewer(subscriber, decoders, sink, metrics, reference, workers)
     if reader is not None:
         replay.has_room = viewer.has_room
