@@ -155,6 +155,7 @@ class Viewer:
                     break
                 for frame in self.take(self.subscriber.receive(0.1)).values():
                     pool.submit(frame)
+                self.sink.poll()
                 now = time.monotonic()
                 if now - window_start >= 1.0:
                     span, window_start = now - window_start, now
