@@ -31,6 +31,7 @@ BODY_HEAD = struct.Struct("<QH")  # receive time (ns, CLOCK_REALTIME), number of
 PART_HEAD = struct.Struct("<I")  # part length
 MAX_RECORD_BYTES = 64 << 20  # far above a frame (a 512x768 dct8 frame is ~10-40 kB): a length
 # beyond it is damage, not data, and is never allocated
+MAX_PARTS = 0xFFFF  # what the part count's u16 holds (a frame has 3)
 RETRY_AFTER_S = 5.0  # after a write error, messages are counted as not recorded for this long
 MAX_LOGGED_PROBLEMS = 20  # damaged-segment reports kept in the summary
 
@@ -146,10 +147,11 @@ class Recorder:
                 self.stats.not_recorded += len(batch)
                 return
             for i, parts in enumerate(batch):
-                record = pack_record(t_received_ns, parts)
-                if len(record) - RECORD_HEAD.size > MAX_RECORD_BYTES:
-                    self.stats.not_recorded += 1
+                body_bytes = BODY_HEAD.size + sum(PART_HEAD.size + len(p) for p in parts)
+                if len(parts) > MAX_PARTS or body_bytes > MAX_RECORD_BYTES:
+                    self.stats.not_recorded += 1  # no frame (the viewer rejects it too); not storable
                     continue
+                record = pack_record(t_received_ns, parts)
                 if self._segment["bytes"] + len(record) > self.segment_bytes and self._segment["messages"]:
                     self._close_segment()
                     if not self._open():

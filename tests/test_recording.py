@@ -85,6 +85,14 @@ def test_segments_rotate_and_are_indexed(tmp_path):
     assert sum(reader.indexed.values()) == 7 and reader.stats.damaged == 0 and reader.stats.problems == []
 
 
+def test_messages_the_format_cannot_hold_are_counted_not_recorded(tmp_path):
+    recorder = Recorder(str(tmp_path))
+    recorder.write([[b""] * 70000, [b"cam0/", b"ok"]], 1)
+    recorder.close()
+    assert recorder.stats.not_recorded == 1 and recorder.stats.messages == 1
+    assert [p for _, p in RecordingReader(str(tmp_path))] == [[b"cam0/", b"ok"]]
+
+
 def test_damaged_and_truncated_files_are_reported_and_skipped(tmp_path):
     recorder = Recorder(str(tmp_path), segment_bytes=2500)
     for i in range(6):
