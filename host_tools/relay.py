@@ -7,10 +7,11 @@ CURVE client with its own key pair, to the viewers a CURVE server that admits th
 a folder, exactly as a board does (caed.curve).
 
 The forwarding loop is Python rather than zmq.proxy so that it can count what it forwards and
-watch its peers come and go: at caed's message rates (tens per second, tens of kB each) the
-zero-copy receive and send cost microseconds a message, and libzmq's I/O threads still do the
-fan-out to every viewer. zmq.proxy's capture socket could count too, but by copying every frame
-once more to a third socket.
+watch its peers come and go; libzmq's I/O threads still do the fan-out to every viewer, and the
+receive and send are zero-copy. Measured on this 2-core machine under load: 9,500-11,500
+messages/s of 20 kB through one relay to one viewer (two runs), 70 us of CPU per message for
+sender, relay and receiver together: caed's tens of frames per second per camera cost it nothing.
+zmq.proxy's capture socket could count too, but by copying every frame once more.
 """
 from __future__ import annotations
 
