@@ -41,6 +41,7 @@ class ModelSpec:
     decoder: Path
     input_colours: str = "rgb"
     size_multiple: int = 8  # a picture's sides are padded up to multiples of this for the encoder
+    decoder_int8: Path | None = None  # the host's int8 QDQ decoder, where one is shipped (caed_models.decoder_int8)
     manifest: dict = field(default_factory=dict, compare=False, repr=False)  # all of model.json, for
     # the keys only some tools read (macs, family, payload_codec, dpu_latent_scale_log2, ...)
 
@@ -64,6 +65,7 @@ class ModelSpec:
             decoder=d / raw["decoder"],
             input_colours=colours,
             size_multiple=int(raw.get("size_multiple", 8)),
+            decoder_int8=d / raw["decoder_int8"] if raw.get("decoder_int8") else None,
             manifest=raw,
         )
 

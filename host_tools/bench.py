@@ -10,6 +10,10 @@ machine, so a shared or throttled machine shifts both sides alike:
   whole process's CPU time less the encoder's runs and the source's (here rendering the synthetic
   camera, reported beside it): the pipeline's threads (preprocess and submit, payload compression
   on the workers, the publisher) and the others they wake ("other": ZeroMQ's I/O thread...);
+- decoder: the viewer's decoder (the int8 one where the model ships it) on one 512x768 stream with
+  all cores (decoder_fps, decoder_ms_p50) beside the fp32 decoder's figures timed in turns with it,
+  and where ONNX Runtime spends the time in each: per part of the model (synthesis conv,
+  full-resolution post-filter, half-resolution refiner, layout ops) from its per-node profile;
 - loopback end-to-end latency (capture → decoded) minus encoder and decoder time, p50/p99, with
   frames paced so that none waits behind another; the first WARMUP_FRAMES (first runs of each
   session and socket) are left out.
@@ -32,7 +36,7 @@ import numpy as np
 from caed import manifest
 from caed.cli import DaemonConfig
 from caed.encoders.onnx import OnnxEncoder
-from caed.fixed_point import cover_and_crop, padded_size, quantize_float
+from caed.fixed_point import cover_and_crop, dequantize, padded_size, quantize_float
 from caed.metrics import DaemonMetrics
 from caed.pipeline import Pipeline
 from caed.preprocess import Preprocessor
@@ -213,6 +217,78 @@ def bench_latency(spec: manifest.ModelSpec, picture: tuple[int, int], frames: in
     }
 
 
+DECODER_PARTS = (("/inner/synthesis/", "synthesis"), ("/inner/postfilter/", "postfilter"),
+                 ("/inner/refiner/", "refiner"))
+
+
+LAYOUT_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "ReorderInput", "ReorderOutput", "DepthToSpace",
+              "QuantizeLinear", "DequantizeLinear")
+
+
+def profile_parts(path: str, latent: np.ndarray, threads: int, runs: int) -> dict:
+    """Mean ms per run of each part of the decoder, from ONNX Runtime's per-node profile (node
+    names carry the module path); 'layout' is every op that only moves or converts data (LAYOUT_OPS:
+    reorders and transposes, depth-to-space, int8 quantize/dequantize)."""
+    import tempfile
+
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.enable_profiling = True
+    with tempfile.TemporaryDirectory() as tmp:
+        opts.profile_file_prefix = str(Path(tmp) / "decoder")
+        session = onnxruntime.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        session.run(None, {"latent": latent})
+        for _ in range(runs):
+            session.run(None, {"latent": latent})
+        events = json.loads(Path(session.end_profiling()).read_text())
+    total: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
+            continue
+        part = next((p for prefix, p in DECODER_PARTS if e["name"].startswith(prefix)), "layout")
+        if e["args"].get("op_name") in LAYOUT_OPS:
+            part = "layout"
+        total[part] = total.get(part, 0.0) + e["dur"] / 1e3
+    runs_seen = runs + 1  # the warm-up run is in the profile too
+    return {part: ms / runs_seen for part, ms in sorted(total.items())}
+
+
+def bench_decoder(spec: manifest.ModelSpec, picture: tuple[int, int], repeats: int, threads: int) -> dict:
+    """One stream of `picture`-sized frames on `threads` threads: the decoder caed-view runs, timed
+    in turns with the fp32 decoder (the baseline), then profiled per part."""
+    from .decoder import OnnxDecoder
+
+    h, w = picture
+    encoder = OnnxEncoder(spec, workers=1, threads=threads, picture=picture)
+    frame = np.empty(encoder.input.shape, np.int8)
+    Preprocessor(w, h, spec.input_fix_point, spec.input_colours, encoder.input.shape[:2])(
+        SyntheticSource(w, h).frame(0), frame)
+    planes = np.ascontiguousarray(encoder.submit(frame).result().transpose(2, 0, 1))
+    encoder.close()
+    decoders = {"decoder": OnnxDecoder(spec, threads), "fp32": OnnxDecoder(spec, threads, precision="fp32")}
+    times: dict[str, list[float]] = {k: [] for k in decoders}
+    for d in decoders.values():
+        d.decode(planes, spec.latent_fix_point)
+    for _ in range(4 * repeats):  # in turns, so that a slow spell of a shared machine hits both alike
+        for name, d in decoders.items():
+            t0 = time.perf_counter()
+            d.decode(planes, spec.latent_fix_point)
+            times[name].append(time.perf_counter() - t0)
+    p50 = {k: float(np.percentile(v, 50)) * 1e3 for k, v in times.items()}
+    latent = dequantize(planes[None], spec.latent_fix_point)
+    return {
+        "model_id": spec.model_id, "frame": [h, w], "threads": threads, "decoder": decoders["decoder"].path.name,
+        "decoder_gmac": spec.manifest.get("macs", {}).get("decoder", 0) / 1e9,
+        "decoder_ms_p50": p50["decoder"], "decoder_fps": 1e3 / p50["decoder"],
+        "fp32_decoder_ms_p50": p50["fp32"], "fp32_decoder_fps": 1e3 / p50["fp32"],
+        "speedup_vs_fp32": p50["fp32"] / p50["decoder"],
+        "profile_ms_per_part": {name: profile_parts(str(d.path), latent, threads, repeats)
+                                for name, d in decoders.items()},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="caed-bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
               "python": sys.version.split()[0]}
     for name, run in (("preprocess", lambda: bench_preprocess(spec, picture, args.repeats)),
                       ("encoder", lambda: bench_encoder(spec, picture, args.repeats, args.threads)),
+                      ("decoder", lambda: bench_decoder(spec, picture, args.repeats, args.threads)),
                       ("streaming", lambda: bench_streaming(spec, picture, 5 * args.frames)),
                       ("latency", lambda: bench_latency(spec, picture, args.frames))):
         print(f"caed-bench: {name} ...", file=sys.stderr, flush=True)

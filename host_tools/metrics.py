@@ -28,3 +28,21 @@ class ViewerMetrics:
                                 registry=r)
         self.fps = Gauge("caed_view_fps", "Frames decoded per second over the last second", registry=r)
         self.bpp = Gauge("caed_view_bits_per_pixel", "Bits on the wire per decoded pixel (last frame)", registry=r)
+        self.record_errors = Counter("caed_view_record_errors", "Recording failures (disk full, unwritable "
+                                     "folder); the live view goes on", registry=r)
+        self.replay_damaged = Counter("caed_view_replay_problems", "Damaged or truncated recording files and "
+                                      "index lines met during a replay", registry=r)
+        # Per stream (label `stream`; at most report.MAX_STREAMS of them): new families beside the
+        # totals above, so the deployed rules and dashboards that divide the totals keep matching.
+        self.stream_decoded = Counter("caed_view_stream_frames_decoded", "Frames decoded, per stream", ["stream"],
+                                      registry=r)
+        self.stream_lost = Counter("caed_view_stream_frames_lost", "Sequence gaps, per stream", ["stream"],
+                                   registry=r)
+        self.stream_skipped = Counter("caed_view_stream_frames_skipped", "Frames skipped for a newer one, per "
+                                      "stream", ["stream"], registry=r)
+        self.stream_latency = Histogram("caed_view_stream_latency_seconds", "Capture on the board to decoded on "
+                                        "this host, per stream", ["stream"], buckets=LATENCY_BUCKETS, registry=r)
+        self.stream_fps = Gauge("caed_view_stream_fps", "Frames decoded per second over the last second, per "
+                                "stream", ["stream"], registry=r)
+        self.stream_bpp = Gauge("caed_view_stream_bits_per_pixel", "Bits on the wire per decoded pixel (last "
+                                "frame), per stream", ["stream"], registry=r)

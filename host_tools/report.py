@@ -9,6 +9,11 @@ import numpy as np
 
 
 KEEP = 100_000  # per-frame samples kept for percentiles: a viewer may run for months
+MAX_STREAMS = 64  # streams reported one by one; the ones beyond (a misconfigured or hostile sender
+# inventing stream ids) are reported together as OTHER, so memory and metric series stay bounded
+OTHER = "(other streams)"
+STREAM_KEYS = ("frames_received", "frames_decoded", "fps", "latency_ms_p50", "latency_ms_p99", "decode_ms_p50",
+               "frames_lost", "frames_skipped", "bits_per_pixel", "psnr_db", "resolution")
 
 
 class Stats:
@@ -59,7 +64,12 @@ class Stats:
             "resolution": list(self.shape[:2]) if self.shape else None,
         }
 
-    def status_line(self) -> str:
+    def stream_summary(self) -> dict:
+        """The figures that belong to one stream (rejections belong to no stream)."""
+        s = self.summary()
+        return {k: s[k] for k in STREAM_KEYS}
+
+    def status_line(self, streams: dict[str, "Stats"] | None = None) -> str:
         s = self.summary()
         parts = [f"{s['frames_decoded']} frames", f"{s['fps']:.1f} fps"]
         if s["latency_ms_p50"] is not None:
@@ -70,7 +80,16 @@ class Stats:
             parts.append(f"PSNR {s['psnr_db']:.2f} dB")
         parts.append(f"lost {s['frames_lost']}")
         parts.append(f"rejected {sum(self.rejected.values())}")
-        return "  ".join(parts)
+        line = "  ".join(parts)
+        if streams and len(streams) > 1:
+            line += "  |  " + "  ".join(f"{name} {st.fps:.1f} fps lost {st.lost} skipped {st.skipped}"
+                                        for name, st in sorted(streams.items()))
+        return line
+
+
+def summarize(total: Stats, streams: dict[str, Stats]) -> dict:
+    """The JSON summary: the totals, and the same figures per stream under `streams`."""
+    return {**total.summary(), "streams": {name: st.stream_summary() for name, st in sorted(streams.items())}}
 
 
 def format_report(s: dict) -> str:
@@ -79,7 +98,7 @@ def format_report(s: dict) -> str:
 
     size = "x".join(map(str, s["resolution"])) if s["resolution"] else "n/a"
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(s["messages_rejected"].items())) or "none"
-    return "\n".join([
+    lines = [
         "caed-view report",
         f"  frames decoded      {s['frames_decoded']}  ({size})",
         f"  frames received     {s['frames_received']}  (skipped for newer: {s['frames_skipped']})",
@@ -90,4 +109,21 @@ def format_report(s: dict) -> str:
         f"  bitrate             {num(s['bits_per_pixel'], '.3f')} bits per pixel",
         f"  quality             PSNR {num(s['psnr_db'], '.2f')} dB (min {num(s['psnr_db_min'], '.2f')})",
         f"  rejected messages   {rejected}",
-    ])
+    ]
+    for name, st in s.get("streams", {}).items():
+        lines.append(f"  stream {name:<12} {st['frames_decoded']} decoded, {num(st['fps'], '.2f')} fps, latency p50 "
+                     f"{num(st['latency_ms_p50'], '.1f')} ms, lost {st['frames_lost']}, skipped "
+                     f"{st['frames_skipped']}, {num(st['bits_per_pixel'], '.3f')} bpp, "
+                     f"PSNR {num(st['psnr_db'], '.2f')}")
+    if "recording" in s:
+        r = s["recording"]
+        lines.append(f"  recorded            {r['messages']} messages, {r['bytes']} bytes in {r['folder']}"
+                     f"  (not recorded: {r['messages_not_recorded']}, errors: {r['errors']})")
+        if r["last_error"]:
+            lines.append(f"  last record error   {r['last_error']}")
+    if "replay" in s:
+        r = s["replay"]
+        lines.append(f"  replayed            {r['messages']} messages from {r['segments']} files in {r['folder']}"
+                     f"  (damaged files: {r['segments_damaged']}; latency counts from the recorded capture)")
+        lines.extend(f"  replay problem      {p}" for p in r["problems"])
+    return "\n".join(lines)

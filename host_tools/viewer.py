@@ -1,4 +1,5 @@
-"""The receive loop: validate everything, decode only the newest frame of each stream."""
+"""The receive loop: validate everything, decode only the newest frame of each stream, different
+streams in parallel (streams.StreamPool)."""
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,9 @@ from caed.wire import FrameDecoder, LatentFrame, Rejected
 from .decoder import DecoderSet, UnknownModel
 from .metrics import ViewerMetrics
 from .reference import ReferenceFrames
-from .report import KEEP, Stats
+from .report import KEEP, MAX_STREAMS, OTHER, Stats, summarize
 from .sinks import Sink
+from .streams import StreamPool
 from .subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -21,13 +23,23 @@ log = logging.getLogger(__name__)
 
 class Viewer:
     def __init__(self, subscriber: Subscriber, decoders: DecoderSet, sink: Sink, metrics: ViewerMetrics,
-                 reference: ReferenceFrames | None = None):
+                 reference: ReferenceFrames | None = None, workers: int = 1):
         self.subscriber, self.decoders, self.sink = subscriber, decoders, sink
-        self.metrics, self.reference = metrics, reference
+        self.metrics, self.reference, self.workers = metrics, reference, workers
         self.stats = Stats()
+        self.streams: dict[str, Stats] = {}  # per stream id (at most MAX_STREAMS, then OTHER)
+        self._lock = threading.Lock()  # stats and sink, shared by the decode workers
+        self._frames_limit = 0
+        self._pool: StreamPool | None = None
         self.captures_ns: deque = deque(maxlen=KEEP)  # capture time of each decoded frame, in decode order
         self._frames = FrameDecoder()
         self._last_seq: dict[str, int] = {}
+
+    def stream(self, stream: str) -> str:
+        """The name a stream is reported under (its own id for the first MAX_STREAMS)."""
+        name = stream if stream in self.streams or len(self.streams) < MAX_STREAMS else OTHER
+        self.streams.setdefault(name, Stats())
+        return name
 
     def _reject(self, reason: str, detail: str) -> None:
         self.stats.rejected[reason] += 1
@@ -40,6 +52,7 @@ class Viewer:
         if last is not None and seq > last + 1:
             self.stats.lost += seq - last - 1
             self.metrics.lost.inc(seq - last - 1)
+            self._count_stream(stream, "lost", seq - last - 1)
         elif last is not None and seq <= last:
             log.info("stream %s restarted (sequence %d after %d)", stream, seq, last)
         self._last_seq[stream] = seq
@@ -56,16 +69,27 @@ class Viewer:
                 self._reject(e.reason, str(e))
                 continue
             self._track(frame)
+            self.streams[self.stream(frame.header.stream)].received += 1
             if frame.header.stream in newest:
-                self.stats.skipped += 1
-                self.metrics.skipped.inc()
+                self._skipped(newest[frame.header.stream])
             newest[frame.header.stream] = frame
         return newest
+
+    def _count_stream(self, stream: str, what: str, n: int) -> None:
+        name = self.stream(stream)
+        setattr(self.streams[name], what, getattr(self.streams[name], what) + n)
+        getattr(self.metrics, f"stream_{what}").labels(name).inc(n)
+
+    def _skipped(self, frame: LatentFrame) -> None:
+        self.stats.skipped += 1
+        self.metrics.skipped.inc()
+        self._count_stream(frame.header.stream, "skipped", 1)
 
     def show(self, frame: LatentFrame) -> None:
         h = frame.header
         try:
-            decoder = self.decoders.get(h.model_id, h.shape, h.picture)
+            pool = self._pool
+            decoder = self.decoders.get(h.model_id, h.shape, h.picture, pool.active() if pool is not None else 1)
         except UnknownModel as e:
             self._reject("unknown_model", str(e))
             return
@@ -76,41 +100,84 @@ class Viewer:
         decoded = decoder.decode(frame.planes, h.fix_point)
         decode_s = time.perf_counter() - t0
         if decoded.shape[0] < h.picture[0] or decoded.shape[1] < h.picture[1]:
-            self._reject("shape", f"picture {h.picture[0]}x{h.picture[1]} is larger than the decoded "
-                                  f"{decoded.shape[0]}x{decoded.shape[1]}")
+            with self._lock:
+                self._reject("shape", f"picture {h.picture[0]}x{h.picture[1]} is larger than the decoded "
+                                      f"{decoded.shape[0]}x{decoded.shape[1]}")
             return
         rgb = decoded[:h.picture[0], :h.picture[1]]  # the encoder's padding removed
-        self.sink.write(rgb, h.stream, h.seq)
+        with self._lock:
+            self.sink.write(rgb, h.stream, h.seq)
         latency_s = (time.time_ns() - h.t_capture_ns) / 1e9
-        self.metrics.decoded.inc()
-        self.metrics.decode.observe(decode_s)
-        self.metrics.latency.observe(max(latency_s, 0.0))
-        self.metrics.bpp.set(8 * frame.wire_bytes / (rgb.shape[0] * rgb.shape[1]))
-        self.stats.frame_done(latency_s * 1e3, decode_s * 1e3, frame.wire_bytes, rgb.shape)
-        self.captures_ns.append(h.t_capture_ns)
-        if self.reference is not None:
-            source = self.reference.get(h.frame_index, rgb.shape[0], rgb.shape[1])
-            if source is not None:
-                self.stats.psnr_db.append(psnr(source, rgb))
+        bpp = 8 * frame.wire_bytes / (rgb.shape[0] * rgb.shape[1])
+        source = None if self.reference is None else self.reference.get(h.frame_index, rgb.shape[0], rgb.shape[1])
+        quality = None if source is None else psnr(source, rgb)
+        with self._lock:
+            name = self.stream(h.stream)
+            self.metrics.decoded.inc()
+            self.metrics.decode.observe(decode_s)
+            self.metrics.latency.observe(max(latency_s, 0.0))
+            self.metrics.bpp.set(bpp)
+            self.metrics.stream_decoded.labels(name).inc()
+            self.metrics.stream_latency.labels(name).observe(max(latency_s, 0.0))
+            self.metrics.stream_bpp.labels(name).set(bpp)
+            for stats in (self.stats, self.streams[name]):
+                stats.frame_done(latency_s * 1e3, decode_s * 1e3, frame.wire_bytes, rgb.shape)
+                if quality is not None:
+                    stats.psnr_db.append(quality)
+            self.captures_ns.append(h.t_capture_ns)
+
+    def _decode_within_limit(self, frame: LatentFrame) -> None:
+        if not (self._frames_limit and self.stats.decoded >= self._frames_limit):
+            self.show(frame)
+
+    def has_room(self) -> bool:
+        """True when no received frame waits for a worker: a replay that must decode every frame
+        hands over the next one only then (a waiting frame would be replaced by it)."""
+        return self._pool is None or not self._pool.waiting()
+
+    def summary(self) -> dict:
+        with self._lock:
+            return summarize(self.stats, self.streams)
+
+    def status_line(self) -> str:
+        with self._lock:
+            return self.stats.status_line(self.streams)
 
     def run(self, stop: threading.Event, frames: int = 0, duration: float = 0.0, on_status=None,
             status_every: float = 1.0) -> dict:
-        start = last_status = time.monotonic()
-        window_start, window_count = start, 0
-        while not stop.is_set():
-            now = time.monotonic()
-            if (frames and self.stats.decoded >= frames) or (duration and now - start >= duration):
-                break
-            if getattr(self.sink, "closed", False):
-                break
-            for frame in self.take(self.subscriber.receive(0.1)).values():
-                self.show(frame)
-                window_count += 1
-            now = time.monotonic()
-            if now - window_start >= 1.0:
-                self.metrics.fps.set(window_count / (now - window_start))
-                window_start, window_count = now, 0
-            if on_status and now - last_status >= status_every:
-                on_status(self.stats.status_line())
-                last_status = now
-        return self.stats.summary()
+        """Until `stop` is set (then the frames already received are decoded), or a limit or a
+        closed sink ends it (then they are not)."""
+        start = last_status = window_start = time.monotonic()
+        window = {name: st.decoded for name, st in self.streams.items()}
+        window_total = self.stats.decoded
+        self._frames_limit = frames
+        pool = self._pool = StreamPool(self.workers, self._decode_within_limit, self._skipped)
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if (frames and self.stats.decoded >= frames) or (duration and now - start >= duration):
+                    break
+                if getattr(self.sink, "closed", False) or pool.error is not None:
+                    break
+                for frame in self.take(self.subscriber.receive(0.1)).values():
+                    pool.submit(frame)
+                self.sink.poll()
+                now = time.monotonic()
+                if now - window_start >= 1.0:
+                    span, window_start = now - window_start, now
+                    self.metrics.fps.set((self.stats.decoded - window_total) / span)
+                    window_total = self.stats.decoded
+                    for name, st in list(self.streams.items()):
+                        self.metrics.stream_fps.labels(name).set((st.decoded - window.get(name, 0)) / span)
+                        window[name] = st.decoded
+                if on_status and now - last_status >= status_every:
+                    on_status(self.status_line())
+                    last_status = now
+            if stop.is_set():
+                pool.drain(timeout_s=30.0)
+        finally:
+            pool.close()
+            self._pool = None
+        if pool.error is not None:
+            raise pool.error
+        return self.summary()

@@ -22,6 +22,12 @@ def test_writes_every_measurement(tmp_path):
     assert set(threads) == {"preprocess", "compress", "publish", "other"} and min(threads.values()) > 0
     assert streaming["daemon_cpu_ms_per_frame_excluding_source"] == pytest.approx(sum(threads.values()))
     assert streaming["encoder_cpu_ms_per_frame"] > 0 and streaming["source_cpu_ms_per_frame"] > 0
+    dec = result["decoder"]
+    assert dec["decoder_fps"] > 0 and dec["fp32_decoder_fps"] > 0 and dec["frame"] == [202, 302]
+    assert dec["decoder_fps"] == pytest.approx(1e3 / dec["decoder_ms_p50"])
+    assert dec["decoder"] == "decoder_int8.onnx"  # the default model ships one
+    for parts in dec["profile_ms_per_part"].values():
+        assert {"synthesis", "postfilter", "refiner", "layout"} <= set(parts)
     assert latency["frames"] == 3 and latency["warmup_frames_excluded"] == bench.WARMUP_FRAMES
     assert latency["latency_ms_p50"] >= latency["latency_beyond_model_ms_p50"]
     assert latency["latency_beyond_model_ms_p99"] >= latency["latency_beyond_model_ms_p50"]

@@ -102,3 +102,16 @@ def test_sinks(tmp_path):
         open_sink("video:out.gif")
     with pytest.raises(SinkError):
         open_sink("screen")
+
+
+def test_decoder_providers_other_than_the_cpu_are_used_when_installed_never_required():
+    import onnxruntime
+
+    from caed_host.decoder import ProviderError, providers_for
+
+    available = onnxruntime.get_available_providers()
+    assert providers_for("cpu") == ["CPUExecutionProvider"]
+    assert providers_for("auto")[0] in available
+    if "CUDAExecutionProvider" not in available:
+        with pytest.raises(ProviderError, match="--provider cpu"):
+            providers_for("cuda")
