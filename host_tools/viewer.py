@@ -1,12 +1,21 @@
-"""The receive loop: validate everything, decode only the newest frame of each stream."""
+"""The receive loop: validate everything, apply every frame to its stream's temporal state (cheap:
+latents only), decode only the newest picture of each stream.
+
+An inter frame updates the reconstruction of the frame its header names (ref_seq). When this
+viewer does not hold that frame (a frame was lost, or the viewer joined mid-stream) the frame is
+counted (`no_keyframe` before the stream's first keyframe, `broken_chain` after a loss) and
+nothing is shown for it: the sink keeps the last correct picture
+until a frame arrives whose reference is held, at the latest the next keyframe."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections import deque
 
 from caed.fixed_point import psnr
+from caed.temporal import ChainBroken, TemporalState
 from caed.wire import FrameDecoder, LatentFrame, Rejected
 
 from .decoder import DecoderSet, UnknownModel
@@ -28,6 +37,7 @@ class Viewer:
         self.captures_ns: deque = deque(maxlen=KEEP)  # capture time of each decoded frame, in decode order
         self._frames = FrameDecoder()
         self._last_seq: dict[str, int] = {}
+        self._states: dict[str, TemporalState] = {}
 
     def _reject(self, reason: str, detail: str) -> None:
         self.stats.rejected[reason] += 1
@@ -45,7 +55,8 @@ class Viewer:
         self._last_seq[stream] = seq
 
     def take(self, batch: list[list[bytes]]) -> dict[str, LatentFrame]:
-        """Validate a batch; the newest valid frame of each stream, older ones counted as skipped."""
+        """Validate a batch and apply it to the streams' states; per stream the newest decodable
+        frame with its reconstruction's `values`, older ones counted as skipped."""
         newest: dict[str, LatentFrame] = {}
         for parts in batch:
             self.stats.received += 1
@@ -56,10 +67,21 @@ class Viewer:
                 self._reject(e.reason, str(e))
                 continue
             self._track(frame)
-            if frame.header.stream in newest:
+            h = frame.header
+            state = self._states.setdefault(h.stream, TemporalState())
+            try:
+                values = state.apply(h.seq, h.ref_seq, h.fix_point, frame.planes, frame.sent)
+            except ChainBroken as e:
+                self._reject(e.reason, str(e))
+                continue
+            self.stats.frame_applied(frame.wire_bytes)
+            if h.keyframe:
+                self.stats.keyframes += 1
+                self.metrics.keyframes.inc()
+            if h.stream in newest:
                 self.stats.skipped += 1
                 self.metrics.skipped.inc()
-            newest[frame.header.stream] = frame
+            newest[h.stream] = dataclasses.replace(frame, values=values)
         return newest
 
     def show(self, frame: LatentFrame) -> None:
@@ -73,7 +95,7 @@ class Viewer:
             self._reject(e.reason, str(e))
             return
         t0 = time.perf_counter()
-        rgb = decoder.decode(frame.planes, h.fix_point)
+        rgb = decoder.decode_values(frame.values)
         decode_s = time.perf_counter() - t0
         self.sink.write(rgb, h.stream, h.seq)
         latency_s = (time.time_ns() - h.t_capture_ns) / 1e9
@@ -81,7 +103,7 @@ class Viewer:
         self.metrics.decode.observe(decode_s)
         self.metrics.latency.observe(max(latency_s, 0.0))
         self.metrics.bpp.set(8 * frame.wire_bytes / (rgb.shape[0] * rgb.shape[1]))
-        self.stats.frame_done(latency_s * 1e3, decode_s * 1e3, frame.wire_bytes, rgb.shape)
+        self.stats.frame_done(latency_s * 1e3, decode_s * 1e3, rgb.shape)
         self.captures_ns.append(h.t_capture_ns)
         if self.reference is not None:
             source = self.reference.get(h.frame_index, rgb.shape[0], rgb.shape[1])

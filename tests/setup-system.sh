@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Debian tools the tests run for real: systemd-analyze and systemd-sysusers (package systemd),
-# promtool and the prometheus server (package prometheus). Installs only what is missing, so a
+# promtool and the prometheus server (package prometheus), ffmpeg (video evaluation: MJPEG and x264). Installs only what is missing, so a
 # second run is instant; needs root (as in CI) to install, otherwise says what to install and the
 # tests that need it skip with that reason.
 set -euo pipefail
 need=()
-for tool in systemd-analyze:systemd systemd-sysusers:systemd promtool:prometheus prometheus:prometheus; do
+for tool in systemd-analyze:systemd systemd-sysusers:systemd promtool:prometheus prometheus:prometheus ffmpeg:ffmpeg; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

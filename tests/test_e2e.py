@@ -42,7 +42,9 @@ def test_daemon_to_viewer_over_loopback_reconstructs_the_source(tmp_path):
     assert d.returncode == 0, (tmp_path / "daemon.log").read_text()
     s = json.loads(viewer_json.read_text())
     assert s["frames_decoded"] == FRAMES and s["frame_size"] == [512, 768]
-    assert s["messages_rejected"] == {} and s["frames_lost"] == 0
+    # the viewer joins mid-stream: the inter frames before its first keyframe (2 s at 4 fps) wait
+    assert set(s["messages_rejected"]) <= {"no_keyframe"} and s["frames_lost"] == 0
+    assert s["messages_rejected"].get("no_keyframe", 0) < 8 and s["keyframes"] >= 1
     assert s["psnr_db_min"] >= MIN_PSNR_DB, {k: s[k] for k in ("psnr_db", "psnr_db_min")}
     assert 0 < s["bits_per_pixel"] < 8 and s["latency_ms_p50"] > 0
     assert "frames decoded      12" in out.stdout
