@@ -45,8 +45,8 @@ from .fixed_point import dequantize, quantize_latents
 
 REFERENCES = ("previous", "keyframe")
 LAMBDA_PER_STEP2 = 0.12  # ~2 ln2 / 12: dD/dR of a uniform quantizer at high rate, per coefficient
-NOISE_FLOOR_FACTOR = 2.0  # a block's reference error below this many times the frame's median is noise
-NOISE_CAP_STEPS = 16  # ... but never more than this many values one quantizer step off: beyond, it is content
+NOISE_FLOOR_FACTOR = 2.0  # a block's reference error below this many times the noise level is noise
+NOISE_RISE = 1.02  # per frame: the noise level follows the median block's error down at once, up slowly
 SCENE_CUT_SHARE = 0.6  # an inter frame that would send more than this share of the blocks is a keyframe instead
 HYSTERESIS = 0.5  # a block sent last frame stays sent while its gain exceeds this share of the threshold
 MAP_LEVEL = 3  # zstd level of the zeroed-block map (a few bytes; level hardly matters for time)
@@ -180,7 +180,8 @@ class TemporalEncoder:
         self.reconstruction = np.zeros((h * w, c), np.int16)  # at self.fix_point, what every viewer holds
         self._key = np.zeros((h * w, c), np.int16)
         self._sent_last = np.zeros(h * w, bool)
-        self._bits_per_value = 1.0  # the codec's bits per non-zero value, from the last inter frame
+        self._noise = math.inf  # the typical block's reference error in a still scene (sensor noise)
+        self._bits_per_value = 1.0  # the codec's bits per non-zero value in the last frame: the rate estimate
 
     @property
     def theta(self) -> float:
@@ -208,6 +209,7 @@ class TemporalEncoder:
     def _keyframe(self, coarse: np.ndarray, fix_point: int) -> CodedFrame:
         h, w, c = self.shape
         payload = self.codec.encode(coarse)
+        self._bits_per_value = 8 * len(payload) / max(1, int(np.count_nonzero(coarse)))
         self.reconstruction = self._scaled(np.ascontiguousarray(coarse).reshape(-1, c), fix_point)
         self._key = self.reconstruction.copy()
         self.key_index = self.index
@@ -218,18 +220,26 @@ class TemporalEncoder:
         """int8 values at `fix_point` as int16 at the model's fix point (exact)."""
         return q.astype(np.int16) << (self.fix_point - fix_point)
 
+    def _base(self, reference: np.ndarray, fix_point: int) -> np.ndarray:
+        """Reference blocks (int16 at the model's fix point) on the grid of `fix_point`, rounded half
+        to even: what a residual at that fix point adds to (int16)."""
+        return np.rint(reference / 2.0 ** (self.fix_point - fix_point)).astype(np.int16)
+
     def _inter(self, coarse: np.ndarray, fix_point: int) -> CodedFrame:
         h, w, c = self.shape
         q = np.ascontiguousarray(coarse).reshape(-1, c)
         reference = self._key if self.reference == "keyframe" else self.reconstruction
         # What skipping costs is measured against what sending would give (the coarse latents),
         # in SIMD (OpenCV): identical quantization hides most sensor noise (it rarely moves a
-        # value across a decision boundary), the median block's error takes out the rest.
+        # value across a decision boundary), the noise floor takes out the rest.
         q16 = self._scaled(q, fix_point)
         diff = cv2.absdiff(q16, reference).astype(np.float32)
         d_skip = cv2.reduce(cv2.multiply(diff, diff), 1, cv2.REDUCE_SUM).ravel()
         step2 = (2.0 ** (self.fix_point - fix_point)) ** 2
-        noise = min(NOISE_FLOOR_FACTOR * float(np.median(d_skip)), NOISE_CAP_STEPS * step2)
+        # The noise level is the median block's error, except when the whole picture changes (a
+        # pan, a cut, the lights): it rises at most 2 % a frame, so that change is sent, not ignored.
+        self._noise = min(float(np.median(d_skip)), self._noise * NOISE_RISE)
+        noise = NOISE_FLOOR_FACTOR * self._noise
         candidates = np.flatnonzero(d_skip > noise)
         sent = np.zeros(h * w, bool)
         if len(candidates):
@@ -243,14 +253,14 @@ class TemporalEncoder:
         if sent.sum() > SCENE_CUT_SHARE * h * w:  # a new scene: the keyframe is cheaper and clean
             return self._keyframe(coarse, fix_point)
         values = np.zeros((h * w, c), np.int8)
-        values[sent] = np.ascontiguousarray(coarse).reshape(-1, c)[sent]
+        base = self._base(reference[sent], fix_point)
+        values[sent] = np.clip(q[sent].astype(np.int16) - base, -128, 127)
         payload = pack_inter(self.codec, values.reshape(h, w, c), sent.reshape(h, w))
         nonzero = int(np.count_nonzero(values))
         if nonzero:
             self._bits_per_value = 8 * len(payload) / nonzero
-        base = self._key if self.reference == "keyframe" else self.reconstruction
-        self.reconstruction = base.copy()
-        self.reconstruction[sent] = self._scaled(values[sent], fix_point)
+        self.reconstruction = reference.copy()
+        self.reconstruction[sent] = (base + values[sent]) << (self.fix_point - fix_point)
         self._sent_last = sent
         ref_index = self.key_index if self.reference == "keyframe" else self.index - 1
         return CodedFrame(self.index, ref_index, fix_point, payload, int(sent.sum()), h * w)
@@ -284,7 +294,8 @@ class TemporalState:
         for held in (self._last, self._key):
             if held is not None and held[0] == ref_seq and held[1].shape == planes.shape:
                 values = held[1].copy()
-                values[:, sent] = dequantize(planes[:, sent], fix_point)
+                base = np.rint(values[:, sent] * np.float32(2.0 ** fix_point))
+                values[:, sent] = (base + planes[:, sent]) * np.float32(2.0 ** -fix_point)
                 self._last = (seq, values)
                 return values
         self._last = None
