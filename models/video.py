@@ -139,7 +139,7 @@ def evaluate_video(frames: list[np.ndarray], fps: float, spec: ModelSpec, codec:
                                  sum(len(p) for p in parts)))
             coded = temporal_encoder.encode(q)
             nbytes = sum(len(p) for p in wire.message(shape, coded.payload, fix_point=coded.fix_point, seq=i,
-                                                      frame_index=i, t_capture_ns=0)) + 8  # + ref_seq
+                                                      ref_seq=coded.ref_index, frame_index=i, t_capture_ns=0))
             temporal.append(measure(rgb, model.decode(temporal_encoder.values()), nbytes))
             if not coded.keyframe:
                 sent_share.append(coded.blocks_sent / coded.blocks)
