@@ -123,33 +123,31 @@ class CodedFrame:
 @dataclass
 class RateControl:
     """Holds a bitrate by steering one continuous knob, theta = log2 of the quantizer step
-    relative to the model's finest (fix point F0 - round(theta), lambda from 2**theta).
+    relative to the model's finest (fix point F0 - round(theta); lambda follows 4**theta, so the
+    block decisions move the rate smoothly between two fix points).
 
-    A proportional-integral controller on the log of the bits per frame: the integral term
-    follows the bits of the last second (a keyframe's spike is spread over it), the proportional
-    term the debt since the start, bounded to one second of bits so that a burst of motion is
-    paid back over seconds rather than with a visible quality drop. Theta moves at most
-    MAX_STEP per frame, which keeps consecutive frames within a fraction of a dB (no pumping).
+    The controller watches the bits of the last keyframe interval (a keyframe is always in it,
+    so its spike does not swing theta twice an interval: with a 1 s window it did, a 2 s pumping)
+    plus the debt since the start, bounded to two intervals, so a burst of motion is paid back
+    over seconds rather than with a visible quality drop. Theta moves at most MAX_STEP a frame.
     """
 
     bits_per_frame: float
-    fps: float
+    window: int  # frames: the keyframe interval
     max_theta: float
     theta: float = 1.0
     debt: float = 0.0
     recent: list = field(default_factory=list)
-    GAIN = 0.15
+    GAIN = 0.05
     DEBT_GAIN = 0.5
-    MAX_STEP = 0.08
+    MAX_STEP = 0.05
 
     def update(self, bits: int) -> None:
-        window = max(1, round(self.fps))
-        self.recent = (self.recent + [bits])[-window:]
-        self.debt = float(np.clip(self.debt + bits - self.bits_per_frame, -window * self.bits_per_frame,
-                                  window * self.bits_per_frame))
+        self.recent = (self.recent + [bits])[-self.window:]
+        bound = 2 * self.window * self.bits_per_frame
+        self.debt = float(np.clip(self.debt + bits - self.bits_per_frame, -bound, bound))
         mean = sum(self.recent) / len(self.recent)
-        error = math.log2(max(mean, 1.0) / self.bits_per_frame) + self.DEBT_GAIN * self.debt / (
-            window * self.bits_per_frame)
+        error = math.log2(max(mean, 1.0) / self.bits_per_frame) + self.DEBT_GAIN * self.debt / bound
         self.theta = float(np.clip(self.theta + np.clip(self.GAIN * error, -self.MAX_STEP, self.MAX_STEP),
                                    0.0, self.max_theta))
 
@@ -172,7 +170,8 @@ class TemporalEncoder:
         self.codec, self.shape, self.fix_point = codec, tuple(shape), fix_point
         self.keyframe_interval, self.reference, self.rate = keyframe_interval, reference, rate
         self.lambda_scale = lambda_scale
-        self.control = (RateControl(bitrate_bps / fps, fps, float(max_rate), theta=float(min(rate, max_rate)))
+        # with a bitrate, start mid-range: the first keyframe at the finest rate could eat seconds of budget
+        self.control = (RateControl(bitrate_bps / fps, keyframe_interval, float(max_rate), theta=max_rate / 2)
                         if bitrate_bps else None)
         h, w, c = shape
         self.index = 0
@@ -200,7 +199,7 @@ class TemporalEncoder:
         if keyframe:
             coded = self._keyframe(coarse, fix_point)
         else:
-            coded = self._inter(coarse, fix_point)
+            coded = self._inter(coarse, fix_point, self.theta)
         if self.control:
             self.control.update(8 * len(coded.payload))
         self.index += 1
@@ -225,7 +224,7 @@ class TemporalEncoder:
         to even: what a residual at that fix point adds to (int16)."""
         return np.rint(reference / 2.0 ** (self.fix_point - fix_point)).astype(np.int16)
 
-    def _inter(self, coarse: np.ndarray, fix_point: int) -> CodedFrame:
+    def _inter(self, coarse: np.ndarray, fix_point: int, theta: float) -> CodedFrame:
         h, w, c = self.shape
         q = np.ascontiguousarray(coarse).reshape(-1, c)
         reference = self._key if self.reference == "keyframe" else self.reconstruction
@@ -245,7 +244,7 @@ class TemporalEncoder:
         if len(candidates):
             qc = q[candidates]
             bits = self._bits_per_value * (np.count_nonzero(qc, axis=1) + 1)
-            lam = self.lambda_scale * LAMBDA_PER_STEP2 * step2
+            lam = self.lambda_scale * LAMBDA_PER_STEP2 * 4.0 ** theta  # step**2, continuous between rates
             gain = d_skip[candidates] - noise
             threshold = lam * bits
             keep_on = self._sent_last[candidates] & (self.reference == "keyframe")

@@ -194,6 +194,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="--video: frames between caed-temporal's keyframes (default 50, x264-live's -g)")
     p.add_argument("--reference", default="previous", choices=("previous", "keyframe"),
                    help="--video: what caed-temporal's inter frames are predicted from")
+    p.add_argument("--bitrate", type=float, metavar="KBPS",
+                   help="--video: instead of RD curves, hold this bitrate (the daemon's rate control) on the clip "
+                        "played at --fps and looped for --seconds; report 10 s windows and the PSNR spread")
+    p.add_argument("--fps", type=float, default=0.0, help="--bitrate: frame rate to play the clip at (default: its own)")
+    p.add_argument("--seconds", type=float, default=0.0, help="--bitrate: how long (default: the clip once, >= 20 s)")
     p.add_argument("--json", type=Path, required=True, help="where to write the results")
     p.add_argument("--plot", type=Path, help="RD plot (PNG)")
     p.add_argument("--models", nargs="*", help="shipped model names or model.json paths (default: all shipped)")
@@ -221,6 +226,8 @@ def video_main(args) -> int:
         codec = spec.manifest.get("payload_codec", "zstd") if args.codec == "auto" else args.codec
         if codec not in CODECS:
             raise ValueError(f"unknown payload codec {codec!r}; known: {', '.join(CODECS)}")
+        if args.bitrate:
+            return bitrate_main(args, spec, codec)
         h, w, _ = spec.input_shape
         frames, fps = read_frames(args.video, args.frames, w, h)
         result = evaluate_video(frames, fps, spec, codec, measure, args.keyframe_interval, args.reference,
@@ -240,6 +247,26 @@ def video_main(args) -> int:
 
 
 DEFAULT_VIDEO_MODEL = "dct8-q0"
+
+
+def bitrate_main(args, spec: ModelSpec, codec: str) -> int:
+    import cv2
+
+    from .video import hold_bitrate
+
+    cap = cv2.VideoCapture(str(args.video))
+    native_fps, length = cap.get(cv2.CAP_PROP_FPS) or 30.0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    fps = args.fps or native_fps
+    seconds = args.seconds or max(20.0, length / fps)
+    result = hold_bitrate(args.video, spec, codec, args.bitrate, fps, seconds,
+                          progress=lambda s: print(s, file=sys.stderr))
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"{result['video']}: target {args.bitrate:g} kbit/s, 10 s windows {result['window_kbps_min']} .. "
+          f"{result['window_kbps_max']} kbit/s ({100 * result['windows_within_10pct']:.0f} % within 10 %), "
+          f"PSNR {result['psnr_mean']:.2f} dB (std {result['psnr_std']:.2f}, 5-95 % {result['psnr_p5']:.2f} .. "
+          f"{result['psnr_p95']:.2f})")
+    return 0
 
 
 def family_finest(spec: ModelSpec) -> ModelSpec:

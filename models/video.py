@@ -164,3 +164,47 @@ def evaluate_video(frames: list[np.ndarray], fps: float, spec: ModelSpec, codec:
         codecs[name].sort(key=lambda p: p["bpp"])
     return {"frames": len(frames), "fps": fps, "size": list(frames[0].shape[:2]), "payload_codec": codec,
             "keyframe_interval": keyframe_interval, "reference": reference, "codecs": codecs}
+
+
+def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: float, seconds: float,
+                 keyframe_interval_s: float = 2.0, psnr_every: int = 3, progress=print) -> dict:
+    """The daemon's rate control on a clip played at `fps` and looped (as the daemon loops a file)
+    for `seconds`: bitrate over every 10 s window (sliding by one frame) against the target, and
+    the PSNR spread of the frames (every `psnr_every`-th, decoded)."""
+    model = VideoModel(spec)
+    h, w, _ = spec.input_shape
+    clip, _ = read_frames(path, 100_000, w, h)
+    total = round(seconds * fps)
+    encoder = TemporalEncoder(create_codec(codec), tuple(spec.latent_shape), spec.latent_fix_point,
+                              max(1, round(keyframe_interval_s * fps)), bitrate_bps=1e3 * kbps, fps=fps)
+    wire = FrameEncoder("eval", spec.model_id, codec)
+    cache: dict[int, np.ndarray] = {}
+    bits, psnrs, fix_points = [], [], []
+    for i in range(total):
+        k = i % len(clip)
+        if k not in cache:
+            cache[k] = quantize_latents(model.latents(clip[k]), spec.latent_fix_point).transpose(1, 2, 0)
+        coded = encoder.encode(cache[k], force_keyframe=k == 0 and i > 0)  # the loop's cut
+        bits.append(8 * sum(len(p) for p in wire.message(cache[k].shape, coded.payload, fix_point=coded.fix_point,
+                                                         seq=i, ref_seq=coded.ref_index, frame_index=i,
+                                                         t_capture_ns=0)))
+        fix_points.append(coded.fix_point)
+        if i % psnr_every == 0:
+            from caed.fixed_point import psnr
+
+            psnrs.append(psnr(clip[k], model.decode(encoder.values())))
+    window = round(10 * fps)
+    rates = np.convolve(bits, np.ones(window), "valid") / 10 / 1e3 if total >= window else np.array([])
+    result = {
+        "video": path.name, "codec": codec, "target_kbps": kbps, "fps": fps, "frames": total,
+        "clip_frames": len(clip), "mean_kbps": round(float(np.sum(bits) / total * fps / 1e3), 2),
+        "window_kbps_min": round(float(rates.min()), 2) if rates.size else None,
+        "window_kbps_max": round(float(rates.max()), 2) if rates.size else None,
+        "windows_within_10pct": round(float(np.mean(np.abs(rates / kbps - 1) <= 0.1)), 4) if rates.size else None,
+        "psnr_mean": round(float(np.mean(psnrs)), 3), "psnr_std": round(float(np.std(psnrs)), 3),
+        "psnr_p5": round(float(np.percentile(psnrs, 5)), 3), "psnr_p95": round(float(np.percentile(psnrs, 95)), 3),
+        "psnr_max_step": round(float(np.max(np.abs(np.diff(psnrs)))), 3) if len(psnrs) > 1 else None,
+        "fix_points": {str(f): fix_points.count(f) for f in sorted(set(fix_points))},
+    }
+    progress(f"{path.name} at {kbps:g} kbit/s: {result}")
+    return result
