@@ -39,6 +39,7 @@ import numpy as np
 import zstandard
 
 from .codecs import Codec, PayloadError
+from .codecs.base import pixel_order
 from .fixed_point import dequantize, quantize_latents
 
 REFERENCES = ("previous", "keyframe")
@@ -63,14 +64,15 @@ def requantize(latents: np.ndarray, from_fix_point: int, to_fix_point: int) -> n
 
 
 # ----- the inter payload -----
-def pack_inter(codec: Codec, values: np.ndarray, sent: np.ndarray) -> bytes:
+def pack_inter(codec: Codec, values: np.ndarray, sent: np.ndarray, sent_values: np.ndarray) -> bytes:
     """Inter payload: uint32 LE length L of the zeroed-block map, the map (L bytes: a zstd frame of
     numpy.packbits(zeroed), H*W bits row-major, or L = 0 when no sent block is all zero), then the
     stream codec's payload of `values`: int8 (H, W, C), sent blocks hold their new values, all
     other blocks zero. A block is sent if it holds a non-zero value or its map bit is set; so the
     map carries only the rare sent blocks that are all zero, and an all-zero block costs the
-    codec next to nothing."""
-    zeroed = sent & ~values.any(axis=2)
+    codec next to nothing. `sent_values`: values's sent blocks, (n, C)."""
+    zeroed = np.zeros(sent.shape, bool)
+    zeroed[sent] = ~sent_values.any(axis=1)
     zmap = zstandard.ZstdCompressor(level=MAP_LEVEL).compress(np.packbits(zeroed).tobytes()) if zeroed.any() else b""
     return len(zmap).to_bytes(4, "little") + zmap + codec.encode(values)
 
@@ -194,6 +196,7 @@ class TemporalEncoder:
 
     def encode(self, latents: np.ndarray, force_keyframe: bool = False) -> CodedFrame:
         fix_point = self.fix_point - int(round(self.theta))
+        latents = pixel_order(latents).reshape(latents.shape)  # NHWC: a block is a row of C values
         coarse = requantize(latents, self.fix_point, fix_point)
         keyframe = force_keyframe or self.key_index < 0 or self.index - self.key_index >= self.keyframe_interval
         if keyframe:
@@ -222,6 +225,8 @@ class TemporalEncoder:
     def _base(self, reference: np.ndarray, fix_point: int) -> np.ndarray:
         """Reference blocks (int16 at the model's fix point) on the grid of `fix_point`, rounded half
         to even: what a residual at that fix point adds to (int16)."""
+        if fix_point == self.fix_point:
+            return reference
         return np.rint(reference / 2.0 ** (self.fix_point - fix_point)).astype(np.int16)
 
     def _inter(self, coarse: np.ndarray, fix_point: int, theta: float) -> CodedFrame:
@@ -231,9 +236,8 @@ class TemporalEncoder:
         # What skipping costs is measured against what sending would give (the coarse latents),
         # in SIMD (OpenCV): identical quantization hides most sensor noise (it rarely moves a
         # value across a decision boundary), the noise floor takes out the rest.
-        q16 = self._scaled(q, fix_point)
-        diff = cv2.absdiff(q16, reference).astype(np.float32)
-        d_skip = cv2.reduce(cv2.multiply(diff, diff), 1, cv2.REDUCE_SUM).ravel()
+        diff = cv2.addWeighted(q, 2.0 ** (self.fix_point - fix_point), reference, -1.0, 0.0, dtype=cv2.CV_32F)
+        d_skip = np.einsum("ij,ij->i", diff, diff)  # 2x faster than cv2.multiply + reduce, 17x than REDUCE_SUM2
         step2 = (2.0 ** (self.fix_point - fix_point)) ** 2
         # The noise level is the median block's error, except when the whole picture changes (a
         # pan, a cut, the lights): it rises at most 2 % a frame, so that change is sent, not ignored.
@@ -253,13 +257,15 @@ class TemporalEncoder:
             return self._keyframe(coarse, fix_point)
         values = np.zeros((h * w, c), np.int8)
         base = self._base(reference[sent], fix_point)
-        values[sent] = np.clip(q[sent].astype(np.int16) - base, -128, 127)
-        payload = pack_inter(self.codec, values.reshape(h, w, c), sent.reshape(h, w))
-        nonzero = int(np.count_nonzero(values))
+        residual = np.clip(q[sent].astype(np.int16) - base, -128, 127).astype(np.int8)
+        values[sent] = residual
+        payload = pack_inter(self.codec, values.reshape(h, w, c), sent.reshape(h, w), residual)
+        nonzero = int(np.count_nonzero(residual))
         if nonzero:
             self._bits_per_value = 8 * len(payload) / nonzero
-        self.reconstruction = reference.copy()
-        self.reconstruction[sent] = (base + values[sent]) << (self.fix_point - fix_point)
+        if self.reference == "keyframe":
+            self.reconstruction = reference.copy()
+        self.reconstruction[sent] = (base + residual) << (self.fix_point - fix_point)
         self._sent_last = sent
         ref_index = self.key_index if self.reference == "keyframe" else self.index - 1
         return CodedFrame(self.index, ref_index, fix_point, payload, int(sent.sum()), h * w)

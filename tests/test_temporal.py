@@ -103,7 +103,7 @@ def test_inter_payload_errors_are_payload_rejections():
     values[1, 2, 3] = 5
     sent = np.zeros(SHAPE[:2], bool)
     sent[1, 2] = sent[0, 0] = True  # (0, 0): a sent block that is all zero, carried by the map
-    payload = pack_inter(codec, values, sent)
+    payload = pack_inter(codec, values, sent, values[sent])
     planes, got = unpack_inter(codec, payload, SHAPE)
     np.testing.assert_array_equal(got, sent)
     wire = FrameEncoder("cam0", "m", "zstd-planes")
