@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from ipaddress import ip_address
 
 from . import config
-from .codecs import CODECS
+from .codecs import CODECS, create_codec
 from .config import setting
 from .curve import CurveError, check_clients, load_secret
 from .encoders import BACKENDS, EncoderError, create_encoder
@@ -21,6 +21,7 @@ from .pipeline import Pipeline
 from .publisher import PublisherError, ZmqPublisher
 from .sources import SPEC_HELP, FrameSource, LatestFrameSource, SourceError, open_source
 from .tuning import keep_freed_memory, single_threaded_opencv
+from .temporal import REFERENCES, TemporalEncoder
 from .wire import MAX_NAME, FrameEncoder
 
 log = logging.getLogger("caed")
@@ -54,6 +55,14 @@ class DaemonConfig:
                                   "context-adaptive arithmetic coding, 35-48 %% fewer bytes than zstd-planes",
                          choices=tuple(CODECS))
     zstd_level: int = setting(1, "zstd compression level", min=1, max=22)
+    keyframe_interval: float = setting(2.0, "seconds between keyframes; in between, inter frames send only the "
+                                            "latent blocks that changed (0 = every frame a keyframe)",
+                                       min=0.0, max=600.0)
+    reference: str = setting("previous", "what inter frames are predicted from: the previous frame (fewer bits; "
+                                         "a lost frame stops the picture until the next keyframe) or the keyframe "
+                                         "(a lost inter frame costs nothing)", choices=REFERENCES)
+    bitrate: float = setting(0.0, "target bitrate in kbit/s, held by choosing each frame's rate and blocks "
+                                  "(0 = every frame at the model's rate)", min=0.0, max=1e6)
     sndhwm: int = setting(4, "ZeroMQ send high-water mark (messages): a slow subscriber loses frames, "
                              "never adds latency", min=1, max=10000)
     curve_secret_key: str = setting("", "CURVE: this board's NAME.key_secret (from caed-keys); encrypts the stream")
@@ -159,6 +168,17 @@ def reload(cfg: DaemonConfig, args) -> None:
         log.info("SIGHUP: %s reloaded", args.config)
 
 
+def temporal_encoder(cfg: DaemonConfig, encoder) -> TemporalEncoder | None:
+    """The stream's temporal coder, or None when every frame is a keyframe at the model's rate
+    (protocol 1's stream: the payload compression then runs on the encoder workers)."""
+    fps = cfg.fps or 30.0  # a camera's own rate is not known before it runs; 30 is what boards stream
+    interval = max(1, round(cfg.keyframe_interval * fps))
+    if interval == 1 and not cfg.bitrate:
+        return None
+    return TemporalEncoder(create_codec(cfg.codec, cfg.zstd_level), encoder.latent.shape, encoder.latent.fix_point,
+                           interval, cfg.reference, bitrate_bps=1e3 * cfg.bitrate, fps=fps)
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg, args = config.load(DaemonConfig, argv, "caed",
                             "Camera → learned encoder (DPU or CPU) → ZeroMQ: the board daemon.", EPILOG,
@@ -204,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("no DPU in use: the encoder runs on the CPU through ONNX Runtime")
     latest = LatestFrameSource(source, cfg.exit_at_eof, on_capture=metrics.captured.inc,
                                on_drop=metrics.dropped.labels("stale").inc, on_error=metrics.source_errors.inc)
-    pipeline = Pipeline(latest, encoder, publisher, frame_encoder, metrics, SystemdNotifier())
+    temporal = temporal_encoder(cfg, encoder)
+    metrics.bitrate_target.set(1e3 * cfg.bitrate)
+    pipeline = Pipeline(latest, encoder, publisher, frame_encoder, metrics, SystemdNotifier(), temporal=temporal)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

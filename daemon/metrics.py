@@ -40,4 +40,16 @@ class DaemonMetrics:
         self.workers = Gauge("caed_encoder_workers", "Encoder worker threads (one runner each)", registry=r)
         self.source_errors = Counter("caed_source_errors", "Source failures (each followed by a retry)",
                                      registry=r)
+        # temporal coding (caed.temporal): the share of blocks sent is rate(blocks_sent) / rate(blocks_coded)
+        self.keyframes = Counter("caed_keyframes", "Keyframes published (every block coded alone)", registry=r)
+        self.inter_frames = Counter("caed_inter_frames", "Inter frames published (changed blocks only)",
+                                    registry=r)
+        self.blocks_sent = Counter("caed_blocks_sent", "Latent blocks (8x8 pixels) sent, keyframes included",
+                                   registry=r)
+        self.blocks_coded = Counter("caed_blocks_coded", "Latent blocks (8x8 pixels) of all published frames",
+                                    registry=r)
+        self.bitrate_target = Gauge("caed_bitrate_target_bits_per_second", "The bitrate setting (0 = none: "
+                                    "every frame at the model's rate)", registry=r)
+        self.fix_point = Gauge("caed_latent_fix_point", "Latent fix point of the last frame (the rate: lower "
+                               "is coarser)", registry=r)
         self.model = Info("caed_model", "Model, backend and stream of this daemon", registry=r)

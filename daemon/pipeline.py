@@ -5,6 +5,9 @@ the capture thread keeps the newest frame; this module's main loop preprocesses 
 to the encoder, up to `window` frames in flight; a publisher thread waits for the encoder results
 in submission order, packs and sends them. Waiting in submission order is what keeps frames in
 order when the runners finish out of order.
+
+With temporal coding (caed.temporal) a frame's payload depends on the frames before it, so the
+publisher thread codes it, in order, instead of the encoder workers.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from .notify import SystemdNotifier
 from .preprocess import Preprocessor
 from .publisher import ZmqPublisher
 from .sources import CapturedFrame, LatestFrameSource
+from .temporal import TemporalEncoder
 from .wire import FrameEncoder
 
 log = logging.getLogger(__name__)
@@ -38,8 +42,9 @@ class _Job:
 class Pipeline:
     def __init__(self, source: LatestFrameSource, encoder: EncoderBackend, publisher: ZmqPublisher,
                  frame_encoder: FrameEncoder, metrics: DaemonMetrics, notifier: SystemdNotifier | None = None,
-                 window: int = 0):
+                 window: int = 0, temporal: TemporalEncoder | None = None):
         self.source, self.encoder, self.publisher = source, encoder, publisher
+        self.temporal = temporal
         self.frame_encoder, self.metrics = frame_encoder, metrics
         self.notifier = notifier or SystemdNotifier({})
         self.window = window or encoder.workers + 1
@@ -52,6 +57,7 @@ class Pipeline:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.submitted = self.published = self.encode_errors = self.window_drops = 0
         self.published_bytes = 0
+        self.keyframes = self.blocks_sent = self.blocks_coded = 0
         self._cpu = {"capture": 0.0, "preprocess": 0.0, "compress": 0.0, "publish": 0.0}
         self._outside_encoder_cpu = 0.0  # the whole process's CPU time but the encoder's runs
         self._cpu_lock = threading.Lock()
@@ -87,7 +93,7 @@ class Pipeline:
                 t0 = time.perf_counter()
                 tensor = self.preprocess(captured.image, self._buffers[self.submitted % self.window])
                 self._observe["preprocess"](time.perf_counter() - t0)
-                future = self.encoder.submit(tensor, then=self._pack)
+                future = self.encoder.submit(tensor, then=None if self.temporal else self._pack)
                 self._jobs.put(_Job(future, captured, time.perf_counter()))
                 self.submitted += 1
         finally:
@@ -109,6 +115,24 @@ class Pipeline:
             self._cpu["compress"] += time.thread_time() - start
         return packed
 
+    def _code(self, latents: np.ndarray, seq: int) -> tuple[tuple, bytes, int, int]:
+        """Temporal coding of the next published frame: (shape, payload, fix point, ref_seq)."""
+        start = time.thread_time()
+        coded = self.temporal.encode(latents)
+        with self._cpu_lock:
+            self._cpu["compress"] += time.thread_time() - start
+        if coded.keyframe:
+            self.keyframes += 1
+            self.metrics.keyframes.inc()
+        else:
+            self.metrics.inter_frames.inc()
+        self.blocks_sent += coded.blocks_sent
+        self.blocks_coded += coded.blocks
+        self.metrics.blocks_sent.inc(coded.blocks_sent)
+        self.metrics.blocks_coded.inc(coded.blocks)
+        self.metrics.fix_point.set(coded.fix_point)
+        return latents.shape, coded.payload, coded.fix_point, seq - (coded.index - coded.ref_index)
+
     def _publish_loop(self) -> None:
         cpu_start = time.thread_time()
         seq, last_ping, last_status, window_count, window_start = 0, 0.0, time.monotonic(), 0, time.monotonic()
@@ -124,7 +148,7 @@ class Pipeline:
             if job is None:
                 break
             try:
-                shape, payload = job.future.result()
+                result = job.future.result()
             except Exception as e:  # a failed job must not stop the stream; it is counted and logged
                 self._slots.release()
                 self.encode_errors += 1
@@ -135,8 +159,12 @@ class Pipeline:
             t0 = time.perf_counter()
             self.metrics.encoded.inc()
             self._observe["encode"](t0 - job.submitted)
-            parts = self.frame_encoder.message(shape, payload, picture=self.encoder.picture,
-                                               fix_point=self.encoder.latent.fix_point, seq=seq,
+            if self.temporal:
+                shape, payload, fix_point, ref_seq = self._code(result, seq)
+            else:
+                (shape, payload), fix_point, ref_seq = result, self.encoder.latent.fix_point, seq
+            parts = self.frame_encoder.message(shape, payload, picture=self.encoder.picture, fix_point=fix_point,
+                                               seq=seq, ref_seq=ref_seq,
                                                frame_index=job.frame.index, t_capture_ns=job.frame.t_capture_ns)
             self.publisher.send(parts)
             nbytes = sum(len(p) for p in parts)
@@ -162,7 +190,8 @@ class Pipeline:
                 self.notifier.status(f"{self.published} frames published, {fps:.1f} fps")
                 last_status = now
         self.metrics.fps.set(0)
-        self._cpu["publish"] = time.thread_time() - cpu_start
+        # temporal coding ran in this thread too, and counts as "compress"
+        self._cpu["publish"] = time.thread_time() - cpu_start - (self._cpu["compress"] if self.temporal else 0.0)
 
     def summary(self, elapsed: float) -> dict:
         span = self._last_publish - self._first_publish
@@ -181,6 +210,8 @@ class Pipeline:
             "encoder_errors": self.encode_errors,
             "source_errors": self.source.errors,
             "bytes_published": self.published_bytes,
+            "keyframes": self.keyframes,
+            "blocks_sent_share": self.blocks_sent / self.blocks_coded if self.blocks_coded else None,
             "elapsed_s": elapsed,
             "fps": (self.published - 1) / span if self.published > 1 and span > 0 else 0.0,
             "cpu_ms_per_frame": per_frame,

@@ -3,7 +3,8 @@
 A frame is a ZeroMQ multipart message of three parts: [topic, header, payload].
 - topic: b"<stream>/" so a subscriber can filter by stream;
 - header: a msgpack map (at most MAX_HEADER_BYTES) with exactly the FrameHeader fields;
-- payload: the int8 NHWC latents (batch 1 implied) packed by the header's codec.
+- payload: the int8 NHWC latents (batch 1 implied) packed by the header's codec: a keyframe's
+  (ref_seq == seq) all of them, an inter frame's the blocks it replaces (caed.temporal.pack_inter).
 The receiver checks every part and field against fixed limits before it allocates anything, and
 reports a rejection as `Rejected(reason)` so that it can be counted by reason.
 """
@@ -18,8 +19,9 @@ import msgpack
 import numpy as np
 
 from .codecs import CODECS, Codec, PayloadError, create_codec
+from .temporal import unpack_inter
 
-PROTOCOL_VERSION = 2  # 2: `picture`, the streamed picture's size (native resolution)
+PROTOCOL_VERSION = 2  # 2: `picture` (native resolution), `ref_seq` (inter frames): docs/wire.md
 MAX_HEADER_BYTES = 512
 MAX_DIM = 4096
 MAX_PICTURE_DIM = 32768
@@ -30,7 +32,7 @@ DTYPES = {"int8": np.dtype(np.int8)}
 
 REJECT_REASONS = (
     "parts", "topic", "header_size", "header_decode", "header_fields", "version", "shape", "dtype",
-    "codec", "payload",
+    "codec", "payload", "reference",
 )
 
 
@@ -56,10 +58,15 @@ class FrameHeader:
     fix_point: int  # value = int8 * 2**-fix_point
     codec: str
     model_id: str
+    ref_seq: int  # the frame this one is predicted from: seq itself for a keyframe, which needs none
+
+    @property
+    def keyframe(self) -> bool:
+        return self.ref_seq == self.seq
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(FrameHeader)}
-_INT_FIELDS = ("version", "seq", "frame_index", "t_capture_ns", "fix_point")
+_INT_FIELDS = ("version", "seq", "frame_index", "t_capture_ns", "fix_point", "ref_seq")
 _STR_FIELDS = ("stream", "dtype", "codec", "model_id")
 
 
@@ -68,6 +75,9 @@ class LatentFrame:
     header: FrameHeader
     planes: np.ndarray  # int8 (C, H, W): header.shape channel-first, as the host's decoder takes it
     wire_bytes: int  # size of all parts as received
+    sent: np.ndarray | None = None  # inter frame: (H, W) bool, the blocks it replaces (the others are zero)
+    values: np.ndarray | None = None  # float32 (C, H, W): the reconstruction, once applied to the stream's
+    # caed.temporal.TemporalState (what the decoder takes; for a keyframe the planes dequantized)
 
     @property
     def latents(self) -> np.ndarray:
@@ -103,11 +113,14 @@ class FrameEncoder:
         return latents.shape, codec.encode(latents)
 
     def message(self, shape: tuple, payload: bytes, *, picture: tuple[int, int], fix_point: int, seq: int,
-                frame_index: int, t_capture_ns: int) -> list[bytes]:
+                frame_index: int, t_capture_ns: int, ref_seq: int | None = None) -> list[bytes]:
+        """The parts of one frame: a keyframe unless `ref_seq` names an earlier frame, whose
+        reconstruction this inter frame's payload (caed.temporal.pack_inter) updates."""
         header = {
             "version": PROTOCOL_VERSION, "stream": self.stream, "seq": seq, "frame_index": frame_index,
             "t_capture_ns": t_capture_ns, "shape": list(shape), "picture": list(picture), "dtype": "int8",
             "fix_point": fix_point, "codec": self.codec, "model_id": self.model_id,
+            "ref_seq": seq if ref_seq is None else ref_seq,
         }
         return [self._topic, msgpack.packb(header), payload]
 
@@ -135,6 +148,8 @@ def _parse_header(raw: bytes) -> FrameHeader:
         raise Rejected("header_decode", f"{type(e).__name__}: {e}") from None
     if not isinstance(h, dict):
         raise Rejected("header_decode", f"header is a {type(h).__name__}, not a map")
+    if h.get("version") != PROTOCOL_VERSION:  # first: another version's header has other fields
+        raise Rejected("version", f"protocol version {h.get('version')!r}, this build speaks {PROTOCOL_VERSION}")
     if set(h) != set(_FIELDS):
         missing, extra = set(_FIELDS) - set(h), set(h) - set(_FIELDS)
         raise Rejected("header_fields", f"missing {sorted(missing)}, unexpected {sorted(map(str, extra))}")
@@ -144,11 +159,11 @@ def _parse_header(raw: bytes) -> FrameHeader:
     for k in _STR_FIELDS:
         if type(h[k]) is not str or not h[k] or not h[k].isprintable():
             raise Rejected("header_fields", f"{k} must be a non-empty printable string")
-    if h["version"] != PROTOCOL_VERSION:
-        raise Rejected("version", f"protocol version {h['version']}, this build speaks {PROTOCOL_VERSION}")
-    for k in ("seq", "frame_index", "t_capture_ns"):
+    for k in ("seq", "frame_index", "t_capture_ns", "ref_seq"):
         if not 0 <= h[k] < 1 << 63:
             raise Rejected("header_fields", f"{k} = {h[k]} out of range")
+    if h["ref_seq"] > h["seq"]:
+        raise Rejected("reference", f"frame {h['seq']} is predicted from the later frame {h['ref_seq']}")
     if not FIX_POINT_RANGE[0] <= h["fix_point"] <= FIX_POINT_RANGE[1]:
         raise Rejected("header_fields", f"fix_point = {h['fix_point']} out of range {FIX_POINT_RANGE}")
     shape = h["shape"]
@@ -187,8 +202,12 @@ class FrameDecoder:
                 codec = self._codecs[header.codec] = create_codec(header.codec)
             except ValueError as e:  # a codec whose library this host lacks
                 raise Rejected("codec", str(e)) from None
+        sent = None
         try:
-            planes = codec.decode(payload, header.shape)
+            if header.keyframe:
+                planes = codec.decode(payload, header.shape)
+            else:
+                planes, sent = unpack_inter(codec, payload, header.shape)
         except PayloadError as e:
             raise Rejected("payload", str(e)) from None
-        return LatentFrame(header, planes.view(DTYPES[header.dtype]), sum(len(p) for p in parts))
+        return LatentFrame(header, planes.view(DTYPES[header.dtype]), sum(len(p) for p in parts), sent)

@@ -68,8 +68,11 @@ class OnnxDecoder:
 
     def decode(self, planes: np.ndarray, fix_point: int) -> np.ndarray:
         """int8 latent planes (C, H, W) at scale 2**-fix_point → RGB uint8 picture."""
-        image = self._session.run(["image"], {"latent": dequantize(planes[None], fix_point)})[0][0]
-        return decoded_pixels(image)
+        return self.decode_values(dequantize(planes, fix_point))
+
+    def decode_values(self, values: np.ndarray) -> np.ndarray:
+        """float32 latent values (C, H, W), e.g. a temporal stream's reconstruction → RGB uint8 picture."""
+        return decoded_pixels(self._session.run(["image"], {"latent": values[None]})[0][0])
 
 
 MAX_PICTURE = (4096, 4096)

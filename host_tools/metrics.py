@@ -6,7 +6,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from caed.metrics import LATENCY_BUCKETS
 from caed.wire import REJECT_REASONS
 
-VIEWER_REJECT_REASONS = REJECT_REASONS + ("unknown_model",)
+# an inter frame this viewer cannot decode: no_keyframe before its stream's first keyframe
+# (joined mid-stream), broken_chain when a frame it depends on was lost (caed.temporal.ChainBroken)
+VIEWER_REJECT_REASONS = REJECT_REASONS + ("unknown_model", "no_keyframe", "broken_chain")
 
 
 class ViewerMetrics:
@@ -17,6 +19,7 @@ class ViewerMetrics:
                                 registry=r)
         for reason in VIEWER_REJECT_REASONS:
             self.rejected.labels(reason)
+        self.keyframes = Counter("caed_view_keyframes", "Keyframes received and applied", registry=r)
         self.decoded = Counter("caed_view_frames_decoded", "Frames decoded and handed to the sink", registry=r)
         self.lost = Counter("caed_view_frames_lost", "Frames missing from the sequence (never received)",
                             registry=r)

@@ -1,6 +1,6 @@
 """The source frames again, on the host, so the viewer can measure reconstruction quality.
 
-Works for deterministic sources only: the synthetic source (frame i is a function of i), video
+Works for deterministic sources only: the synthetic and cctv sources (frame i is a function of i), video
 files and image folders (read in order; frame i of a looping source is i modulo its length).
 """
 from __future__ import annotations
@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 
 from caed.fixed_point import cover_and_crop
-from caed.sources import SyntheticSource
+from caed.sources import CctvSource, SyntheticSource
 from caed.sources.images import IMAGE_SUFFIXES
+
+GENERATED = {"synthetic": SyntheticSource, "cctv": CctvSource}
 
 
 class ReferenceError(ValueError):
@@ -25,7 +27,7 @@ class ReferenceFrames:
     def __init__(self, spec: str):
         self.spec = spec
         kind, _, arg = spec.partition(":")
-        self.synthetic = spec == "synthetic"  # rendered at the decoded size, once that is known
+        self.synthetic = spec in GENERATED  # rendered at the decoded size, once that is known
         self._camera = self._files = self._cap = None
         self._size = self._fit = None
         self._pos, self._length = 0, None
@@ -34,14 +36,14 @@ class ReferenceFrames:
         elif kind == "file" and Path(arg).is_file():
             self._path = arg
         elif not self.synthetic:
-            raise ReferenceError(f"reference must be synthetic, file:PATH or images:DIR (existing), got {spec!r}")
+            raise ReferenceError(f"reference must be cctv, synthetic, file:PATH or images:DIR (existing), got {spec!r}")
 
     def get(self, index: int, height: int, width: int) -> np.ndarray | None:
         """RGB uint8 frame `index` fitted to height x width as the daemon did, or None."""
         if self._size != (height, width):
             self._size = (height, width)
             if self.synthetic:
-                self._camera = SyntheticSource(width, height)
+                self._camera = GENERATED[self.spec](width, height)
         if self.synthetic:
             frame = self._camera.frame(index)
         elif self._files is not None:

@@ -18,25 +18,26 @@ STREAM_KEYS = ("frames_received", "frames_decoded", "fps", "latency_ms_p50", "la
 
 class Stats:
     def __init__(self):
-        self.received = self.decoded = self.lost = self.skipped = 0
+        self.received = self.decoded = self.lost = self.skipped = self.keyframes = self.applied = 0
         self.rejected: Tally = Tally()
         self.latency_ms: deque = deque(maxlen=KEEP)
         self.decode_ms: deque = deque(maxlen=KEEP)
         self.psnr_db: deque = deque(maxlen=KEEP)
-        self.bits = 0
-        self.pixels = 0
+        self.bits = 0  # of every frame applied (an inter frame that is not shown still costs its bits)
         self.first = self.last = 0.0
         self.shape: tuple | None = None
 
-    def frame_done(self, latency_ms: float, decode_ms: float, wire_bytes: int, shape: tuple) -> None:
+    def frame_applied(self, wire_bytes: int) -> None:
+        self.applied += 1
+        self.bits += 8 * wire_bytes
+
+    def frame_done(self, latency_ms: float, decode_ms: float, shape: tuple) -> None:
         now = time.monotonic()
         self.first = self.first or now
         self.last = now
         self.decoded += 1
         self.latency_ms.append(latency_ms)
         self.decode_ms.append(decode_ms)
-        self.bits += 8 * wire_bytes
-        self.pixels += shape[0] * shape[1]
         self.shape = shape
 
     @property
@@ -58,7 +59,8 @@ class Stats:
             "frames_lost": self.lost,
             "frames_skipped": self.skipped,
             "messages_rejected": dict(self.rejected),
-            "bits_per_pixel": self.bits / self.pixels if self.pixels else None,
+            "keyframes": self.keyframes,
+            "bits_per_pixel": self.bits / (self.applied * self.shape[0] * self.shape[1]) if self.shape else None,
             "psnr_db": float(np.mean(self.psnr_db)) if self.psnr_db else None,
             "psnr_db_min": float(np.min(self.psnr_db)) if self.psnr_db else None,
             "resolution": list(self.shape[:2]) if self.shape else None,
@@ -106,6 +108,7 @@ def format_report(s: dict) -> str:
         f"  latency p50 / p99   {num(s['latency_ms_p50'], '.1f')} / {num(s['latency_ms_p99'], '.1f')} ms"
         "  (capture on the board → decoded here)",
         f"  frames lost         {s['frames_lost']}  (sequence gaps)",
+        f"  keyframes           {s['keyframes']}",
         f"  bitrate             {num(s['bits_per_pixel'], '.3f')} bits per pixel",
         f"  quality             PSNR {num(s['psnr_db'], '.2f')} dB (min {num(s['psnr_db_min'], '.2f')})",
         f"  rejected messages   {rejected}",

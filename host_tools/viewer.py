@@ -1,13 +1,22 @@
-"""The receive loop: validate everything, decode only the newest frame of each stream, different
-streams in parallel (streams.StreamPool)."""
+"""The receive loop: validate everything, apply every frame to its stream's temporal state (cheap:
+latents only), decode only the newest picture of each stream, different streams in parallel
+(streams.StreamPool).
+
+An inter frame updates the reconstruction of the frame its header names (ref_seq). When this
+viewer does not hold that frame (a frame was lost, or the viewer joined mid-stream) the frame is
+counted (`no_keyframe` before the stream's first keyframe, `broken_chain` after a loss) and
+nothing is shown for it: the sink keeps the last correct picture
+until a frame arrives whose reference is held, at the latest the next keyframe."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 
 from caed.fixed_point import psnr
+from caed.temporal import ChainBroken, TemporalState
 from caed.wire import FrameDecoder, LatentFrame, Rejected
 
 from .decoder import DecoderSet, UnknownModel
@@ -34,6 +43,9 @@ class Viewer:
         self.captures_ns: deque = deque(maxlen=KEEP)  # capture time of each decoded frame, in decode order
         self._frames = FrameDecoder()
         self._last_seq: dict[str, int] = {}
+        # per stream id, the most recently used MAX_STREAMS: a sender inventing stream ids cannot
+        # make this viewer hold more latents (a stream whose state was dropped resumes at its next keyframe)
+        self._states: OrderedDict[str, TemporalState] = OrderedDict()
 
     def stream(self, stream: str) -> str:
         """The name a stream is reported under (its own id for the first MAX_STREAMS)."""
@@ -58,7 +70,8 @@ class Viewer:
         self._last_seq[stream] = seq
 
     def take(self, batch: list[list[bytes]]) -> dict[str, LatentFrame]:
-        """Validate a batch; the newest valid frame of each stream, older ones counted as skipped."""
+        """Validate a batch and apply it to the streams' states; per stream the newest decodable
+        frame with its reconstruction's `values`, older ones counted as skipped."""
         newest: dict[str, LatentFrame] = {}
         for parts in batch:
             self.stats.received += 1
@@ -69,11 +82,30 @@ class Viewer:
                 self._reject(e.reason, str(e))
                 continue
             self._track(frame)
-            self.streams[self.stream(frame.header.stream)].received += 1
-            if frame.header.stream in newest:
-                self._skipped(newest[frame.header.stream])
-            newest[frame.header.stream] = frame
+            h = frame.header
+            name = self.stream(h.stream)
+            self.streams[name].received += 1
+            try:
+                values = self._state(h.stream).apply(h.seq, h.ref_seq, h.fix_point, frame.planes, frame.sent)
+            except ChainBroken as e:
+                self._reject(e.reason, str(e))
+                continue
+            for stats in (self.stats, self.streams[name]):
+                stats.frame_applied(frame.wire_bytes)
+            if h.keyframe:
+                self.stats.keyframes += 1
+                self.metrics.keyframes.inc()
+            if h.stream in newest:
+                self._skipped(newest[h.stream])
+            newest[h.stream] = dataclasses.replace(frame, values=values)
         return newest
+
+    def _state(self, stream: str) -> TemporalState:
+        state = self._states.pop(stream, None) or TemporalState()
+        self._states[stream] = state
+        if len(self._states) > MAX_STREAMS:
+            self._states.popitem(last=False)
+        return state
 
     def _count_stream(self, stream: str, what: str, n: int) -> None:
         name = self.stream(stream)
@@ -97,7 +129,7 @@ class Viewer:
             self._reject(e.reason, str(e))
             return
         t0 = time.perf_counter()
-        decoded = decoder.decode(frame.planes, h.fix_point)
+        decoded = decoder.decode_values(frame.values)
         decode_s = time.perf_counter() - t0
         if decoded.shape[0] < h.picture[0] or decoded.shape[1] < h.picture[1]:
             with self._lock:
@@ -121,7 +153,7 @@ class Viewer:
             self.metrics.stream_latency.labels(name).observe(max(latency_s, 0.0))
             self.metrics.stream_bpp.labels(name).set(bpp)
             for stats in (self.stats, self.streams[name]):
-                stats.frame_done(latency_s * 1e3, decode_s * 1e3, frame.wire_bytes, rgb.shape)
+                stats.frame_done(latency_s * 1e3, decode_s * 1e3, rgb.shape)
                 if quality is not None:
                     stats.psnr_db.append(quality)
             self.captures_ns.append(h.t_capture_ns)

@@ -7,6 +7,9 @@ padding removed from the decoded picture before it is measured. The `<model>` cu
 DPU computes), `<model>-float` the float encoder; extra points on each curve coarsen the latent
 grid by powers of two (fix_point F-1, F-2, ...), a rate knob the wire header already carries.
 The rates of a multi-rate model (model.json "family", e.g. dct8-q0..q4) form one curve.
+
+With --video FILE it measures consecutive frames of a clip instead (models/video.py): caed intra,
+caed temporal, MJPEG and x264 with live settings, BD-rates against caed-intra and x264-live.
 """
 from __future__ import annotations
 
@@ -154,7 +157,7 @@ def _round(v):
     return None if v is None else round(v, 2)
 
 
-def plot(result: dict, path: Path) -> None:
+def plot(result: dict, path: Path, title: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -163,16 +166,16 @@ def plot(result: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, points in result["codecs"].items():
         pts = sorted(points, key=lambda p: p["bpp"])
-        style = "--" if name in ("jpeg", "webp") else "-o"
+        style = "--" if name in ("jpeg", "webp", "mjpeg", "x264-live") else "-o"
         axes[0].plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], style, label=name, markersize=4)
         axes[1].plot([p["bpp"] for p in pts], [p["ms_ssim"] for p in pts], style, label=name, markersize=4)
     for ax, label in zip(axes, ("PSNR RGB (dB)", "MS-SSIM")):
         ax.set_xlabel("bits per pixel (wire bytes incl. header)")
         ax.set_ylabel(label)
-        ax.set_xlim(0, 2.5)
+        ax.set_xlim(0, 2.5 if "images" in result else 1.0)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle(f"Rate-distortion on {result['images']} images")
+    fig.suptitle(title or f"Rate-distortion on {result['images']} images")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -181,7 +184,19 @@ def plot(result: dict, path: Path) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="caed-eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", type=Path, required=True, help="folder of test images (e.g. Kodak)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", type=Path, help="folder of test images (e.g. Kodak)")
+    source.add_argument("--video", type=Path, help="a clip: consecutive frames at the daemon's streaming size")
+    p.add_argument("--frames", type=int, default=150, help="--video: frames from the start of the clip (default 150)")
+    p.add_argument("--keyframe-interval", type=int, default=50,
+                   help="--video: frames between caed-temporal's keyframes (default 50, x264-live's -g)")
+    p.add_argument("--reference", default="previous", choices=("previous", "keyframe"),
+                   help="--video: what caed-temporal's inter frames are predicted from")
+    p.add_argument("--bitrate", type=float, metavar="KBPS",
+                   help="--video: instead of RD curves, hold this bitrate (the daemon's rate control) on the clip "
+                        "played at --fps and looped for --seconds; report 10 s windows and the PSNR spread")
+    p.add_argument("--fps", type=float, default=0.0, help="--bitrate: frame rate to play the clip at (default: its own)")
+    p.add_argument("--seconds", type=float, default=0.0, help="--bitrate: how long (default: the clip once, >= 20 s)")
     p.add_argument("--json", type=Path, required=True, help="where to write the results")
     p.add_argument("--plot", type=Path, help="RD plot (PNG)")
     p.add_argument("--models", nargs="*", help="shipped model names or model.json paths (default: all shipped)")
@@ -199,8 +214,84 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def video_main(args) -> int:
+    from caed.codecs import CODECS
+
+    from .video import FfmpegMissing, evaluate_video, read_frames
+
+    try:
+        spec = family_finest(find(args.models[0] if args.models else DEFAULT_VIDEO_MODEL))
+        codec = spec.manifest.get("payload_codec", "zstd") if args.codec == "auto" else args.codec
+        if codec not in CODECS:
+            raise ValueError(f"unknown payload codec {codec!r}; known: {', '.join(CODECS)}")
+        if args.bitrate:
+            return bitrate_main(args, spec, codec)
+        h, w, _ = spec.input_shape
+        frames, fps = read_frames(args.video, args.frames, w, h)
+        result = evaluate_video(frames, fps, spec, codec, measure, args.keyframe_interval, args.reference,
+                                progress=lambda s: print(s, file=sys.stderr))
+    except (FileNotFoundError, ValueError, ModelNotFound, FfmpegMissing) as e:
+        print(f"caed-eval: {e}", file=sys.stderr)
+        return 2
+    result["video"] = args.video.name
+    result["bd_rate"] = {anchor: video_bd_rates(result["codecs"], anchor) for anchor in ("caed-intra", "x264-live")}
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    if args.plot:
+        plot(result, args.plot, f"{args.video.name}: {result['frames']} frames at {w}x{h}, {codec}")
+    for anchor, rates in result["bd_rate"].items():
+        for name, bd in rates.items():
+            print(f"{name:>14}: BD-rate vs {anchor:<10}  PSNR {_pct(bd['psnr'])}  MS-SSIM {_pct(bd['ms_ssim'])}")
+    return 0
+
+
+DEFAULT_VIDEO_MODEL = "dct8-q0"
+
+
+def bitrate_main(args, spec: ModelSpec, codec: str) -> int:
+    import cv2
+
+    from .video import hold_bitrate
+
+    cap = cv2.VideoCapture(str(args.video))
+    native_fps, length = cap.get(cv2.CAP_PROP_FPS) or 30.0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    fps = args.fps or native_fps
+    seconds = args.seconds or max(20.0, length / fps)
+    result = hold_bitrate(args.video, spec, codec, args.bitrate, fps, seconds,
+                          progress=lambda s: print(s, file=sys.stderr))
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"{result['video']}: target {args.bitrate:g} kbit/s, 10 s windows {result['window_kbps_min']} .. "
+          f"{result['window_kbps_max']} kbit/s ({100 * result['windows_within_10pct']:.0f} % within 10 %), "
+          f"PSNR {result['psnr_mean']:.2f} dB (std {result['psnr_std']:.2f}, 5-95 % {result['psnr_p5']:.2f} .. "
+          f"{result['psnr_p95']:.2f})")
+    return 0
+
+
+def family_finest(spec: ModelSpec) -> ModelSpec:
+    """The finest rate of a multi-rate model (its highest latent fix point): every coarser rate is
+    derived from its latents, as the daemon's temporal coder does."""
+    family = spec.manifest.get("family")
+    if not family:
+        return spec
+    members = [s for s in available().values() if s.manifest.get("family") == family]
+    return max(members, key=lambda s: s.latent_fix_point)
+
+
+def video_bd_rates(codecs: dict[str, list[dict]], anchor: str) -> dict:
+    """BD-rates of every other curve against `anchor` (PSNR and MS-SSIM), None where they do not overlap."""
+    if anchor not in codecs:
+        return {}
+    return {name: {
+        "psnr": _round(bd_rate([(p["bpp"], p["psnr"]) for p in codecs[anchor]], [(p["bpp"], p["psnr"]) for p in pts])),
+        "ms_ssim": _round(bd_rate([(p["bpp"], _ms_ssim_db(p["ms_ssim"])) for p in codecs[anchor]],
+                                  [(p["bpp"], _ms_ssim_db(p["ms_ssim"])) for p in pts]))}
+        for name, pts in codecs.items() if name != anchor}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.video is not None:
+        return video_main(args)
     try:
         paths = image_paths(args.images)[: args.max_images]
         images = [load_rgb(p) for p in paths]

@@ -31,6 +31,9 @@ def test_defaults_toml_then_flags(tmp_path):
     ('stream = "a/b"', "stream"),
     ("loop = 1", "loop"),
     ("colour = true", "colour"),
+    ("keyframe_interval = -1", "keyframe_interval"),
+    ('reference = "last"', "reference"),
+    ("bitrate = -5", "bitrate"),
 ])
 def test_bad_toml_value_exits_2_naming_the_key(tmp_path, capsys, toml, key):
     with pytest.raises(SystemExit) as e:

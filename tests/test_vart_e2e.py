@@ -20,9 +20,10 @@ H, W, C = 64, 96, 4
 
 def caed(*args: str, double) -> subprocess.Popen:
     """The daemon in a child process that loads the vart/xir double; the synthetic camera is
-    scaled to the xmodel's size (resolution = fit), as on a board with one xmodel."""
+    scaled to the xmodel's size (resolution = fit), as on a board with one xmodel; every frame a
+    keyframe, so that each can be decoded alone."""
     return subprocess.Popen([sys.executable, "-m", "caed.cli", "--metrics-port", "0", "--log-level", "warning",
-                             "--resolution", "fit", *args],
+                             "--resolution", "fit", "--keyframe-interval", "0", *args],
                             env=double.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -100,8 +100,12 @@ def reject_reason(parts):
 
 
 def test_wrong_version():
-    assert reject_reason(with_header(version=1)) == "version"  # before `picture`: the viewer cannot crop it
-    assert reject_reason(with_header(version=3)) == "version"
+    """A protocol 1 sender (no picture, no ref_seq: every frame intra at the model's size) and
+    anything newer are refused as "version", whatever else their header holds."""
+    assert reject_reason(with_header(version=wire.PROTOCOL_VERSION + 1)) == "version"
+    v1 = msgpack.unpackb(message()[1])
+    del v1["ref_seq"], v1["picture"]
+    assert reject_reason([b"cam0/", msgpack.packb({**v1, "version": 1}), message()[2]]) == "version"
 
 
 def test_shape_and_payload_mismatch():

@@ -4,21 +4,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import EndOfStream, FrameSource, SourceError
+from .cctv import CctvSource
 from .capture import VideoFileSource, gstreamer_source, v4l2_source
 from .images import ImageFolderSource
 from .latest import CapturedFrame, LatestFrameSource
 from .synthetic import SyntheticSource
 
-SPEC_HELP = ("synthetic | v4l2:/dev/video0 | v4l2:0 | gst:PIPELINE | file:PATH | images:DIR "
+SPEC_HELP = ("cctv | synthetic | v4l2:/dev/video0 | v4l2:0 | gst:PIPELINE | file:PATH | images:DIR "
              "(a bare path is a file or a folder)")
 
-__all__ = ["CapturedFrame", "EndOfStream", "FrameSource", "ImageFolderSource", "LatestFrameSource",
+__all__ = ["CapturedFrame", "CctvSource", "EndOfStream", "FrameSource", "ImageFolderSource", "LatestFrameSource",
            "SourceError", "SyntheticSource", "VideoFileSource", "open_source", "SPEC_HELP"]
 
 
 def open_source(spec: str, width: int, height: int, fps: float = 0.0, loop: bool = True) -> FrameSource:
     """Build (not yet open) the source a spec names; ValueError if the spec is not understood."""
     kind, _, arg = spec.partition(":")
+    if spec == "cctv":
+        return CctvSource(width, height, fps or 30.0)
     if spec == "synthetic":
         return SyntheticSource(width, height, fps or 30.0)
     if kind == "v4l2" and arg:

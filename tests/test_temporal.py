@@ -1,0 +1,129 @@
+"""Temporal coding (caed.temporal) in process: the viewer's state equals the encoder's
+reconstruction, loss and late joins are detected, noise does not fill the stream, the bitrate holds."""
+import numpy as np
+import pytest
+
+from caed.codecs import create_codec
+from caed.temporal import ChainBroken, TemporalEncoder, TemporalState, pack_inter, unpack_inter
+from caed.wire import FrameDecoder, FrameEncoder, Rejected
+
+SHAPE = (12, 16, 64)  # latent blocks (H, W) of C values
+
+
+def scene(rng):
+    """Latents of a still picture: mostly small values, a few larger low frequencies."""
+    x = rng.laplace(0, 3, SHAPE)
+    x[..., :4] *= 8
+    return x
+
+
+def frames(n, seed=0, noise=0.6, mover=True):
+    """A still scene with sensor-like noise and one 3x3-block object moving one block per frame, as
+    int8 latents at fix point 0."""
+    rng = np.random.default_rng(seed)
+    background, thing = scene(rng), rng.laplace(0, 10, (3, 3, SHAPE[2]))
+    for i in range(n):
+        x = background + rng.normal(0, noise, SHAPE)
+        if mover:
+            col = i % (SHAPE[1] - 3)
+            x[4:7, col:col + 3] = thing
+        yield np.clip(np.rint(x), -128, 127).astype(np.int8)
+
+
+def stream(encoder, latents, wire=None):
+    """(coded frame, wire message) per frame, seq = coded index."""
+    wire = wire or FrameEncoder("cam0", "m", encoder.codec.name)
+    for q in latents:
+        coded = encoder.encode(q)
+        yield coded, wire.message(q.shape, coded.payload, picture=(8 * q.shape[0], 8 * q.shape[1]),
+                                  fix_point=coded.fix_point, seq=coded.index,
+                                  ref_seq=coded.ref_index, frame_index=coded.index, t_capture_ns=1)
+
+
+@pytest.mark.parametrize("reference", ["previous", "keyframe"])
+@pytest.mark.parametrize("codec", ["zstd-planes", "arith"])
+def test_viewer_holds_exactly_the_encoders_reconstruction(reference, codec):
+    encoder = TemporalEncoder(create_codec(codec), SHAPE, 0, keyframe_interval=10, reference=reference, rate=1)
+    decoder, state = FrameDecoder(), TemporalState()
+    kinds = []
+    for coded, parts in stream(encoder, frames(25)):
+        frame = decoder.decode(parts)
+        values = state.apply(frame.header.seq, frame.header.ref_seq, frame.header.fix_point, frame.planes, frame.sent)
+        np.testing.assert_array_equal(values, encoder.values())
+        kinds.append(coded.keyframe)
+    assert kinds == [i % 10 == 0 for i in range(25)]
+
+
+def test_noise_alone_sends_no_block_and_the_mover_is_sent():
+    encoder = TemporalEncoder(create_codec("zstd-planes"), SHAPE, 0, keyframe_interval=100, rate=1)
+    still = [encoder.encode(q) for q in frames(10, mover=False)]
+    assert all(c.blocks_sent == 0 for c in still[1:])
+    encoder = TemporalEncoder(create_codec("zstd-planes"), SHAPE, 0, keyframe_interval=100, rate=1)
+    moving = [encoder.encode(q) for q in frames(10)]
+    # the object's leading and trailing columns change: 2 x 3 blocks, never the still background
+    assert all(3 <= c.blocks_sent <= 12 for c in moving[1:]), [c.blocks_sent for c in moving]
+    assert sum(len(c.payload) for c in moving[1:]) < 0.2 * 9 * len(moving[0].payload)
+
+
+def test_lost_frame_breaks_the_previous_frame_chain_until_the_next_keyframe():
+    encoder = TemporalEncoder(create_codec("zstd-planes"), SHAPE, 0, keyframe_interval=5, reference="previous")
+    decoder, state, shown = FrameDecoder(), TemporalState(), []
+    for coded, parts in stream(encoder, frames(12)):
+        if coded.index == 2:
+            continue  # lost
+        f = decoder.decode(parts)
+        try:
+            state.apply(f.header.seq, f.header.ref_seq, f.header.fix_point, f.planes, f.sent)
+            shown.append(coded.index)
+        except ChainBroken as e:
+            assert e.reason == "broken_chain"
+    assert shown == [0, 1, 5, 6, 7, 8, 9, 10, 11]
+
+
+def test_keyframe_reference_survives_a_lost_inter_frame_and_a_late_joiner_waits_for_a_keyframe():
+    encoder = TemporalEncoder(create_codec("zstd-planes"), SHAPE, 0, keyframe_interval=5, reference="keyframe")
+    decoder, lossy, late, shown, reasons = FrameDecoder(), TemporalState(), TemporalState(), [], []
+    for coded, parts in stream(encoder, frames(12)):
+        f = decoder.decode(parts)
+        h = f.header
+        if coded.index != 2:
+            np.testing.assert_array_equal(lossy.apply(h.seq, h.ref_seq, h.fix_point, f.planes, f.sent),
+                                          encoder.values())
+        if coded.index >= 3:
+            try:
+                late.apply(h.seq, h.ref_seq, h.fix_point, f.planes, f.sent)
+                shown.append(coded.index)
+            except ChainBroken as e:
+                reasons.append(e.reason)
+    assert shown == list(range(5, 12)) and reasons == ["no_keyframe", "no_keyframe"]
+
+
+def test_inter_payload_errors_are_payload_rejections():
+    codec = create_codec("zstd-planes")
+    values = np.zeros(SHAPE, np.int8)
+    values[1, 2, 3] = 5
+    sent = np.zeros(SHAPE[:2], bool)
+    sent[1, 2] = sent[0, 0] = True  # (0, 0): a sent block that is all zero, carried by the map
+    payload = pack_inter(codec, values, sent, values[sent])
+    planes, got = unpack_inter(codec, payload, SHAPE)
+    np.testing.assert_array_equal(got, sent)
+    wire = FrameEncoder("cam0", "m", "zstd-planes")
+    for bad in (payload[:3], b"\xff\xff\x00\x00" + payload[4:], payload[:4] + b"junk" + payload[8:]):
+        with pytest.raises(Rejected) as e:
+            FrameDecoder().decode(wire.message(SHAPE, bad, picture=(96, 128), fix_point=0, seq=3, ref_seq=2, frame_index=3,
+                                               t_capture_ns=1))
+        assert e.value.reason == "payload"
+    with pytest.raises(Rejected) as e:
+        FrameDecoder().decode(wire.message(SHAPE, payload, picture=(96, 128), fix_point=0, seq=3, ref_seq=4, frame_index=3,
+                                           t_capture_ns=1))
+    assert e.value.reason == "reference"
+
+
+def test_bitrate_is_held_within_ten_percent_over_ten_second_windows():
+    fps, target = 10.0, 60_000.0
+    encoder = TemporalEncoder(create_codec("zstd-planes"), SHAPE, 0, keyframe_interval=20, bitrate_bps=target,
+                              fps=fps)
+    bits = np.array([8 * len(encoder.encode(q).payload) for q in frames(400, noise=1.0)])
+    window = int(10 * fps)
+    rates = np.convolve(bits, np.ones(window), "valid")[int(5 * fps):] / 10  # after 5 s of settling
+    assert np.all(np.abs(rates / target - 1) <= 0.1), (rates.min(), rates.max())
