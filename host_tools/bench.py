@@ -14,6 +14,8 @@ machine, so a shared or throttled machine shifts both sides alike:
   all cores (decoder_fps, decoder_ms_p50) beside the fp32 decoder's figures timed in turns with it,
   and where ONNX Runtime spends the time in each: per part of the model (synthesis conv,
   full-resolution post-filter, half-resolution refiner, layout ops) from its per-node profile;
+- codec: the default payload codec's encode and decode time per frame (one thread, p50 over 50 or
+  more camera frames' latents) and bits per pixel, beside zstd-planes' timed in turns with it;
 - loopback end-to-end latency (capture → decoded) minus encoder and decoder time, p50/p99, with
   frames paced so that none waits behind another; the first WARMUP_FRAMES (first runs of each
   session and socket) are left out.
@@ -35,6 +37,7 @@ import numpy as np
 
 from caed import manifest
 from caed.cli import DaemonConfig
+from caed.codecs import create_codec
 from caed.encoders.onnx import OnnxEncoder
 from caed.fixed_point import cover_and_crop, dequantize, padded_size, quantize_float
 from caed.metrics import DaemonMetrics
@@ -123,6 +126,49 @@ while last is None or time.monotonic() - last < 1.0:
         received, last = received + len(batch), time.monotonic()
 print(received, flush=True)
 """
+
+
+def bench_codec(spec: manifest.ModelSpec, picture: tuple[int, int], frames: int) -> dict:
+    """The default payload codec against zstd-planes on the latents of `frames` camera frames (the
+    synthetic camera's views), one thread, the two taking turns frame by frame so that a slow
+    spell of a shared machine hits both alike. p50 wall time per frame and p50 CPU time of the
+    coding thread (the steadier figure on a loaded machine); bits per pixel of the payloads."""
+    name = DaemonConfig.codec
+    h, w = picture
+    encoder = OnnxEncoder(spec, workers=1, threads=1, picture=picture)
+    camera = SyntheticSource(w, h)
+    pre = Preprocessor(w, h, spec.input_fix_point, spec.input_colours, encoder.input.shape[:2])
+    latents = [encoder.submit(pre(camera.frame(7 * i))).result() for i in range(frames)]
+    encoder.close()
+    codecs = {name: create_codec(name), "zstd-planes": create_codec("zstd-planes")}
+    timing = {k: {"encode": [], "decode": [], "encode_cpu": [], "decode_cpu": [], "bytes": 0} for k in codecs}
+    for q in latents:
+        for key, codec in codecs.items():
+            t, c = time.perf_counter(), time.thread_time()
+            payload = codec.encode(q)
+            t1, c1 = time.perf_counter(), time.thread_time()
+            planes = codec.decode(payload, q.shape)
+            t2, c2 = time.perf_counter(), time.thread_time()
+            if not np.array_equal(planes, q.transpose(2, 0, 1)):
+                raise RuntimeError(f"{key} does not round-trip")
+            timing[key]["encode"].append(t1 - t)
+            timing[key]["decode"].append(t2 - t1)
+            timing[key]["encode_cpu"].append(c1 - c)
+            timing[key]["decode_cpu"].append(c2 - c1)
+            timing[key]["bytes"] += len(payload)
+
+    def p50_ms(key: str, what: str) -> float:
+        return float(np.percentile(timing[key][what], 50)) * 1e3
+
+    def bpp(key: str) -> float:
+        return 8 * timing[key]["bytes"] / frames / (h * w)
+
+    return {"name": name, "frames": frames, "frame": [h, w],
+            "encode_ms": p50_ms(name, "encode"), "decode_ms": p50_ms(name, "decode"),
+            "encode_cpu_ms": p50_ms(name, "encode_cpu"), "decode_cpu_ms": p50_ms(name, "decode_cpu"),
+            "zstd_planes_encode_ms": p50_ms("zstd-planes", "encode"),
+            "zstd_planes_decode_ms": p50_ms("zstd-planes", "decode"),
+            "bits_per_pixel": bpp(name), "zstd_planes_bits_per_pixel": bpp("zstd-planes")}
 
 
 def bench_streaming(spec: manifest.ModelSpec, picture: tuple[int, int], frames: int) -> dict:
@@ -322,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, run in (("preprocess", lambda: bench_preprocess(spec, picture, args.repeats)),
                       ("encoder", lambda: bench_encoder(spec, picture, args.repeats, args.threads)),
                       ("decoder", lambda: bench_decoder(spec, picture, args.repeats, args.threads)),
+                      ("codec", lambda: bench_codec(spec, picture, max(50, args.frames // 4))),
                       ("streaming", lambda: bench_streaming(spec, picture, 5 * args.frames)),
                       ("latency", lambda: bench_latency(spec, picture, args.frames))):
         print(f"caed-bench: {name} ...", file=sys.stderr, flush=True)

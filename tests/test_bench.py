@@ -28,6 +28,10 @@ def test_writes_every_measurement(tmp_path):
     assert dec["decoder"] == "decoder_int8.onnx"  # the default model ships one
     for parts in dec["profile_ms_per_part"].values():
         assert {"synthesis", "postfilter", "refiner", "layout"} <= set(parts)
+    codec = result["codec"]
+    assert codec["name"] == "arith" and codec["frames"] >= 50 and codec["frame"] == [202, 302]
+    assert min(codec[k] for k in ("encode_ms", "decode_ms", "zstd_planes_encode_ms", "zstd_planes_decode_ms")) > 0
+    assert 0 < codec["bits_per_pixel"] < codec["zstd_planes_bits_per_pixel"]  # the same latents, fewer bits
     assert latency["frames"] == 3 and latency["warmup_frames_excluded"] == bench.WARMUP_FRAMES
     assert latency["latency_ms_p50"] >= latency["latency_beyond_model_ms_p50"]
     assert latency["latency_beyond_model_ms_p99"] >= latency["latency_beyond_model_ms_p50"]
