@@ -81,24 +81,25 @@ static void encoder_init(range_encoder *e, uint8_t *out, size_t capacity)
     e->size = 0;
 }
 
-/* Adds the carry in bit 32 of `low` to the bytes written: the last ones that are 0xFF become 0,
- * the one before them goes up by one. A carry never reaches past the first byte (the coded value
- * is below 1); past the capacity nothing is stored and only the size matters. */
-static void encoder_carry(range_encoder *e)
+/* Adds a carry to the `written` bytes at `out`: the last ones that are 0xFF become 0, the one
+ * before them goes up by one. A carry never reaches past the first byte (the coded value is below
+ * 1). It takes no pointer to the encoder, whose fields then stay in registers in the walk. */
+static void add_carry(uint8_t *out, size_t written)
 {
-    size_t i = e->size < e->capacity ? e->size : e->capacity;
-    while (i > 0 && e->out[i - 1] == 0xFF)
-        e->out[--i] = 0;
-    if (i > 0)
-        e->out[i - 1]++;
-    e->low &= 0xFFFFFFFFu;
+    while (written > 0 && out[written - 1] == 0xFF)
+        out[--written] = 0;
+    if (written > 0)
+        out[written - 1]++;
 }
 
 /* Writes the top byte of `low` (after any carry) and shifts it out. */
 static inline void encoder_shift_low(range_encoder *e)
 {
-    if (e->low >> 32)
-        encoder_carry(e);
+    if (e->low >> 32) {
+        /* Past the capacity nothing is stored and only the size matters. */
+        add_carry(e->out, e->size < e->capacity ? e->size : e->capacity);
+        e->low &= 0xFFFFFFFFu;
+    }
     if (e->size < e->capacity)
         e->out[e->size] = (uint8_t)(e->low >> 24);
     e->size++;
