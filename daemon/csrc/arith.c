@@ -429,6 +429,7 @@ typedef struct {
     const uint8_t *magnitudes_above;
     scan_step steps[BLOCK];   /* by scan index */
     uint8_t *counts;          /* two rows of width * blocks non-zero counts, by row parity */
+    uint8_t *present;         /* encoding: the row's width * blocks counts to code, found as it is copied */
     int8_t *planes;           /* decoding: the output, (C, H, W) */
     int previous_dc_residual; /* of the block before, at this position */
     model_set models;
@@ -475,7 +476,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     const unsigned up_count = has_up ? counts_above[x * stride + b] : 0;
     const unsigned predicted = has_left && has_up ? (left_count + up_count + 1) >> 1 : left_count + up_count;
     const unsigned previous_count = b > 0 ? BUCKET(small_bucket, counts[x * stride + b - 1]) : 0;
-    const unsigned present = encoding ? count_nonzero(block, n) - (first && block[0] != 0) : 0;
+    const unsigned present = encoding ? t->present[x * stride + b] : 0;
     const unsigned count = code_uint(co, &m->count[cls][previous_count][BUCKET(predicted_bucket, predicted)],
                                      &m->count_by_sides[cls][BUCKET(side_bucket, left_count)][BUCKET(side_bucket, up_count)],
                                      &m->low_count, present, 7, encoding);
@@ -603,11 +604,13 @@ static int walk_init(tensor_walk *t, size_t height, size_t width, size_t channel
     t->blocks = (channels + BLOCK - 1) / BLOCK;
     t->dct = channels % BLOCK == 0;
     t->counts = calloc(2 * width, t->blocks);
+    t->present = calloc(width, t->blocks);
     t->rows = calloc(2 * (width + 2), channels);
     t->magnitude_rows = calloc(2 * (width + 2), channels);
     t->planes = NULL;
-    if (!t->counts || !t->rows || !t->magnitude_rows) {
+    if (!t->counts || !t->present || !t->rows || !t->magnitude_rows) {
         free(t->counts);
+        free(t->present);
         free(t->rows);
         free(t->magnitude_rows);
         return ARITH_NO_MEMORY;
@@ -635,6 +638,7 @@ static int walk_init(tensor_walk *t, size_t height, size_t width, size_t channel
 static void walk_free(tensor_walk *t)
 {
     free(t->counts);
+    free(t->present);
     free(t->rows);
     free(t->magnitude_rows);
     free(t);
@@ -653,6 +657,18 @@ static void walk_select_row(tensor_walk *t, size_t y)
 
 static const uint8_t magic[2] = {'A', '1'};
 
+/* The counts to code of the row in t->row, block by block. */
+static void count_row(tensor_walk *t)
+{
+    const size_t c_count = t->channels;
+    for (size_t x = 0; x < t->width; x++)
+        for (size_t b = 0; b < t->blocks; b++) {
+            const int8_t *block = t->row + (x + 1) * c_count + b * BLOCK;
+            const unsigned n = (unsigned)(c_count - b * BLOCK < BLOCK ? c_count - b * BLOCK : BLOCK);
+            t->present[x * t->blocks + b] = (uint8_t)(count_nonzero(block, n) - (t->dct && block[0] != 0));
+        }
+}
+
 /* The encoder's walk: each row copied into the row buffer, channel by channel from planes so
  * that they are read sequentially. */
 static int encode_rows(tensor_walk *t, coder *co, const int8_t *latents, ptrdiff_t position_stride,
@@ -666,11 +682,17 @@ static int encode_rows(tensor_walk *t, coder *co, const int8_t *latents, ptrdiff
         int8_t *values = t->row + c_count;
         if (position_stride == (ptrdiff_t)c_count && channel_stride == 1) {
             memcpy(values, source, w * c_count);
+            count_row(t);
         } else if (position_stride == 1) {
-            /* Planes: most of a row's stretch of a plane is zero, eight bytes tested at once. */
+            /* Planes: most of a row's stretch of a plane is zero, eight bytes tested at once; the
+             * blocks' counts are summed from the non-zero stretches as they are copied, which
+             * spares count_row's pass over every block (4 % of the encoder's instructions). */
             memset(values, 0, w * c_count);
+            memset(t->present, 0, w * t->blocks);
             for (size_t c = 0; c < c_count; c++) {
                 const int8_t *plane = source + (ptrdiff_t)c * channel_stride;
+                uint8_t *present = t->present + c / BLOCK;
+                const unsigned counted = !(t->dct && c % BLOCK == 0); /* a DCT's DC is not counted */
                 for (size_t x = 0; x < w; x += 8) {
                     const size_t end = x + 8 < w ? x + 8 : w;
                     if (end == x + 8) {
@@ -679,8 +701,10 @@ static int encode_rows(tensor_walk *t, coder *co, const int8_t *latents, ptrdiff
                         if (!word)
                             continue;
                     }
-                    for (size_t i = x; i < end; i++)
+                    for (size_t i = x; i < end; i++) {
                         values[i * c_count + c] = plane[i];
+                        present[i * t->blocks] = (uint8_t)(present[i * t->blocks] + ((plane[i] != 0) & counted));
+                    }
                 }
             }
         } else {
@@ -689,6 +713,7 @@ static int encode_rows(tensor_walk *t, coder *co, const int8_t *latents, ptrdiff
                 for (size_t x = 0; x < w; x++)
                     values[x * c_count + c] = plane[(ptrdiff_t)x * position_stride];
             }
+            count_row(t);
         }
         status = encode_row(t, co, y);
     }
