@@ -391,6 +391,18 @@ static inline unsigned sign_class(int v)
     return (unsigned)(v >= 0) + (unsigned)(v > 0); /* -, 0, + */
 }
 
+/* sign_class of an int8 value, indexed by its byte (0, 1..127 positive, 128..255 negative): one
+ * load instead of two compares and an add per sign context. */
+static const uint8_t byte_sign_class[256] = {
+    1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
 /* JPEG-LS's median edge detector: the DC of a block from its left, upper and upper-left DCs,
  * written as the median of left, up and left + up - up_left (the same value, without branches). */
 static inline int median_predictor(int left, int up, int up_left)
@@ -542,7 +554,8 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
         }
         remaining--;
         const int left = left_block[channel], up = up_block[channel];
-        const unsigned previous_sign = b > 0 ? sign_class(block[(ptrdiff_t)channel - BLOCK]) : 1;
+        const unsigned previous_sign = b > 0 ? byte_sign_class[(uint8_t)block[(ptrdiff_t)channel - BLOCK]] : 1;
+        const unsigned left_sign = byte_sign_class[(uint8_t)left], up_sign = byte_sign_class[(uint8_t)up];
         uint_model *magnitude;
         bit_model *sign;
         if (step.edge) {
@@ -551,10 +564,10 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
             const int edge = step.edge == 1 ? (has_left ? left_block[0] - block[0] - left_block[1] : 0)
                                             : (has_up ? up_block[0] - block[0] - up_block[8] : 0);
             magnitude = &m->edge_magnitude[cls][step.edge - 1][BUCKET(edge_bucket, absolute(edge))][count_class];
-            sign = &m->edge_sign[cls][step.edge - 1][sign_class(edge)][sign_class(left)][sign_class(up)][previous_sign];
+            sign = &m->edge_sign[cls][step.edge - 1][sign_class(edge)][left_sign][up_sign][previous_sign];
         } else {
             magnitude = &m->magnitude[cls][count_class][magnitude_around_bucket[around]][step.frequency];
-            sign = &m->sign[cls][step.sign_frequency][sign_class(left)][sign_class(up)][previous_sign];
+            sign = &m->sign[cls][step.sign_frequency][left_sign][up_sign][previous_sign];
         }
         const unsigned size = 1 + code_uint(co, magnitude, &m->magnitude_by_channel[cls][channel][magnitude_around_bucket[around]],
                                             &m->low_magnitude, absolute(value) - 1, 7, encoding);
