@@ -52,12 +52,13 @@ static inline void model_update(bit_model *m, unsigned bit)
 
 #define RANGE_TOP (1u << 24)
 
+/* The encoder writes each byte as soon as it leaves `low` and adds a carry into the bytes already
+ * written when one comes (rarely: the bytes after the carry's target must all be 0xFF). This
+ * writes LZMA's bytes without its cache/pending bookkeeping (a loop and three branches per byte):
+ * 1.4 % fewer encoder instructions (callgrind, dct8-q1 kodim01, gcc -O2), the same bytes. */
 typedef struct {
-    uint64_t low;     /* 33 bits: bit 32 is a carry into the bytes not yet written */
+    uint64_t low;     /* 33 bits: bits 0-31 lie under the bytes written, bit 32 is a carry into them */
     uint32_t range;
-    uint8_t cache;    /* the last byte not yet written: a carry may still increment it */
-    uint64_t pending; /* cache plus the 0xFF bytes after it, all waiting for a possible carry */
-    int first;        /* the very first byte is always 0 and is not written */
     uint8_t *out;
     size_t capacity;
     size_t size;      /* bytes produced, also past capacity (then only counted) */
@@ -75,37 +76,33 @@ static void encoder_init(range_encoder *e, uint8_t *out, size_t capacity)
 {
     e->low = 0;
     e->range = 0xFFFFFFFFu;
-    e->cache = 0;
-    e->pending = 1;
-    e->first = 1;
     e->out = out;
     e->capacity = capacity;
     e->size = 0;
 }
 
-static inline void encoder_put(range_encoder *e, uint8_t byte)
+/* Adds a carry to the `written` bytes at `out`: the last ones that are 0xFF become 0, the one
+ * before them goes up by one. A carry never reaches past the first byte (the coded value is below
+ * 1). It takes no pointer to the encoder, whose fields then stay in registers in the walk. */
+static void add_carry(uint8_t *out, size_t written)
 {
-    if (e->first) {
-        e->first = 0;
-        return;
-    }
-    if (e->size < e->capacity)
-        e->out[e->size] = byte;
-    e->size++;
+    while (written > 0 && out[written - 1] == 0xFF)
+        out[--written] = 0;
+    if (written > 0)
+        out[written - 1]++;
 }
 
+/* Writes the top byte of `low` (after any carry) and shifts it out. */
 static inline void encoder_shift_low(range_encoder *e)
 {
-    if ((uint32_t)e->low < 0xFF000000u || (e->low >> 32) != 0) {
-        uint8_t carry = (uint8_t)(e->low >> 32);
-        uint8_t byte = e->cache;
-        do {
-            encoder_put(e, (uint8_t)(byte + carry));
-            byte = 0xFF;
-        } while (--e->pending != 0);
-        e->cache = (uint8_t)(e->low >> 24);
+    if (e->low >> 32) {
+        /* Past the capacity nothing is stored and only the size matters. */
+        add_carry(e->out, e->size < e->capacity ? e->size : e->capacity);
+        e->low &= 0xFFFFFFFFu;
     }
-    e->pending++;
+    if (e->size < e->capacity)
+        e->out[e->size] = (uint8_t)(e->low >> 24);
+    e->size++;
     e->low = (e->low & 0x00FFFFFFu) << 8;
 }
 
@@ -124,7 +121,7 @@ static inline void encode_bit(range_encoder *e, unsigned p0, unsigned bit)
 /* Writes out all of `low`: the decoder reads exactly as many bytes as were written. */
 static void encoder_flush(range_encoder *e)
 {
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 4; i++)
         encoder_shift_low(e);
 }
 
@@ -232,10 +229,19 @@ static const uint8_t bit_length[256] = {
 WALK unsigned code_uint(coder *co, uint_model *a, uint_model *b, low_bit_models *low, unsigned value,
                         unsigned max_class, const int encoding)
 {
-    const unsigned cls = encoding ? bit_length[value & 0xFF] : 0;
     unsigned n = 0;
-    while (n < max_class && code_bit_of_two(co, &a->more[n], &b->more[n], n < cls, encoding))
-        n++;
+    if (encoding) {
+        /* The class is known: its unary code is a loop of known length, not one that waits on
+         * each bit coded (8 % fewer encoder instructions, callgrind, dct8-q1 kodim01). */
+        n = bit_length[value & 0xFF];
+        for (unsigned i = 0; i < n; i++)
+            code_bit_of_two(co, &a->more[i], &b->more[i], 1, encoding);
+        if (n < max_class)
+            code_bit_of_two(co, &a->more[n], &b->more[n], 0, encoding);
+    } else {
+        while (n < max_class && code_bit_of_two(co, &a->more[n], &b->more[n], 1, encoding))
+            n++;
+    }
     if (n < 2)
         return n;
     unsigned v = 2 | code_bit_of_two(co, &a->top[n - 1], &b->top[n - 1], (value >> (n - 2)) & 1, encoding);
@@ -272,20 +278,27 @@ static const uint8_t count_bucket[22] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 
 
 /* non-zeros not yet coded in the block: 1..8, 9-15, 16+ (0 never occurs) */
 #define REMAINING 11
-static const uint8_t remaining_bucket[17] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 10};
+static const uint8_t remaining_bucket[BLOCK] = {
+    0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  9,  9,  9,  9,  9,  9,  10, 10, 10, 10, 10, 10,
+    10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,
+    10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10};
 
 /* scan index: 0..6, 7-8, 9-10, 11-13, 14-17, 18-22, 23-29, 30+ */
 #define FREQUENCY 14
 static const uint8_t frequency_bucket[31] = {
     0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 8, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 11, 12, 12, 12, 12, 12, 12, 12, 13};
 
+/* `around` is clamped to AROUND_LIMIT once, and both its bucket tables cover 0..AROUND_LIMIT. */
+#define AROUND_LIMIT 25
+
 /* `around` (see code_block), for zero flags: 0, 1, 2, 3-4, 5-6, 7-9, 10-14, 15+ */
 #define ZERO_AROUND 8
-static const uint8_t zero_around_bucket[16] = {0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 6, 6, 6, 6, 6, 7};
+static const uint8_t zero_around_bucket[AROUND_LIMIT + 1] = {
+    0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
 
 /* `around`, for magnitudes: 0, 1-3, 4-6, 7-12, 13-24, 25+ */
 #define MAGNITUDE_AROUND 6
-static const uint8_t magnitude_around_bucket[26] = {
+static const uint8_t magnitude_around_bucket[AROUND_LIMIT + 1] = {
     0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5};
 
 /* |edge step| of a first horizontal or vertical AC: 0-1, 2-3, 4-6, 7-12, 13-24, 25+ */
@@ -373,15 +386,22 @@ static inline unsigned absolute(int v)
     return (unsigned)(v < 0 ? -v : v);
 }
 
-static inline unsigned magnitude_at(const int8_t *block, uint8_t channel)
-{
-    return channel == NO_CHANNEL ? 0 : absolute(block[channel]);
-}
-
 static inline unsigned sign_class(int v)
 {
     return (unsigned)(v >= 0) + (unsigned)(v > 0); /* -, 0, + */
 }
+
+/* sign_class of an int8 value, indexed by its byte (0, 1..127 positive, 128..255 negative): one
+ * load instead of two compares and an add per sign context. */
+static const uint8_t byte_sign_class[256] = {
+    1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 /* JPEG-LS's median edge detector: the DC of a block from its left, upper and upper-left DCs,
  * written as the median of left, up and left + up - up_left (the same value, without branches). */
@@ -391,6 +411,16 @@ static inline int median_predictor(int left, int up, int up_left)
     const int clipped = plane < hi ? plane : hi;
     return clipped > lo ? clipped : lo;
 }
+
+/* What the walk needs at scan index k, looked up once: the channel, its lower neighbours (itself
+ * when there is none: its magnitude still reads 0 when they are read) and its scan buckets. */
+typedef struct {
+    uint8_t channel;
+    uint8_t lower_u, lower_v;
+    uint8_t frequency;      /* FREQUENCY bucket of k */
+    uint8_t sign_frequency; /* min(k, SIGN_FREQUENCY - 1) */
+    uint8_t edge;           /* DCT blocks: 1 for channel 1, 2 for channel 8 (first AC), else 0 */
+} scan_step;
 
 typedef struct {
     size_t height, width, channels;
@@ -403,7 +433,16 @@ typedef struct {
     int8_t *rows;
     int8_t *row;
     const int8_t *above;
+    /* The same rows as magnitudes |v|, written as the walk codes each non-zero coefficient (never
+     * the DC), so that they read 0 until then in both directions: `around` is six loads and adds
+     * instead of six absolute values of the signed rows, 7-8 % fewer instructions each way
+     * (callgrind, dct8-q1 kodim01, gcc -O2, with the per-scan-index steps below). */
+    uint8_t *magnitude_rows;
+    uint8_t *magnitudes;
+    const uint8_t *magnitudes_above;
+    scan_step steps[BLOCK];   /* by scan index */
     uint8_t *counts;          /* two rows of width * blocks non-zero counts, by row parity */
+    uint8_t *present;         /* encoding: the row's width * blocks counts to code, found as it is copied */
     int8_t *planes;           /* decoding: the output, (C, H, W) */
     int previous_dc_residual; /* of the block before, at this position */
     model_set models;
@@ -434,8 +473,6 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     const size_t c_count = t->channels, base = b * BLOCK, stride = t->blocks;
     const unsigned n = (unsigned)(c_count - base < BLOCK ? c_count - base : BLOCK);
     const unsigned first = t->dct ? 1 : 0; /* coefficients first..n-1 are counted */
-    const uint8_t *scan = t->dct ? zigzag : identity;
-    const uint8_t *lower_u = t->dct ? dct_lower_u : previous_channel, *lower_v = t->dct ? dct_lower_v : previous_channel;
     const unsigned cls = b < CLASSES ? (unsigned)b : CLASSES - 1;
     const int has_left = x > 0, has_up = y > 0;
     uint8_t *counts = t->counts + (y & 1) * t->width * stride;
@@ -452,7 +489,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     const unsigned up_count = has_up ? counts_above[x * stride + b] : 0;
     const unsigned predicted = has_left && has_up ? (left_count + up_count + 1) >> 1 : left_count + up_count;
     const unsigned previous_count = b > 0 ? BUCKET(small_bucket, counts[x * stride + b - 1]) : 0;
-    const unsigned present = encoding ? count_nonzero(block, n) - (first && block[0] != 0) : 0;
+    const unsigned present = encoding ? t->present[x * stride + b] : 0;
     const unsigned count = code_uint(co, &m->count[cls][previous_count][BUCKET(predicted_bucket, predicted)],
                                      &m->count_by_sides[cls][BUCKET(side_bucket, left_count)][BUCKET(side_bucket, up_count)],
                                      &m->low_count, present, 7, encoding);
@@ -494,43 +531,49 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     /* The coefficients, up to the last non-zero: a zero flag unless all that are left are
      * non-zero, then |value| - 1 and the sign. */
     const unsigned count_class = BUCKET(count_bucket, count);
+    uint8_t *magnitudes = t->magnitudes + (x + 1) * c_count + base;
+    const uint8_t *left_magnitudes = magnitudes - c_count;
+    const uint8_t *up_magnitudes = t->magnitudes_above + (x + 1) * c_count + base;
+    const uint8_t *up_left_magnitudes = up_magnitudes - c_count, *up_right_magnitudes = up_magnitudes + c_count;
     unsigned remaining = count;
     for (unsigned k = first; remaining > 0; k++) {
-        const unsigned channel = scan[k];
-        const int left = left_block[channel], up = up_block[channel];
+        const scan_step step = t->steps[k];
+        const unsigned channel = step.channel;
         /* What the surroundings say of the coefficient's size: the same channel in the left and
          * upper blocks and its lower neighbours in its own block (weight 2 each), the same
          * channel in the upper diagonal blocks (1). */
-        const unsigned around = 2 * (absolute(left) + absolute(up) + magnitude_at(block, lower_u[channel]) +
-                                     magnitude_at(block, lower_v[channel])) +
-                                absolute(up_left_block[channel]) + absolute(up_right_block[channel]);
+        unsigned around = 2u * (left_magnitudes[channel] + up_magnitudes[channel] + magnitudes[step.lower_u] +
+                                magnitudes[step.lower_v]) +
+                          up_left_magnitudes[channel] + up_right_magnitudes[channel];
+        around = around < AROUND_LIMIT ? around : AROUND_LIMIT;
         const int value = encoding ? block[channel] : 0;
         if (remaining < n - k) {
-            bit_model *z = &m->zero[cls][BUCKET(zero_around_bucket, around)][BUCKET(remaining_bucket, remaining)]
-                                   [BUCKET(frequency_bucket, k)];
-            bit_model *z_channel = &m->zero_by_channel[cls][channel][BUCKET(zero_around_bucket, around)][count_class];
+            bit_model *z = &m->zero[cls][zero_around_bucket[around]][remaining_bucket[remaining]][step.frequency];
+            bit_model *z_channel = &m->zero_by_channel[cls][channel][zero_around_bucket[around]][count_class];
             if (!code_bit_of_two(co, z, z_channel, value != 0, encoding))
                 continue;
         }
         remaining--;
-        const unsigned previous_sign = b > 0 ? sign_class(block[(ptrdiff_t)channel - BLOCK]) : 1;
+        const int left = left_block[channel], up = up_block[channel];
+        const unsigned previous_sign = b > 0 ? byte_sign_class[(uint8_t)block[(ptrdiff_t)channel - BLOCK]] : 1;
+        const unsigned left_sign = byte_sign_class[(uint8_t)left], up_sign = byte_sign_class[(uint8_t)up];
         uint_model *magnitude;
         bit_model *sign;
-        if (t->dct && (channel == 1 || channel == 8)) {
+        if (step.edge) {
             /* The first horizontal (vertical) frequency: the step from the left (upper) block's
              * DC to this one's, less the part the neighbour's own coefficient explains. */
-            const int edge = channel == 1 ? (has_left ? left_block[0] - block[0] - left_block[1] : 0)
-                                          : (has_up ? up_block[0] - block[0] - up_block[8] : 0);
-            magnitude = &m->edge_magnitude[cls][channel == 8][BUCKET(edge_bucket, absolute(edge))][count_class];
-            sign = &m->edge_sign[cls][channel == 8][sign_class(edge)][sign_class(left)][sign_class(up)][previous_sign];
+            const int edge = step.edge == 1 ? (has_left ? left_block[0] - block[0] - left_block[1] : 0)
+                                            : (has_up ? up_block[0] - block[0] - up_block[8] : 0);
+            magnitude = &m->edge_magnitude[cls][step.edge - 1][BUCKET(edge_bucket, absolute(edge))][count_class];
+            sign = &m->edge_sign[cls][step.edge - 1][sign_class(edge)][left_sign][up_sign][previous_sign];
         } else {
-            magnitude = &m->magnitude[cls][count_class][BUCKET(magnitude_around_bucket, around)][BUCKET(frequency_bucket, k)];
-            sign = &m->sign[cls][k < SIGN_FREQUENCY - 1 ? k : SIGN_FREQUENCY - 1][sign_class(left)][sign_class(up)]
-                           [previous_sign];
+            magnitude = &m->magnitude[cls][count_class][magnitude_around_bucket[around]][step.frequency];
+            sign = &m->sign[cls][step.sign_frequency][left_sign][up_sign][previous_sign];
         }
-        const unsigned size = 1 + code_uint(co, magnitude, &m->magnitude_by_channel[cls][channel][BUCKET(magnitude_around_bucket, around)],
+        const unsigned size = 1 + code_uint(co, magnitude, &m->magnitude_by_channel[cls][channel][magnitude_around_bucket[around]],
                                             &m->low_magnitude, absolute(value) - 1, 7, encoding);
         const unsigned negative = code_bit(co, sign, value < 0, encoding);
+        magnitudes[channel] = (uint8_t)size;
         if (!encoding) {
             if (size > 128 || (size == 128 && !negative))
                 return ARITH_BAD_VALUE;
@@ -575,12 +618,27 @@ static int walk_init(tensor_walk *t, size_t height, size_t width, size_t channel
     t->blocks = (channels + BLOCK - 1) / BLOCK;
     t->dct = channels % BLOCK == 0;
     t->counts = calloc(2 * width, t->blocks);
+    t->present = calloc(width, t->blocks);
     t->rows = calloc(2 * (width + 2), channels);
+    t->magnitude_rows = calloc(2 * (width + 2), channels);
     t->planes = NULL;
-    if (!t->counts || !t->rows) {
+    if (!t->counts || !t->present || !t->rows || !t->magnitude_rows) {
         free(t->counts);
+        free(t->present);
         free(t->rows);
+        free(t->magnitude_rows);
         return ARITH_NO_MEMORY;
+    }
+    const uint8_t *scan = t->dct ? zigzag : identity;
+    const uint8_t *lower_u = t->dct ? dct_lower_u : previous_channel, *lower_v = t->dct ? dct_lower_v : previous_channel;
+    for (unsigned k = 0; k < BLOCK; k++) {
+        const unsigned channel = scan[k];
+        t->steps[k].channel = (uint8_t)channel;
+        t->steps[k].lower_u = lower_u[channel] == NO_CHANNEL ? (uint8_t)channel : lower_u[channel];
+        t->steps[k].lower_v = lower_v[channel] == NO_CHANNEL ? (uint8_t)channel : lower_v[channel];
+        t->steps[k].frequency = BUCKET(frequency_bucket, k);
+        t->steps[k].sign_frequency = (uint8_t)(k < SIGN_FREQUENCY - 1 ? k : SIGN_FREQUENCY - 1);
+        t->steps[k].edge = (uint8_t)(t->dct && channel == 1 ? 1 : t->dct && channel == 8 ? 2 : 0);
     }
     /* Every model starts at p = 1/2, never seen: one set, then copies of what is set. */
     const size_t count = sizeof t->models.all / sizeof t->models.all[0];
@@ -594,7 +652,9 @@ static int walk_init(tensor_walk *t, size_t height, size_t width, size_t channel
 static void walk_free(tensor_walk *t)
 {
     free(t->counts);
+    free(t->present);
     free(t->rows);
+    free(t->magnitude_rows);
     free(t);
 }
 
@@ -604,9 +664,24 @@ static void walk_select_row(tensor_walk *t, size_t y)
     const size_t row_size = (t->width + 2) * t->channels;
     t->row = t->rows + (y & 1) * row_size;
     t->above = t->rows + ((y & 1) ^ 1) * row_size;
+    t->magnitudes = t->magnitude_rows + (y & 1) * row_size;
+    t->magnitudes_above = t->magnitude_rows + ((y & 1) ^ 1) * row_size;
+    memset(t->magnitudes + t->channels, 0, t->width * t->channels);
 }
 
 static const uint8_t magic[2] = {'A', '1'};
+
+/* The counts to code of the row in t->row, block by block. */
+static void count_row(tensor_walk *t)
+{
+    const size_t c_count = t->channels;
+    for (size_t x = 0; x < t->width; x++)
+        for (size_t b = 0; b < t->blocks; b++) {
+            const int8_t *block = t->row + (x + 1) * c_count + b * BLOCK;
+            const unsigned n = (unsigned)(c_count - b * BLOCK < BLOCK ? c_count - b * BLOCK : BLOCK);
+            t->present[x * t->blocks + b] = (uint8_t)(count_nonzero(block, n) - (t->dct && block[0] != 0));
+        }
+}
 
 /* The encoder's walk: each row copied into the row buffer, channel by channel from planes so
  * that they are read sequentially. */
@@ -621,11 +696,18 @@ static int encode_rows(tensor_walk *t, coder *co, const int8_t *latents, ptrdiff
         int8_t *values = t->row + c_count;
         if (position_stride == (ptrdiff_t)c_count && channel_stride == 1) {
             memcpy(values, source, w * c_count);
+            count_row(t);
         } else if (position_stride == 1) {
-            /* Planes: most of a row's stretch of a plane is zero, eight bytes tested at once. */
+            /* Planes: most of a row's stretch of a plane is zero, eight bytes tested at once; the
+             * blocks' counts are summed from the non-zero stretches as they are copied, which
+             * spares count_row's pass over every block (encode: 2 % fewer instructions, 3 % less
+             * CPU time at dct8-q1). */
             memset(values, 0, w * c_count);
+            memset(t->present, 0, w * t->blocks);
             for (size_t c = 0; c < c_count; c++) {
                 const int8_t *plane = source + (ptrdiff_t)c * channel_stride;
+                uint8_t *present = t->present + c / BLOCK;
+                const unsigned counted = !(t->dct && c % BLOCK == 0); /* a DCT's DC is not counted */
                 for (size_t x = 0; x < w; x += 8) {
                     const size_t end = x + 8 < w ? x + 8 : w;
                     if (end == x + 8) {
@@ -634,8 +716,10 @@ static int encode_rows(tensor_walk *t, coder *co, const int8_t *latents, ptrdiff
                         if (!word)
                             continue;
                     }
-                    for (size_t i = x; i < end; i++)
+                    for (size_t i = x; i < end; i++) {
                         values[i * c_count + c] = plane[i];
+                        present[i * t->blocks] = (uint8_t)(present[i * t->blocks] + ((plane[i] != 0) & counted));
+                    }
                 }
             }
         } else {
@@ -644,6 +728,7 @@ static int encode_rows(tensor_walk *t, coder *co, const int8_t *latents, ptrdiff
                 for (size_t x = 0; x < w; x++)
                     values[x * c_count + c] = plane[(ptrdiff_t)x * position_stride];
             }
+            count_row(t);
         }
         status = encode_row(t, co, y);
     }
