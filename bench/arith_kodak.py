@@ -1,5 +1,5 @@
 """Payload bytes and coding time of the arith codec against laplace and zstd-planes on Kodak's
-dct8 latents, every rate: the measurements docs/wire-arith.md quotes.
+dct8 latents, every rate: the measurements docs/wire.md (`arith`) quotes.
 
     python bench/arith_kodak.py --images /work/shared/data/kodak [--rates 0,1,2,3,4] [--repeats 5]
 

@@ -228,7 +228,7 @@ def test_binding_checks_its_arguments():
 ])
 def test_payload_bytes_are_pinned(shape, digest):
     """A change to the coder that changes its bytes must come with a new format version (the
-    magic's second byte), docs/wire-arith.md and these digests: old receivers must refuse it."""
+    magic's second byte), docs/wire.md (`arith`) and these digests: old receivers must refuse it."""
     latents = pinned(shape)
     payload = _round_trip(latents)
     assert payload[:2] == b"A1"

@@ -1,4 +1,4 @@
-"""docs/wire-arith.md is enough to write a compatible decoder: this one, in plain Python from the
+"""docs/wire.md (`arith`) is enough to write a compatible decoder: this one, in plain Python from the
 document alone, must decode the C coder's payloads to the same tensors."""
 import numpy as np
 import pytest

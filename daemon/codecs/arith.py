@@ -3,7 +3,7 @@
 The coding itself is C (daemon/csrc/arith.c, extension module caed._arith): integer arithmetic
 only, so the board (aarch64) and the host (x86-64) write and read identical bytes, and no
 dependency beyond the C compiler Yocto's setuptools3 already uses. The binding releases the GIL
-while it codes. The payload format is docs/wire-arith.md.
+while it codes. The payload format is docs/wire.md (`arith`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class ArithCodec(Codec):
     """Per position and 64-channel block: the number of non-zero coefficients, then the DC as its
     residual to JPEG-LS's median prediction, then only the coefficients up to the last non-zero
     in zig-zag order (zero flags, magnitudes, signs), each binary decision coded with the mean of
-    two adaptive context models (docs/wire-arith.md). Any (H, W, C) round-trips; C a multiple of
+    two adaptive context models (docs/wire.md (`arith`)). Any (H, W, C) round-trips; C a multiple of
     64 (dct8: Y, Cb, Cr blocks) is the layout the contexts are built for.
 
     Why: at dct8's default rate ~92 % of the values are zero, so coding every symbol (what

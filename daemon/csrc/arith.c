@@ -1,4 +1,4 @@
-/* The `arith` payload codec; see arith.h for the interface and docs/wire-arith.md for the format.
+/* The `arith` payload codec; see arith.h for the interface and docs/wire.md (`arith`) for the format.
  *
  * Cost follows the non-zeros: per position and 64-channel block the coder codes how many
  * coefficients are non-zero, then walks the block in zig-zag order only until it has met them

@@ -2,7 +2,7 @@
  *
  * Pure C99, integer arithmetic only, no Python headers: the same file builds the CPython
  * extension (caed._arith), the libFuzzer harness and the aarch64 cross-check driver, and every
- * CPU writes and reads the same bytes. docs/wire-arith.md describes the payload byte by byte.
+ * CPU writes and reads the same bytes. docs/wire.md (`arith`) describes the payload byte by byte.
  */
 #ifndef CAED_ARITH_H
 #define CAED_ARITH_H
