@@ -34,7 +34,7 @@ Every block keeps the fix point it was sent at, so the reconstruction is held as
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
