@@ -1,4 +1,4 @@
-"""Payload bytes and coding time of the arith codec against laplace and zstd-planes on Kodak's
+"""Payload bytes and coding time of the arith codec against zstd-planes on Kodak's
 dct8 latents, every rate: the measurements docs/wire.md (`arith`) quotes.
 
     python bench/arith_kodak.py --images /work/shared/data/kodak [--rates 0,1,2,3,4] [--repeats 5]
@@ -41,12 +41,7 @@ def latents(images: list[Path], rate: int) -> list[np.ndarray]:
 
 
 def codecs() -> dict:
-    found = {"arith": ArithCodec(), "zstd-planes": CODECS["zstd-planes"]()}
-    try:
-        found["laplace"] = CODECS["laplace"]()
-    except (KeyError, ValueError):  # constriction missing, or laplace retired
-        pass
-    return found
+    return {"arith": ArithCodec(), "zstd-planes": CODECS["zstd-planes"]()}
 
 
 def measure(codec, planes: list[np.ndarray], layout: str, repeats: int) -> tuple[float, float]:
@@ -85,7 +80,7 @@ def main(argv=None) -> int:
         planes = latents(images, rate)
         sizes = {name: sum(len(c.encode(f.transpose(1, 2, 0))) for f in planes) for name, c in coders.items()}
         result["bytes"][f"q{rate}"] = sizes
-        versus = f"  ({100 * (sizes['arith'] / sizes['laplace'] - 1):+.1f} % vs laplace)" if "laplace" in sizes else ""
+        versus = f"  ({100 * (sizes['arith'] / sizes['zstd-planes'] - 1):+.1f} % vs zstd-planes)"
         print(f"q{rate}: " + "  ".join(f"{n} {s:,}" for n, s in sizes.items()) + versus, flush=True)
         if rate != args.timed_rate:
             continue

@@ -195,7 +195,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bitrate", type=float, metavar="KBPS",
                    help="--video: instead of RD curves, hold this bitrate (the daemon's rate control) on the clip "
                         "played at --fps and looped for --seconds; report 10 s windows and the PSNR spread")
-    p.add_argument("--fps", type=float, default=0.0, help="--bitrate: frame rate to play the clip at (default: its own)")
+    p.add_argument("--fps", type=float, default=0.0,
+                   help="--bitrate: frame rate to play the clip at (default: its own)")
     p.add_argument("--seconds", type=float, default=0.0, help="--bitrate: how long (default: the clip once, >= 20 s)")
     p.add_argument("--json", type=Path, required=True, help="where to write the results")
     p.add_argument("--plot", type=Path, help="RD plot (PNG)")

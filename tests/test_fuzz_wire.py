@@ -83,3 +83,34 @@ def test_viewer_receive_loop_counts_every_message(batch):
     total = sum(viewer.metrics.registry.get_sample_value("caed_view_messages_rejected_total", {"reason": r}) or 0
                 for r in wire.REJECT_REASONS)
     assert total == sum(viewer.stats.rejected.values())
+
+
+def valid_inter(codec):
+    """An inter frame (ref_seq 0, seq 1) that replaces one block of its keyframe."""
+    from caed.codecs import create_codec
+    from caed.temporal import TemporalEncoder
+
+    shape = (3, 5, 8)
+    key = np.random.default_rng(0).integers(-20, 20, shape).astype(np.int8)
+    moved = key.copy()
+    moved[1, 2] += 40
+    encoder = TemporalEncoder(create_codec(codec), shape, 0, keyframe_interval=10)
+    encoder.encode(key)
+    coded = encoder.encode(moved)
+    assert not coded.keyframe and coded.blocks_sent == 1
+    return FrameEncoder("cam0", "m", codec).message(shape, coded.payload, picture=(24, 40), fix_point=0, seq=1,
+                                                    ref_seq=0, frame_index=1, t_capture_ns=5)
+
+
+@FUZZ
+@given(st.sampled_from(["arith", "raw", "zstd", "zstd-planes"]), st.data())
+def test_truncated_and_flipped_inter_payloads(codec, data):
+    parts = valid_inter(codec)
+    payload = bytearray(parts[2])
+    if data.draw(st.booleans()):
+        payload = payload[:data.draw(st.integers(0, len(payload) - 1))]
+    else:
+        i = data.draw(st.integers(0, len(payload) - 1))
+        payload[i] ^= data.draw(st.integers(1, 255))
+    frame = decode_or_reject(parts[:2] + [bytes(payload)])
+    assert frame is None or frame.sent.shape == (3, 5)

@@ -115,3 +115,26 @@ def test_decoder_providers_other_than_the_cpu_are_used_when_installed_never_requ
     if "CUDAExecutionProvider" not in available:
         with pytest.raises(ProviderError, match="--provider cpu"):
             providers_for("cuda")
+
+
+def test_inter_frames_without_their_reference_are_counted_and_not_shown():
+    from caed.codecs import create_codec
+    from caed.temporal import TemporalEncoder
+
+    shape = (4, 4, 8)
+    encoder = TemporalEncoder(create_codec("zstd"), shape, 0, keyframe_interval=4)
+    wire, rng, messages = FrameEncoder("cam0", "m", "zstd"), np.random.default_rng(1), []
+    base = rng.integers(-30, 30, shape).astype(np.int8)
+    for i in range(8):
+        latents = base.copy()
+        latents[i % 4, 1] += 50  # one block changes a frame
+        coded = encoder.encode(latents)
+        messages.append(wire.message(shape, coded.payload, picture=(32, 32), fix_point=0, seq=i,
+                                     ref_seq=coded.ref_index, frame_index=i, t_capture_ns=1))
+    v = make_viewer()
+    assert v.take(messages[1:3]) == {}  # joined after the keyframe: nothing to show
+    assert v.take([messages[4]])["cam0"].header.seq == 4  # the next keyframe
+    newest = v.take([messages[6], messages[7]])  # 5 lost: 6 and 7 wait for the next keyframe
+    assert newest == {}
+    assert dict(v.stats.rejected) == {"no_keyframe": 2, "broken_chain": 2} and v.stats.keyframes == 1
+    assert v.metrics.registry.get_sample_value("caed_view_messages_rejected_total", {"reason": "broken_chain"}) == 2

@@ -1,0 +1,57 @@
+"""caed-eval --video on a short clip: the four codecs in one run, and the bitrate report."""
+import json
+import shutil
+
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("matplotlib")
+
+from caed.sources import CctvSource  # noqa: E402
+from caed_models.evaluate import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """Six frames of the fixed-camera source as an MJPG file, smaller than the model's input."""
+    path = tmp_path_factory.mktemp("video") / "cctv.avi"
+    camera = CctvSource(384, 256)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (384, 256))
+    for i in range(6):
+        writer.write(camera.frame(4 * i))
+    writer.release()
+    return path
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed: run tests/setup-system.sh "
+                    "(apt-get install ffmpeg) to compare with MJPEG and x264")
+def test_video_eval_measures_the_four_codecs_in_one_run(clip, tmp_path, capsys):
+    out, plot = tmp_path / "rd.json", tmp_path / "rd.png"
+    assert main(["--video", str(clip), "--frames", "4", "--keyframe-interval", "2", "--codec", "zstd-planes",
+                 "--json", str(out), "--plot", str(plot)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["codecs"]) == {"caed-intra", "caed-temporal", "mjpeg", "x264-live"}
+    assert result["frames"] == 4 and result["size"] == [512, 768] and plot.stat().st_size > 0
+    for points in result["codecs"].values():
+        assert len(points) >= 5 and all(p["bpp"] > 0 and 15 < p["psnr"] < 60 and 0 < p["ms_ssim"] <= 1
+                                        for p in points)
+    assert "caed-temporal" in result["bd_rate"]["caed-intra"] and "caed-temporal" in result["bd_rate"]["x264-live"]
+    # two keyframes among four frames, the inter frames of a still scene: temporal costs less
+    intra = {p["fix_point"]: p["bpp"] for p in result["codecs"]["caed-intra"]}
+    assert all(p["bpp"] < intra[p["fix_point"]] for p in result["codecs"]["caed-temporal"])
+    assert "BD-rate vs caed-intra" in capsys.readouterr().out
+
+
+def test_video_eval_holds_a_bitrate_and_reports_windows(clip, tmp_path):
+    out = tmp_path / "bitrate.json"
+    assert main(["--video", str(clip), "--bitrate", "500", "--fps", "2", "--seconds", "12", "--codec", "zstd-planes",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["frames"] == 24 and result["clip_frames"] == 6 and result["window_kbps_min"] > 0
+    assert result["psnr_std"] >= 0 and sum(result["fix_points"].values()) == 24
+
+
+def test_video_eval_names_a_missing_clip(tmp_path, capsys):
+    assert main(["--video", str(tmp_path / "none.avi"), "--json", str(tmp_path / "x.json")]) == 2
+    assert "cannot open video" in capsys.readouterr().err
