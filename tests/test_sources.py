@@ -184,3 +184,20 @@ def test_frames_the_pipeline_cannot_take_are_counted_source_errors(frame, caplog
     finally:
         latest.stop()
     assert "expected 8-bit BGR" in caplog.text
+
+
+@pytest.mark.parametrize("spec", ["synthetic", "cctv", "images"])
+def test_learning_the_picture_size_takes_no_frame_from_the_stream(spec, tmp_path):
+    """The daemon asks a source its size before streaming; the first frame streamed must still be
+    frame 0, which is what the viewer's --reference replays for frame index 0."""
+    from caed.sources import open_source
+
+    if spec == "images":
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((24, 32, 3), 40 * i, np.uint8))
+        spec = f"images:{tmp_path}"
+    probed, fresh = open_source(spec, 32, 24), open_source(spec, 32, 24)
+    assert probed.picture_size() == (24, 32)
+    probed.open()
+    fresh.open()
+    np.testing.assert_array_equal(probed.read(), fresh.read())

@@ -35,7 +35,9 @@ class FrameSource(ABC):
     def picture_size(self) -> tuple[int, int]:
         """(H, W) of the frames, before streaming: the daemon encodes at the source's own size.
         Reads one frame (a camera says its size only by delivering one) and closes the source
-        again; SourceError if there is none."""
+        again; SourceError if there is none. A source whose frames are numbered across opening
+        and closing (generated ones, image folders) overrides this so that the probe takes none
+        of them: the viewer's reference replays frame i as the i-th published."""
         self.open()
         try:
             return as_bgr(self.read()).shape[:2]

@@ -48,6 +48,9 @@ class CctvSource(FrameSource):
         self._sprites: list[tuple[np.ndarray, np.ndarray, int, float]] = []
         self._index = 0
 
+    def picture_size(self) -> tuple[int, int]:
+        return self.height, self.width
+
     def open(self) -> None:
         if self._scene is not None:
             return
