@@ -136,7 +136,9 @@ class RateControl:
     over the interval reacted a whole interval late, and a 1 s average swung with every keyframe,
     a visible 2 s pumping), and integrates the log of predicted over target into theta, plus a
     small term for the debt of the last interval so the long-run mean is exact. Gain and the
-    largest step are per second, so a 10 fps stream follows a crowd as fast as a 30 fps one.
+    largest step are per second, so a 10 fps stream follows a crowd as fast as a 30 fps one, and
+    it coarsens twice as fast as it refines (vtest at 300 kbit/s: 10 s windows within 10 %
+    97.8 % -> 98.4 %, caed-eval --video --bitrate).
     """
 
     bits_per_frame: float
@@ -151,6 +153,7 @@ class RateControl:
     MAX_STEP_PER_S = 1.5
     INTER_AVERAGE = 0.3  # weight of the newest inter frame in the running average
     DEBT_GAIN = 0.3
+    OVERSHOOT_FACTOR = 2.0
 
     def update(self, bits: int, keyframe: bool) -> None:
         if keyframe:
@@ -162,8 +165,10 @@ class RateControl:
         bound = self.window * self.bits_per_frame
         self.debt = float(np.clip(self.debt + bits - self.bits_per_frame, -bound, bound))
         error = math.log2(max(predicted, 1.0) / self.bits_per_frame) + self.DEBT_GAIN * self.debt / bound
-        step = self.MAX_STEP_PER_S / self.fps
-        self.theta = float(np.clip(self.theta + np.clip(self.GAIN_PER_S / self.fps * error, -step, step),
+        # coarsen twice as fast as refine: an overshoot (people walking in) is what breaks a window
+        faster = self.OVERSHOOT_FACTOR if error > 0 else 1.0
+        step = faster * self.MAX_STEP_PER_S / self.fps
+        self.theta = float(np.clip(self.theta + np.clip(faster * self.GAIN_PER_S / self.fps * error, -step, step),
                                    0.0, self.max_theta))
 
 
