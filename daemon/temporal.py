@@ -1,5 +1,5 @@
 """Temporal coding in the latent domain: keyframes, inter frames that update only the latent
-blocks that changed, and the viewer's side of it (docs/wire-temporal.md specifies the wire).
+blocks that changed, and the viewer's side of it (docs/temporal.md; docs/wire.md specifies the wire).
 
 A fixed camera repeats most of its picture. The board holds the exact int8 latents every viewer
 reconstructs, so it can predict in the latent domain with no decoder of its own: per latent
