@@ -267,7 +267,6 @@ class TemporalEncoder:
         # value across a decision boundary), the noise floor takes out the rest.
         diff = cv2.addWeighted(q, 2.0 ** (self.fix_point - fix_point), reference, -1.0, 0.0, dtype=cv2.CV_32F)
         d_skip = np.einsum("ij,ij->i", diff, diff)  # 2x faster than cv2.multiply + reduce, 17x than REDUCE_SUM2
-        step2 = (2.0 ** (self.fix_point - fix_point)) ** 2
         # The noise level is the median block's error, except when the whole picture changes (a
         # pan, a cut, the lights): it rises at most 2 % a frame, so that change is sent, not ignored.
         self._noise = min(float(np.median(d_skip)), self._noise * NOISE_RISE)
