@@ -128,6 +128,18 @@ print(received, flush=True)
 """
 
 
+def camera_latents(spec: manifest.ModelSpec, picture: tuple[int, int], frames: int, threads: int = 1) -> list:
+    """The int8 latents (H, W, C) of the synthetic camera's first views at `picture` size, as the
+    daemon computes them (preprocessing, padding, the ONNX encoder)."""
+    h, w = picture
+    encoder = OnnxEncoder(spec, workers=1, threads=threads, picture=picture)
+    camera = SyntheticSource(w, h)
+    pre = Preprocessor(w, h, spec.input_fix_point, spec.input_colours, encoder.input.shape[:2])
+    latents = [encoder.submit(pre(camera.frame(7 * i))).result() for i in range(frames)]
+    encoder.close()
+    return latents
+
+
 def bench_codec(spec: manifest.ModelSpec, picture: tuple[int, int], frames: int) -> dict:
     """The default payload codec against zstd-planes on the latents of `frames` camera frames (the
     synthetic camera's views), one thread, the two taking turns frame by frame so that a slow
@@ -135,11 +147,7 @@ def bench_codec(spec: manifest.ModelSpec, picture: tuple[int, int], frames: int)
     coding thread (the steadier figure on a loaded machine); bits per pixel of the payloads."""
     name = DaemonConfig.codec
     h, w = picture
-    encoder = OnnxEncoder(spec, workers=1, threads=1, picture=picture)
-    camera = SyntheticSource(w, h)
-    pre = Preprocessor(w, h, spec.input_fix_point, spec.input_colours, encoder.input.shape[:2])
-    latents = [encoder.submit(pre(camera.frame(7 * i))).result() for i in range(frames)]
-    encoder.close()
+    latents = camera_latents(spec, picture, frames)
     codecs = {name: create_codec(name), "zstd-planes": create_codec("zstd-planes")}
     timing = {k: {"encode": [], "decode": [], "encode_cpu": [], "decode_cpu": [], "bytes": 0} for k in codecs}
     for q in latents:
@@ -307,12 +315,8 @@ def bench_decoder(spec: manifest.ModelSpec, picture: tuple[int, int], repeats: i
     from .decoder import OnnxDecoder
 
     h, w = picture
-    encoder = OnnxEncoder(spec, workers=1, threads=threads, picture=picture)
-    frame = np.empty(encoder.input.shape, np.int8)
-    Preprocessor(w, h, spec.input_fix_point, spec.input_colours, encoder.input.shape[:2])(
-        SyntheticSource(w, h).frame(0), frame)
-    planes = np.ascontiguousarray(encoder.submit(frame).result().transpose(2, 0, 1))
-    encoder.close()
+    (latents,) = camera_latents(spec, picture, 1, threads)
+    planes = np.ascontiguousarray(latents.transpose(2, 0, 1))
     decoders = {"decoder": OnnxDecoder(spec, threads), "fp32": OnnxDecoder(spec, threads, precision="fp32")}
     times: dict[str, list[float]] = {k: [] for k in decoders}
     for d in decoders.values():
