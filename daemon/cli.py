@@ -118,22 +118,23 @@ EPILOG = """examples:
 """
 
 
-def open_camera(cfg: DaemonConfig) -> tuple[FrameSource, tuple[int, int], tuple[int, int] | None]:
-    """The configured source, the size of its frames, and the picture size to stream: the
-    source's own (native), the configured one (HxW), or None: the model's input size (fit).
-    ValueError for a source spec that names nothing, SourceError for one that gives no frame."""
+def open_camera(cfg: DaemonConfig) -> tuple[FrameSource, tuple[int, int] | None]:
+    """The configured source and the picture size to stream: the source's own (native: the one
+    case that opens the source to learn it), the configured one (HxW), or None: the model's input
+    size (fit). ValueError for a source spec that names nothing, SourceError for a native source
+    that gives no frame."""
     size = cfg.picture()
     h, w = size or SYNTHETIC_SIZE
     source = open_source(cfg.source, w, h, cfg.fps, cfg.loop)
-    frames = source.picture_size()
-    return source, frames, frames if cfg.resolution == "native" else size
+    return source, source.picture_size() if cfg.resolution == "native" else size
 
 
 def check(cfg: DaemonConfig) -> int:
     """Preflight: open the source and load backend and model, print what a user needs to know
     before `systemctl start`: among it the source's frame size and the encoder's input size."""
     try:
-        source, frames, picture = open_camera(cfg)
+        source, picture = open_camera(cfg)
+        frames = picture if cfg.resolution == "native" else source.picture_size()
         encoder = create_encoder(cfg.backend, cfg.model, 1, cfg.onnx_int8, cfg.onnx_threads,
                                  dpu_wait_s=CHECK_DPU_WAIT_S, picture=picture)
     except (ValueError, SourceError, EncoderError) as e:
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     single_threaded_opencv()
     keep_freed_memory()
     try:
-        source, frames, picture = open_camera(cfg)
+        source, picture = open_camera(cfg)
     except ValueError as e:
         config.fail("caed", f"source = {cfg.source!r}: {e}", config.EXIT_USAGE)
     except SourceError as e:  # systemd restarts the service: the camera may be back by then
@@ -216,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     except (PublisherError, MetricsServerError) as e:
         encoder.close()
         config.fail("caed", str(e))
-    log.info("%s encoder %s (%d workers), source frames %dx%d, picture %dx%d (%s), encoder input %dx%d, "
-             "latents %s, publishing %s on %s", encoder.name, encoder.model_id, encoder.workers, frames[1], frames[0],
+    log.info("%s encoder %s (%d workers), picture %dx%d (resolution %s), encoder input %dx%d, "
+             "latents %s, publishing %s on %s", encoder.name, encoder.model_id, encoder.workers,
              w, h, cfg.resolution, encoder.input.shape[1], encoder.input.shape[0],
              "x".join(map(str, encoder.latent.shape)), cfg.stream, publisher.endpoint)
     if encoder.name == "onnx":
