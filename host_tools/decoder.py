@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from caed import manifest
-from caed.fixed_point import decoded_pixels, dequantize
+from caed.fixed_point import decoded_pixels, dequantize, padded_size
 from caed.wire import Rejected
 
 
@@ -101,6 +101,9 @@ class DecoderSet:
         self._decoders: dict[tuple[str, int], OnnxDecoder] = {}
 
     def get(self, model_id: str, latent_shape: tuple, picture: tuple[int, int], sharing: int = 1) -> OnnxDecoder:
+        max_h, max_w = self._max_picture
+        if picture[0] > max_h or picture[1] > max_w:  # before any decoder is loaded for it
+            raise Rejected("shape", f"picture {picture[0]}x{picture[1]} exceeds this viewer's maximum {max_h}x{max_w}")
         threads = self._threads or max(1, (os.cpu_count() or 1) // max(1, sharing))
         with self._lock:
             decoder = self._decoders.get((model_id, threads))
@@ -114,13 +117,11 @@ class DecoderSet:
         c = decoder.spec.latent_shape[2]
         if latent_shape[2] != c:
             raise Rejected("shape", f"model {model_id}: {latent_shape[2]} latent channels, decoder expects {c}")
-        max_h, max_w = self._max_picture
-        if picture[0] > max_h or picture[1] > max_w:
-            raise Rejected("shape", f"picture {picture[0]}x{picture[1]} exceeds this viewer's maximum {max_h}x{max_w}")
         # The decoder's activations grow with the latent area: bound it by the maximum picture's,
         # whatever the picture size claims (a latent position covers at least one size multiple).
         multiple = decoder.spec.size_multiple
-        if latent_shape[0] > -(-max_h // multiple) or latent_shape[1] > -(-max_w // multiple):
+        padded_h, padded_w = padded_size(max_h, max_w, multiple)
+        if latent_shape[0] > padded_h // multiple or latent_shape[1] > padded_w // multiple:
             raise Rejected("shape", f"model {model_id}: latents {latent_shape[0]}x{latent_shape[1]} exceed what a "
                                     f"{max_h}x{max_w} picture needs")
         return decoder
