@@ -28,6 +28,7 @@ from caed.fixed_point import (decoded_pixels, dequantize, encoder_input_float, p
                               quantize_latents, replicate_padding)
 
 from caed.manifest import ModelNotFound, ModelSpec, available, find
+from caed.temporal import REFERENCES
 from .data import image_paths, load_rgb
 from .metrics import bd_rate, bpp, ms_ssim
 
@@ -89,13 +90,16 @@ class ModelCodec:
         x = encoder_input_float(replicate_padding(padded, h, w), self.spec.input_fix_point, self.spec.input_colours)
         return self.encoders[encoder].run(["latent"], {"image": x[None]})[0]
 
+    def decode(self, values: np.ndarray) -> np.ndarray:
+        """float32 latent values (C, H, W) → the RGB uint8 picture, the encoder's padding included."""
+        return decoded_pixels(self.decoder.run(["image"], {"latent": values[None]})[0][0])
+
     def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:
         h, w = rgb.shape[:2]
         planes = quantize_latents(latent[0], fix_point)
         parts = self._encode_frame(planes.transpose(1, 2, 0), picture=(h, w), fix_point=fix_point,
                                    model_id=self.spec.model_id, codec=codec)
-        image = self.decoder.run(["image"], {"latent": dequantize(planes, fix_point)[None]})[0][0]
-        return measure(rgb, decoded_pixels(image)[:h, :w], sum(len(p) for p in parts))
+        return measure(rgb, self.decode(dequantize(planes, fix_point))[:h, :w], sum(len(p) for p in parts))
 
 
 def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int], codec: str,
@@ -190,7 +194,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--frames", type=int, default=150, help="--video: frames from the start of the clip (default 150)")
     p.add_argument("--keyframe-interval", type=int, default=50,
                    help="--video: frames between caed-temporal's keyframes (default 50, x264-live's -g)")
-    p.add_argument("--reference", default="previous", choices=("previous", "keyframe"),
+    p.add_argument("--reference", default="previous", choices=REFERENCES,
                    help="--video: what caed-temporal's inter frames are predicted from")
     p.add_argument("--bitrate", type=float, metavar="KBPS",
                    help="--video: instead of RD curves, hold this bitrate (the daemon's rate control) on the clip "

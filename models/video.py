@@ -21,11 +21,12 @@ import cv2
 import numpy as np
 
 from caed.codecs import create_codec
-from caed.fixed_point import cover_and_crop, decoded_pixels, dequantize, quantize_latents
+from caed.fixed_point import cover_and_crop, dequantize, quantize_latents
 from caed.manifest import ModelSpec
 from caed.temporal import TemporalEncoder
 from caed.wire import FrameEncoder
 
+from .evaluate import ModelCodec
 from .metrics import bpp
 
 RATES = (0, 1, 2, 3, 4)  # fix point reductions from the finest rate: dct8-q0..q4
@@ -89,41 +90,18 @@ def ffmpeg_point(frames: list[np.ndarray], fps: float, codec_args: list[str], su
     return bpp(nbytes, h, w * len(frames)), list(pictures)
 
 
-class VideoModel:
-    """The multi-rate model's float encoder and decoder (dct8: one encoder for all rates)."""
-
-    def __init__(self, spec: ModelSpec):
-        import onnxruntime as ort
-
-        from caed.fixed_point import encoder_input_float
-
-        self._input = encoder_input_float
-        self.spec = spec
-        self.encoder = ort.InferenceSession(str(spec.encoder), providers=["CPUExecutionProvider"])
-        self.decoder = ort.InferenceSession(str(spec.decoder), providers=["CPUExecutionProvider"])
-
-    def latents(self, rgb: np.ndarray) -> np.ndarray:
-        """Float latents (C, H, W)."""
-        x = self._input(rgb, self.spec.input_fix_point, self.spec.input_colours)[None]
-        return self.encoder.run(["latent"], {"image": x})[0][0]
-
-    def decode(self, values: np.ndarray) -> np.ndarray:
-        """float (C, H, W) latent values → RGB uint8."""
-        return decoded_pixels(self.decoder.run(["image"], {"latent": values[None]})[0][0])
-
-
 def evaluate_video(frames: list[np.ndarray], fps: float, spec: ModelSpec, codec: str, measure,
                    keyframe_interval: int = KEYFRAME_INTERVAL, reference: str = "keyframe", rates=RATES,
                    lambda_scale: float = 1.0, classic: bool = True, progress=print) -> dict:
     """{"codecs": {name: [point dicts]}} for the frames; `measure(reference, decoded, nbytes)` → Point."""
     from .evaluate import mean_point
 
-    model = VideoModel(spec)
+    model = ModelCodec(spec)
     finest = spec.latent_fix_point  # the finest rate of the family: every coarser one derives from it
     wire = FrameEncoder("eval", spec.model_id, codec)
     latents = []
     for rgb in frames:
-        latents.append(quantize_latents(model.latents(rgb), finest).transpose(1, 2, 0))  # int8 HWC at F0
+        latents.append(quantize_latents(model.latents(rgb, "float")[0], finest).transpose(1, 2, 0))  # int8 HWC at F0
     progress(f"encoded {len(frames)} frames with {spec.encoder.name}")
     codecs: dict[str, list[dict]] = {}
     shape = latents[0].shape
@@ -173,7 +151,7 @@ def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: floa
     """The daemon's rate control on a clip played at `fps` and looped (as the daemon loops a file)
     for `seconds`: bitrate over every 10 s window (sliding by one frame) against the target, and
     the PSNR spread of the frames (every `psnr_every`-th, decoded)."""
-    model = VideoModel(spec)
+    model = ModelCodec(spec)
     h, w, _ = spec.input_shape
     clip, _ = read_frames(path, 100_000, w, h)
     total = round(seconds * fps)
@@ -185,7 +163,7 @@ def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: floa
     for i in range(total):
         k = i % len(clip)
         if k not in cache:
-            cache[k] = quantize_latents(model.latents(clip[k]), spec.latent_fix_point).transpose(1, 2, 0)
+            cache[k] = quantize_latents(model.latents(clip[k], "float")[0], spec.latent_fix_point).transpose(1, 2, 0)
         coded = encoder.encode(cache[k], force_keyframe=k == 0 and i > 0)  # the loop's cut
         bits.append(8 * sum(len(p) for p in wire.message(cache[k].shape, coded.payload, picture=clip[k].shape[:2],
                                                          fix_point=coded.fix_point, seq=i, ref_seq=coded.ref_index,
