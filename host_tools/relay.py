@@ -28,7 +28,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from caed import config
 from caed.config import setting
-from caed.curve import CurveError, check_clients, load_public, load_secret, serve_curve
+from caed.curve import CurveError, check_clients, connect_curve, load_public, load_secret, serve_curve
 from caed.metrics import MetricsServerError, serve
 from caed.publisher import is_loopback
 
@@ -142,13 +142,10 @@ class Relay:
                 self._auth = serve_curve(self.viewers, cfg.curve_secret_key, cfg.curve_clients)
             self.viewers.bind(cfg.bind)
             self.endpoint = self.viewers.getsockopt_string(zmq.LAST_ENDPOINT)
-            if cfg.curve_server_key:
-                public, secret = load_secret(cfg.curve_secret_key)
-                self.boards.curve_publickey, self.boards.curve_secretkey = public, secret
             keys = cfg.curve_server_key * len(cfg.connect) if len(cfg.curve_server_key) == 1 else cfg.curve_server_key
             for i, endpoint in enumerate(cfg.connect):
-                if keys:  # a socket option that applies to the connections made after it is set
-                    self.boards.curve_serverkey = load_public(keys[i])
+                if keys:  # socket options that apply to the connections made after they are set
+                    connect_curve(self.boards, cfg.curve_secret_key, keys[i])
                 self.boards.connect(endpoint)
         except (zmq.ZMQError, CurveError) as e:
             self.close()
