@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from ..fixed_point import cover_and_crop
-from .base import FrameSource, Pacer, SourceError
-from .synthetic import _photo_dir
+from .base import FrameSource, Pacer
+from .synthetic import read_photo
 
 SCENE = "motorcycle_left.png"  # a room seen from a fixed point
 # (photo, crop x, y, w, h as shares of the photo, path period in frames, phase): people-sized
@@ -32,13 +32,6 @@ READ_NOISE_SIGMA = 1.5
 NOISE_SEED = 14
 
 
-def _read(name: str) -> np.ndarray:
-    img = cv2.imread(str(_photo_dir() / name), cv2.IMREAD_COLOR)
-    if img is None:
-        raise SourceError(f"scikit-image sample photo {name} is missing or unreadable")
-    return img
-
-
 class CctvSource(FrameSource):
     def __init__(self, width: int, height: int, fps: float = 30.0):
         self.width, self.height = width, height
@@ -54,10 +47,10 @@ class CctvSource(FrameSource):
     def open(self) -> None:
         if self._scene is not None:
             return
-        self._scene = cover_and_crop(_read(SCENE), self.width, self.height).astype(np.float32)
+        self._scene = cover_and_crop(read_photo(SCENE), self.width, self.height).astype(np.float32)
         side = max(8, round(OBJECT_HEIGHT * self.height))
         for name, (x, y, w, h), period, phase in OBJECTS:
-            img = _read(name)
+            img = read_photo(name)
             ih, iw = img.shape[:2]
             crop = img[round(y * ih):round((y + h) * ih), round(x * iw):round((x + w) * iw)]
             size = (max(4, round(side * crop.shape[1] / crop.shape[0])), side)

@@ -26,13 +26,19 @@ def _photo_dir() -> Path:
     return Path(spec.submodule_search_locations[0]) / "data"
 
 
+def read_photo(name: str) -> np.ndarray:
+    """One of scikit-image's sample photographs, BGR (the synthetic and cctv sources' material)."""
+    img = cv2.imread(str(_photo_dir() / name), cv2.IMREAD_COLOR)
+    if img is None:
+        raise SourceError(f"scikit-image sample photo {name} is missing or unreadable")
+    return img
+
+
 def _canvas(height: int) -> np.ndarray:
     """The photos scaled to a common height and laid side by side (BGR)."""
     tiles = []
     for name in PHOTOS:
-        img = cv2.imread(str(_photo_dir() / name), cv2.IMREAD_COLOR)
-        if img is None:
-            raise SourceError(f"scikit-image sample photo {name} is missing or unreadable")
+        img = read_photo(name)
         scale = height / img.shape[0]
         tiles.append(cv2.resize(img, (round(img.shape[1] * scale), height), interpolation=cv2.INTER_AREA))
     return np.ascontiguousarray(np.concatenate(tiles, axis=1))
