@@ -3,7 +3,7 @@ dct8 latents, every rate: the measurements docs/wire.md (`arith`) quotes.
 
     python bench/arith_kodak.py --images /work/shared/data/kodak [--rates 0,1,2,3,4] [--repeats 5]
 
-Latents are computed the way caed-eval computes them (int8 encoder, ONNX Runtime) and kept in
+Latents are computed by caed-eval's own ModelCodec (int8 encoder, ONNX Runtime) and kept in
 memory. Times are one thread, wall clock, p50 over every frame and repeat, for (C, H, W) planes
 (what ONNX gives) and NHWC (what the DPU gives); the spread is that of the p50 over --runs runs.
 """
@@ -16,28 +16,21 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
-import onnxruntime as ort
 
 from caed.codecs import CODECS, PayloadError
 from caed.codecs.arith import ArithCodec
-from caed.fixed_point import encoder_input_float, quantize_latents
+from caed.fixed_point import quantize_latents
 from caed.manifest import find
+from caed_models.data import load_rgb
+from caed_models.evaluate import ModelCodec
 
 
 def latents(images: list[Path], rate: int) -> list[np.ndarray]:
-    """(C, H, W) int8 dct8-q<rate> latents of each image, cropped to a multiple of 8."""
+    """(C, H, W) int8 dct8-q<rate> latents of each image, as caed-eval computes them."""
     spec = find(f"dct8-q{rate}")
-    session = ort.InferenceSession(str(spec.encoder_int8), providers=["CPUExecutionProvider"])
-    out = []
-    for path in images:
-        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        rgb = rgb[: rgb.shape[0] // 8 * 8, : rgb.shape[1] // 8 * 8]
-        x = encoder_input_float(rgb, spec.input_fix_point, spec.input_colours)[None]
-        latent = session.run(["latent"], {"image": x})[0][0]
-        out.append(quantize_latents(latent, spec.latent_fix_point))
-    return out
+    model = ModelCodec(spec)
+    return [quantize_latents(model.latents(load_rgb(path), "int8")[0], spec.latent_fix_point) for path in images]
 
 
 def codecs() -> dict:

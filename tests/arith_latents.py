@@ -43,20 +43,13 @@ def kodak(count: int, rate: int = 1) -> list[np.ndarray]:
     if not paths:
         return []
     try:
-        import cv2
-        import onnxruntime as ort
-
-        from caed.fixed_point import encoder_input_float, quantize_latents
+        from caed.fixed_point import quantize_latents
         from caed.manifest import find
+        from caed_models.data import load_rgb
+        from caed_models.evaluate import ModelCodec
     except ImportError:
         return []
     spec = find(f"dct8-q{rate}")
-    session = ort.InferenceSession(str(spec.encoder_int8), providers=["CPUExecutionProvider"])
-    out = []
-    for path in paths:
-        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        rgb = rgb[: rgb.shape[0] // 8 * 8, : rgb.shape[1] // 8 * 8]  # Kodak's sides are multiples of 8 already
-        x = encoder_input_float(rgb, spec.input_fix_point, spec.input_colours)[None]
-        latent = session.run(["latent"], {"image": x})[0][0]
-        out.append(np.ascontiguousarray(quantize_latents(latent, spec.latent_fix_point).transpose(1, 2, 0)))
-    return out
+    model = ModelCodec(spec)
+    return [np.ascontiguousarray(quantize_latents(model.latents(load_rgb(path), "int8")[0], spec.latent_fix_point)
+                                 .transpose(1, 2, 0)) for path in paths]
