@@ -19,7 +19,8 @@ from .metrics import DaemonMetrics, MetricsServerError, serve
 from .notify import SystemdNotifier
 from .pipeline import Pipeline
 from .publisher import PublisherError, ZmqPublisher
-from .sources import SPEC_HELP, FrameSource, LatestFrameSource, SourceError, open_source
+from .sources import (RESOLUTIONS_HELP, SPEC_HELP, FrameSource, LatestFrameSource, SourceError, open_source,
+                      parse_resolution)
 from .tuning import keep_freed_memory, single_threaded_opencv
 from .temporal import REFERENCES, TemporalEncoder
 from .wire import MAX_NAME, FrameEncoder
@@ -36,10 +37,8 @@ class DaemonConfig:
     source: str = setting("synthetic", "where frames come from: " + SPEC_HELP)
     fps: float = setting(0.0, "pace synthetic, file and folder sources (0 = the file's own rate, else 30)",
                          min=0.0, max=1000.0)
-    resolution: str = setting("native", "picture size streamed: native = the source's own (padded for the "
-                                        "encoder, never cropped or resized), HxW = scaled to cover that size "
-                                        "and centre-cropped (e.g. 720x1280), fit = the model's input size "
-                                        "(what an xmodel was built for)")
+    resolution: str = setting("native", "picture size streamed: " + RESOLUTIONS_HELP + " (what an xmodel was "
+                                        "built for)")
     loop: bool = setting(True, "replay files and image folders when they end")
     exit_at_eof: bool = setting(False, "stop when a file or folder ends (with --no-loop); otherwise stay up, idle")
     backend: str = setting("onnx", "encoder backend: vart = DPU via VART, onnx = CPU via ONNX Runtime",
@@ -76,10 +75,7 @@ class DaemonConfig:
 
     def picture(self) -> tuple[int, int] | None:
         """The HxW `resolution` names, or None for native and fit."""
-        if self.resolution in ("native", "fit"):
-            return None
-        h, w = (int(v) for v in self.resolution.lower().split("x"))
-        return h, w
+        return parse_resolution(self.resolution)
 
     def validate(self) -> None:
         try:

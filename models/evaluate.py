@@ -28,6 +28,7 @@ from caed.fixed_point import (decoded_pixels, dequantize, encoder_input_float, p
                               quantize_latents, replicate_padding)
 
 from caed.manifest import ModelNotFound, ModelSpec, available, find
+from caed.sources import RESOLUTIONS_HELP, parse_resolution
 from caed.temporal import REFERENCES
 from .data import image_paths, load_rgb
 from .metrics import bd_rate, bpp, ms_ssim
@@ -194,6 +195,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--frames", type=int, default=150, help="--video: frames from the start of the clip (default 150)")
     p.add_argument("--keyframe-interval", type=int, default=50,
                    help="--video: frames between caed-temporal's keyframes (default 50, x264-live's -g)")
+    p.add_argument("--resolution", default="native",
+                   help="--video: the pictures streamed, as the daemon's setting: " + RESOLUTIONS_HELP +
+                        " (default native)")
     p.add_argument("--reference", default="previous", choices=REFERENCES,
                    help="--video: what caed-temporal's inter frames are predicted from")
     p.add_argument("--bitrate", type=float, metavar="KBPS",
@@ -216,6 +220,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--coarsen must be comma-separated integers, got {args.coarsen!r}")
     if any(k < 0 for k in args.coarsen):
         p.error("--coarsen values must be >= 0")
+    try:
+        size = parse_resolution(args.resolution)
+    except ValueError:
+        p.error(f"--resolution must be native, fit or HxW (e.g. 720x1280), got {args.resolution!r}")
+    if size is not None and min(size) < 1:
+        p.error(f"--resolution sides must be positive, got {args.resolution!r}")
     return args
 
 
@@ -229,10 +239,10 @@ def video_main(args) -> int:
         codec = spec.manifest.get("payload_codec", "zstd") if args.codec == "auto" else args.codec
         if codec not in CODECS:
             raise ValueError(f"unknown payload codec {codec!r}; known: {', '.join(CODECS)}")
+        size = spec.input_shape[:2] if args.resolution == "fit" else parse_resolution(args.resolution)
         if args.bitrate:
-            return bitrate_main(args, spec, codec)
-        h, w, _ = spec.input_shape
-        frames, fps = read_frames(args.video, args.frames, w, h)
+            return bitrate_main(args, spec, codec, size)
+        frames, fps = read_frames(args.video, args.frames, size)
         result = evaluate_video(frames, fps, spec, codec, measure, args.keyframe_interval, args.reference,
                                 progress=lambda s: print(s, file=sys.stderr))
     except (FileNotFoundError, ValueError, ModelNotFound, FfmpegMissing) as e:
@@ -242,6 +252,7 @@ def video_main(args) -> int:
     result["bd_rate"] = {anchor: video_bd_rates(result["codecs"], anchor) for anchor in ("caed-intra", "x264-live")}
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     if args.plot:
+        h, w = result["size"]
         plot(result, args.plot, f"{args.video.name}: {result['frames']} frames at {w}x{h}, {codec}")
     for anchor, rates in result["bd_rate"].items():
         for name, bd in rates.items():
@@ -252,7 +263,7 @@ def video_main(args) -> int:
 DEFAULT_VIDEO_MODEL = "dct8-q0"
 
 
-def bitrate_main(args, spec: ModelSpec, codec: str) -> int:
+def bitrate_main(args, spec: ModelSpec, codec: str, size: tuple[int, int] | None) -> int:
     import cv2
 
     from .video import hold_bitrate
@@ -262,7 +273,7 @@ def bitrate_main(args, spec: ModelSpec, codec: str) -> int:
     cap.release()
     fps = args.fps or native_fps
     seconds = args.seconds or max(20.0, length / fps)
-    result = hold_bitrate(args.video, spec, codec, args.bitrate, fps, seconds,
+    result = hold_bitrate(args.video, spec, codec, args.bitrate, fps, seconds, size,
                           progress=lambda s: print(s, file=sys.stderr))
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{result['video']}: target {args.bitrate:g} kbit/s, 10 s windows {result['window_kbps_min']} .. "

@@ -1,7 +1,8 @@
 """`caed-eval --video`: rate-distortion over consecutive frames of a clip, caed against video codecs.
 
-Frames are fitted to the model's input size exactly as the daemon fits a camera (cover and crop),
-so every codec sees the pictures the daemon would stream. In one run:
+Frames are the pictures the daemon would stream with the same `resolution`: by default the clip's
+own size (native: the encoder pads it, the decoded picture is cropped back, nothing is resized), or
+scaled to cover a size and centre-cropped; every codec sees those pictures. In one run:
 - `caed-intra`: every frame alone, at each rate of the multi-rate model (fix points F0..F0-4);
 - `caed-temporal`: caed.temporal's keyframes and inter frames at each rate (same rates);
 - `mjpeg`: ffmpeg's MJPEG at a range of q:v;
@@ -21,7 +22,7 @@ import cv2
 import numpy as np
 
 from caed.codecs import create_codec
-from caed.fixed_point import cover_and_crop, dequantize, quantize_latents
+from caed.fixed_point import cover_and_crop, dequantize, psnr, quantize_latents
 from caed.manifest import ModelSpec
 from caed.temporal import TemporalEncoder
 from caed.wire import FrameEncoder
@@ -40,8 +41,9 @@ class FfmpegMissing(RuntimeError):
     pass
 
 
-def read_frames(path: Path, frames: int, width: int, height: int) -> tuple[list[np.ndarray], float]:
-    """The first `frames` frames of a clip as RGB uint8, fitted to width x height; and its frame rate."""
+def read_frames(path: Path, frames: int, size: tuple[int, int] | None = None) -> tuple[list[np.ndarray], float]:
+    """The first `frames` frames of a clip as RGB uint8, at their own size (size None) or covering
+    size = (H, W) and centre-cropped as the daemon fits a camera; and the clip's frame rate."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise FileNotFoundError(f"cannot open video {path}")
@@ -51,11 +53,19 @@ def read_frames(path: Path, frames: int, width: int, height: int) -> tuple[list[
         ok, frame = cap.read()
         if not ok:
             break
-        out.append(cv2.cvtColor(cover_and_crop(frame, width, height), cv2.COLOR_BGR2RGB))
+        if size is not None:
+            frame = cover_and_crop(frame, size[1], size[0])
+        out.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     cap.release()
     if not out:
         raise ValueError(f"no frames decoded from {path}")
     return out, fps
+
+
+def int8_latents(model: ModelCodec, rgb: np.ndarray, fix_point: int) -> np.ndarray:
+    """The picture's latents as the daemon's encoder hands them to the temporal coder: int8 (H, W, C)
+    at `fix_point`."""
+    return quantize_latents(model.latents(rgb, "float")[0], fix_point).transpose(1, 2, 0)
 
 
 def ffmpeg() -> str:
@@ -101,10 +111,11 @@ def evaluate_video(frames: list[np.ndarray], fps: float, spec: ModelSpec, codec:
     wire = FrameEncoder("eval", spec.model_id, codec)
     latents = []
     for rgb in frames:
-        latents.append(quantize_latents(model.latents(rgb, "float")[0], finest).transpose(1, 2, 0))  # int8 HWC at F0
+        latents.append(int8_latents(model, rgb, finest))
     progress(f"encoded {len(frames)} frames with {spec.encoder.name}")
     codecs: dict[str, list[dict]] = {}
     shape = latents[0].shape
+    h, w = frames[0].shape[:2]
     for k in rates:
         fix_point = finest - k
         intra, temporal, sent_share = [], [], []
@@ -114,13 +125,13 @@ def evaluate_video(frames: list[np.ndarray], fps: float, spec: ModelSpec, codec:
             coarse = quantize_latents(dequantize(q, finest), fix_point)
             parts = wire.encode(coarse, picture=rgb.shape[:2], fix_point=fix_point, seq=i, frame_index=i,
                                 t_capture_ns=0)
-            intra.append(measure(rgb, model.decode(dequantize(coarse.transpose(2, 0, 1), fix_point)),
+            intra.append(measure(rgb, model.decode(dequantize(coarse.transpose(2, 0, 1), fix_point))[:h, :w],
                                  sum(len(p) for p in parts)))
             coded = temporal_encoder.encode(q)
             nbytes = sum(len(p) for p in wire.message(shape, coded.payload, picture=rgb.shape[:2],
                                                       fix_point=coded.fix_point, seq=i, ref_seq=coded.ref_index,
                                                       frame_index=i, t_capture_ns=0))
-            temporal.append(measure(rgb, model.decode(temporal_encoder.values()), nbytes))
+            temporal.append(measure(rgb, model.decode(temporal_encoder.values())[:h, :w], nbytes))
             if not coded.keyframe:
                 sent_share.append(coded.blocks_sent / coded.blocks)
         for name, points in (("caed-intra", intra), ("caed-temporal", temporal)):
@@ -147,36 +158,35 @@ def evaluate_video(frames: list[np.ndarray], fps: float, spec: ModelSpec, codec:
 
 
 def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: float, seconds: float,
-                 keyframe_interval_s: float = 2.0, psnr_every: int = 3, progress=print) -> dict:
+                 size: tuple[int, int] | None = None, keyframe_interval_s: float = 2.0, psnr_every: int = 3,
+                 progress=print) -> dict:
     """The daemon's rate control on a clip played at `fps` and looped (as the daemon loops a file)
     for `seconds`: bitrate over every 10 s window (sliding by one frame) against the target, and
     the PSNR spread of the frames (every `psnr_every`-th, decoded)."""
     model = ModelCodec(spec)
-    h, w, _ = spec.input_shape
-    clip, _ = read_frames(path, 100_000, w, h)
+    clip, _ = read_frames(path, 100_000, size)
+    h, w = clip[0].shape[:2]
     total = round(seconds * fps)
-    encoder = TemporalEncoder(create_codec(codec), tuple(spec.latent_shape), spec.latent_fix_point,
+    cache = {0: int8_latents(model, clip[0], spec.latent_fix_point)}
+    encoder = TemporalEncoder(create_codec(codec), cache[0].shape, spec.latent_fix_point,
                               max(1, round(keyframe_interval_s * fps)), bitrate_bps=1e3 * kbps, fps=fps)
     wire = FrameEncoder("eval", spec.model_id, codec)
-    cache: dict[int, np.ndarray] = {}
     bits, psnrs, fix_points = [], [], []
     for i in range(total):
         k = i % len(clip)
         if k not in cache:
-            cache[k] = quantize_latents(model.latents(clip[k], "float")[0], spec.latent_fix_point).transpose(1, 2, 0)
+            cache[k] = int8_latents(model, clip[k], spec.latent_fix_point)
         coded = encoder.encode(cache[k], force_keyframe=k == 0 and i > 0)  # the loop's cut
         bits.append(8 * sum(len(p) for p in wire.message(cache[k].shape, coded.payload, picture=clip[k].shape[:2],
                                                          fix_point=coded.fix_point, seq=i, ref_seq=coded.ref_index,
                                                          frame_index=i, t_capture_ns=0)))
         fix_points.append(coded.fix_point)
         if i % psnr_every == 0:
-            from caed.fixed_point import psnr
-
-            psnrs.append(psnr(clip[k], model.decode(encoder.values())))
+            psnrs.append(psnr(clip[k], model.decode(encoder.values())[:h, :w]))
     window = round(10 * fps)
     rates = np.convolve(bits, np.ones(window), "valid") / 10 / 1e3 if total >= window else np.array([])
     result = {
-        "video": path.name, "codec": codec, "target_kbps": kbps, "fps": fps, "frames": total,
+        "video": path.name, "size": [h, w], "codec": codec, "target_kbps": kbps, "fps": fps, "frames": total,
         "clip_frames": len(clip), "mean_kbps": round(float(np.sum(bits) / total * fps / 1e3), 2),
         "window_kbps_min": round(float(rates.min()), 2) if rates.size else None,
         "window_kbps_max": round(float(rates.max()), 2) if rates.size else None,

@@ -14,10 +14,11 @@ from caed_models.evaluate import main  # noqa: E402
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    """Six frames of the fixed-camera source as an MJPG file, smaller than the model's input."""
+    """Six frames of the fixed-camera source as an MJPG file, smaller than the model's input and not a
+    multiple of its 8-pixel blocks (the encoder pads it, the decoded pictures are cropped back)."""
     path = tmp_path_factory.mktemp("video") / "cctv.avi"
-    camera = CctvSource(384, 256)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (384, 256))
+    camera = CctvSource(378, 250)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (378, 250))
     for i in range(6):
         writer.write(camera.frame(4 * i))
     writer.release()
@@ -32,7 +33,7 @@ def test_video_eval_measures_the_four_codecs_in_one_run(clip, tmp_path, capsys):
                  "--json", str(out), "--plot", str(plot)]) == 0
     result = json.loads(out.read_text())
     assert set(result["codecs"]) == {"caed-intra", "caed-temporal", "mjpeg", "x264-live"}
-    assert result["frames"] == 4 and result["size"] == [512, 768] and plot.stat().st_size > 0
+    assert result["frames"] == 4 and result["size"] == [250, 378] and plot.stat().st_size > 0  # native
     for points in result["codecs"].values():
         assert len(points) >= 5 and all(p["bpp"] > 0 and 15 < p["psnr"] < 60 and 0 < p["ms_ssim"] <= 1
                                         for p in points)
@@ -46,10 +47,17 @@ def test_video_eval_measures_the_four_codecs_in_one_run(clip, tmp_path, capsys):
 def test_video_eval_holds_a_bitrate_and_reports_windows(clip, tmp_path):
     out = tmp_path / "bitrate.json"
     assert main(["--video", str(clip), "--bitrate", "500", "--fps", "2", "--seconds", "12", "--codec", "zstd-planes",
-                 "--json", str(out)]) == 0
+                 "--resolution", "fit", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
+    assert result["size"] == [512, 768]  # the model's input size: covered and centre-cropped
     assert result["frames"] == 24 and result["clip_frames"] == 6 and result["window_kbps_min"] > 0
     assert result["psnr_std"] >= 0 and sum(result["fix_points"].values()) == 24
+
+
+def test_video_eval_refuses_a_bad_resolution(clip, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--video", str(clip), "--resolution", "720p", "--json", str(tmp_path / "x.json")])
+    assert exit_info.value.code == 2 and "--resolution must be native, fit or HxW" in capsys.readouterr().err
 
 
 def test_video_eval_names_a_missing_clip(tmp_path, capsys):

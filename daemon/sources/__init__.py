@@ -10,11 +10,23 @@ from .images import ImageFolderSource
 from .latest import CapturedFrame, LatestFrameSource
 from .synthetic import SyntheticSource
 
+RESOLUTIONS_HELP = ("native = the source's own (padded for the encoder, never cropped or resized), HxW = scaled to "
+                    "cover that size and centre-cropped (e.g. 720x1280), fit = the model's input size")
 SPEC_HELP = ("cctv | synthetic | v4l2:/dev/video0 | v4l2:0 | gst:PIPELINE | file:PATH | images:DIR "
              "(a bare path is a file or a folder)")
 
 __all__ = ["CapturedFrame", "CctvSource", "EndOfStream", "FrameSource", "ImageFolderSource", "LatestFrameSource",
-           "SourceError", "SyntheticSource", "VideoFileSource", "open_source", "SPEC_HELP"]
+           "SourceError", "SyntheticSource", "VideoFileSource", "open_source", "parse_resolution", "RESOLUTIONS_HELP",
+           "SPEC_HELP"]
+
+
+def parse_resolution(text: str) -> tuple[int, int] | None:
+    """The (H, W) a `resolution` value names, or None for native and fit; ValueError otherwise.
+    The daemon's setting and caed-eval --video read it alike, so both stream the same pictures."""
+    if text in ("native", "fit"):
+        return None
+    h, w = (int(v) for v in text.lower().split("x"))
+    return h, w
 
 
 def open_source(spec: str, width: int, height: int, fps: float = 0.0, loop: bool = True) -> FrameSource:
