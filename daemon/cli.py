@@ -165,15 +165,17 @@ def reload(cfg: DaemonConfig, args) -> None:
         log.info("SIGHUP: %s reloaded", args.config)
 
 
-def temporal_encoder(cfg: DaemonConfig, encoder) -> TemporalEncoder | None:
+def temporal_encoder(cfg: DaemonConfig, encoder, frame_encoder: FrameEncoder) -> TemporalEncoder | None:
     """The stream's temporal coder, or None when every frame is a keyframe at the model's rate
-    (protocol 1's stream: the payload compression then runs on the encoder workers)."""
+    (protocol 1's stream: the payload compression then runs on the encoder workers); ValueError
+    for a bitrate too low for the messages' headers."""
     fps = cfg.fps or 30.0  # a camera's own rate is not known before it runs; 30 is what boards stream
     interval = max(1, round(cfg.keyframe_interval * fps))
     if interval == 1 and not cfg.bitrate:
         return None
     return TemporalEncoder(create_codec(cfg.codec, cfg.zstd_level), encoder.latent.shape, encoder.latent.fix_point,
-                           interval, cfg.reference, bitrate_bps=1e3 * cfg.bitrate, fps=fps)
+                           interval, cfg.reference, bitrate_bps=1e3 * cfg.bitrate, fps=fps,
+                           overhead_bytes=frame_encoder.overhead_bytes(encoder.latent.shape, encoder.picture))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,7 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         log.info("no DPU in use: the encoder runs on the CPU through ONNX Runtime")
     latest = LatestFrameSource(source, cfg.exit_at_eof, on_capture=metrics.captured.inc,
                                on_drop=metrics.dropped.labels("stale").inc, on_error=metrics.source_errors.inc)
-    temporal = temporal_encoder(cfg, encoder)
+    try:
+        temporal = temporal_encoder(cfg, encoder, frame_encoder)
+    except ValueError as e:
+        encoder.close()
+        publisher.close()
+        config.fail("caed", f"bitrate = {cfg.bitrate:g}: {e}", config.EXIT_USAGE)
     metrics.bitrate_target.set(1e3 * cfg.bitrate)
     pipeline = Pipeline(latest, encoder, publisher, frame_encoder, metrics, SystemdNotifier(), temporal=temporal)
     stop = threading.Event()

@@ -112,6 +112,13 @@ class FrameEncoder:
             codec = self._local.codec = self._make_codec()
         return latents.shape, codec.encode(latents)
 
+    def overhead_bytes(self, shape: tuple, picture: tuple[int, int]) -> int:
+        """What topic and header add to each payload of this stream: what a bitrate target must leave
+        for them (169 bytes for a 480x360 dct8 stream: 9 % of 150 kbit/s at 10 fps). Measured with
+        32-bit sequence numbers; a young or old stream's differ by a few bytes."""
+        return sum(len(part) for part in self.message(shape, b"", picture=picture, fix_point=-4, seq=2 ** 31,
+                                                      frame_index=2 ** 31, t_capture_ns=2 ** 62, ref_seq=2 ** 31 - 1))
+
     def message(self, shape: tuple, payload: bytes, *, picture: tuple[int, int], fix_point: int, seq: int,
                 frame_index: int, t_capture_ns: int, ref_seq: int | None = None) -> list[bytes]:
         """The parts of one frame: a keyframe unless `ref_seq` names an earlier frame, whose

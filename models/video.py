@@ -168,9 +168,10 @@ def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: floa
     h, w = clip[0].shape[:2]
     total = round(seconds * fps)
     cache = {0: int8_latents(model, clip[0], spec.latent_fix_point)}
-    encoder = TemporalEncoder(create_codec(codec), cache[0].shape, spec.latent_fix_point,
-                              max(1, round(keyframe_interval_s * fps)), bitrate_bps=1e3 * kbps, fps=fps)
     wire = FrameEncoder("eval", spec.model_id, codec)
+    encoder = TemporalEncoder(create_codec(codec), cache[0].shape, spec.latent_fix_point,
+                              max(1, round(keyframe_interval_s * fps)), bitrate_bps=1e3 * kbps, fps=fps,
+                              overhead_bytes=wire.overhead_bytes(cache[0].shape, (h, w)))
     bits, psnrs, fix_points = [], [], []
     for i in range(total):
         k = i % len(clip)

@@ -80,3 +80,12 @@ def test_bad_source_and_model_exit_with_a_message_and_write_nothing(tmp_path):
                         "--json", str(summary)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "no model" in r.stderr and "Traceback" not in r.stderr
     assert not summary.exists()
+
+
+def test_daemon_refuses_a_bitrate_its_headers_alone_exceed(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "caed.cli", "--bitrate", "5", "--fps", "30", "--frames", "1",
+                          "--metrics-port", "0", "--bind", f"ipc://{tmp_path / 'caed.sock'}"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "bitrate = 5: bitrate 5 kbit/s leaves nothing for the latents" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from caed.codecs import create_codec
-from caed.temporal import ChainBroken, TemporalEncoder, TemporalState, pack_inter, unpack_inter
+from caed.temporal import ChainBroken, RateControl, TemporalEncoder, TemporalState, pack_inter, unpack_inter
 from caed.wire import FrameDecoder, FrameEncoder, Rejected
 
 SHAPE = (12, 16, 64)  # latent blocks (H, W) of C values
@@ -127,3 +127,37 @@ def test_bitrate_is_held_within_ten_percent_over_ten_second_windows():
     window = int(10 * fps)
     rates = np.convolve(bits, np.ones(window), "valid")[int(5 * fps):] / 10  # after 5 s of settling
     assert np.all(np.abs(rates / target - 1) <= 0.1), (rates.min(), rates.max())
+
+
+def test_the_bitrate_counts_the_wire_messages_headers():
+    """At 60 kbit/s and 10 fps topic and header are a fifth of the stream: the target is the wire's."""
+    fps, target = 10.0, 60_000.0
+    wire = FrameEncoder("cam0", "m", "arith")
+    overhead = wire.overhead_bytes(SHAPE, (8 * SHAPE[0], 8 * SHAPE[1]))
+    assert 0.15 < 8 * overhead * fps / target < 0.3
+    window = int(10 * fps)
+    for counted, within in ((overhead, True), (0, False)):
+        encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=20, bitrate_bps=target, fps=fps,
+                                  overhead_bytes=counted)
+        bits = [8 * sum(map(len, message)) for _, message in stream(encoder, frames(300, noise=1.0), wire)]
+        rates = np.convolve(bits, np.ones(window), "valid")[int(5 * fps):] / 10
+        assert np.all(np.abs(rates / target - 1) <= 0.1) == within, (counted, rates.min(), rates.max())
+
+
+def test_a_bitrate_below_the_headers_own_is_refused():
+    with pytest.raises(ValueError, match="leaves nothing for the latents"):
+        TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=20, bitrate_bps=10_000.0, fps=10.0,
+                        overhead_bytes=150)
+
+
+def test_a_keyframe_that_would_overrun_the_window_is_coded_coarser_and_the_stream_follows_its_grid():
+    fps, target = 10.0, 60_000.0
+    encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=20, bitrate_bps=target, fps=fps)
+    for q in frames(150, noise=1.0):  # a quiet stretch: the rate control settles at a fine rate, the window full
+        quiet = encoder.encode(q)
+    busy = np.clip(np.rint(scene(np.random.default_rng(5)) * 3), -128, 127).astype(np.int8)  # a crowd walks in
+    keyframe = encoder.encode(busy, force_keyframe=True)
+    assert keyframe.keyframe and keyframe.fix_point < quiet.fix_point
+    assert encoder.control.recent_bits <= (1 + RateControl.WINDOW_MARGIN) * 10 * fps * encoder.control.bits_per_frame
+    after = encoder.encode(busy)  # on the keyframe's grid: nothing changed, nothing sent
+    assert not after.keyframe and after.fix_point == keyframe.fix_point and after.blocks_sent == 0
