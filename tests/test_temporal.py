@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from caed.codecs import create_codec
-from caed.temporal import ChainBroken, RateControl, TemporalEncoder, TemporalState, pack_inter, unpack_inter
+from caed.temporal import (KEYFRAME_COARSENING, ChainBroken, TemporalEncoder, TemporalState, pack_inter, requantize,
+                           unpack_inter)
 from caed.wire import FrameDecoder, FrameEncoder, Rejected
 
 SHAPE = (12, 16, 64)  # latent blocks (H, W) of C values
@@ -156,8 +157,8 @@ def test_a_keyframe_that_would_overrun_the_window_is_coded_coarser_and_the_strea
     for q in frames(150, noise=1.0):  # a quiet stretch: the rate control settles at a fine rate, the window full
         quiet = encoder.encode(q)
     busy = np.clip(np.rint(scene(np.random.default_rng(5)) * 3), -128, 127).astype(np.int8)  # a crowd walks in
+    assert not encoder.control.fits(8 * len(create_codec("arith").encode(requantize(busy, 0, quiet.fix_point))))
     keyframe = encoder.encode(busy, force_keyframe=True)
-    assert keyframe.keyframe and keyframe.fix_point < quiet.fix_point
-    assert encoder.control.recent_bits <= (1 + RateControl.WINDOW_MARGIN) * 10 * fps * encoder.control.bits_per_frame
+    assert keyframe.keyframe and keyframe.fix_point == quiet.fix_point - KEYFRAME_COARSENING
     after = encoder.encode(busy)  # on the keyframe's grid: nothing changed, nothing sent
     assert not after.keyframe and after.fix_point == keyframe.fix_point and after.blocks_sent == 0
