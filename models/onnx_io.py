@@ -72,7 +72,7 @@ class _Post(nn.Module):
 
     def __init__(self, inner: nn.Module):
         super().__init__()
-        self.inner = inner  # the same attribute name as in decoder.onnx: its node names match (caed-bench's profile)
+        self.inner = inner
 
     def forward(self, x):
         return self.inner.post(x)
