@@ -24,20 +24,28 @@
 struct neighbourhood {
     size_t count;
     const float *tap[9];        /* the tap's (channels, outputs) weights */
-    const uint32_t *channel[9]; /* the neighbour's non-zeros: channels and values, count[n] each */
+    const uint32_t *channel[9]; /* the neighbour's non-zeros: channels and values, entries[n] each */
     const float *value[9];
     size_t entries[9];
 };
 
+/* GCC's -O3 unroll-and-jam pairs non-zeros in synthesize_block and turns its AVX-512 loop into
+ * scalar FMAs (objdump: vfmadd231ss), so it is off there; clang has no such pass (nor attribute). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_UNROLL_AND_JAM __attribute__((optimize("no-loop-unroll-and-jam")))
+#else
+#define NO_UNROLL_AND_JAM
+#endif
+
 /* out[0..outputs) = bias + sum over the neighbourhood's non-zeros of v * tap[c][0..outputs).
  * On x86-64 one clone per vector width, picked at load time: AVX-512 (x86-64-v4), AVX2 with FMA
- * (x86-64-v3: a plain "avx2" clone has no FMA and gets separate multiplies and adds), SSE2.
- * GCC's -O3 unroll-and-jam would pair non-zeros and turn the AVX-512 loop into scalar FMAs
- * (objdump: vfmadd231ss), so it is off for this function. */
+ * (x86-64-v3: a plain "avx2" clone has no FMA and gets separate multiplies and adds), SSE2. The
+ * FMAs come from contracting `sum += v * row`, which GCC does in its default GNU C mode (setuptools
+ * passes no -std; ISO mode would keep separate multiplies and adds). */
 #if defined(__x86_64__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("no-loop-unroll-and-jam")))
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
-static void synthesize_block(const struct neighbourhood *nb, const float *restrict bias, size_t outputs,
+NO_UNROLL_AND_JAM static void synthesize_block(const struct neighbourhood *nb, const float *restrict bias, size_t outputs,
                              float *restrict out)
 {
     for (size_t o0 = 0; o0 < outputs; o0 += CHUNK) {
@@ -108,7 +116,7 @@ int synthesis_run(const float *values, size_t channels, size_t height, size_t wi
     if (!channels || !height || !width || !outputs || !block || block > SIZE_MAX / block ||
         outputs % (block * block) || outputs % CHUNK || channels > UINT32_MAX ||
         width > SIZE_MAX / height || channels > SIZE_MAX / (height * width) - 1 ||
-        outputs > SIZE_MAX / (height * width) / sizeof(float))
+        outputs > SIZE_MAX / (height * width) / sizeof(float) || outputs > SIZE_MAX / 9 / channels)
         return SYNTHESIS_BAD_SHAPE;
     const size_t positions = height * width, area = block * block, colours = outputs / area;
     const size_t row_len = width * block, plane_len = positions * area, tap_len = channels * outputs;
