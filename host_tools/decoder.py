@@ -1,4 +1,6 @@
-"""Latents → picture with the model's ONNX decoder, chosen by the model id each frame carries."""
+"""Latents → picture with the model's decoder, chosen by the model id each frame carries: on the CPU
+the sparse synthesis kernel + decoder_post.onnx where the model ships that split, else its whole
+ONNX decoder."""
 from __future__ import annotations
 
 import os
@@ -91,11 +93,14 @@ class OnnxDecoder(_LatentDecoder):
 class Synthesis:
     """The decoder's synthesis convolution + depth-to-space as the sparse C kernel (caed_host._synthesis):
     only the non-zero latent values are multiplied, ~95 % of dct8's being zeros. On dct8's Kodak
-    latents it takes 2.8-14.5 ms of one thread's CPU time at q4-q0 (8.3 ms at the default q1),
+    latents it takes 2.7-9.7 ms of one thread's CPU time at q4-q0 (7.0 ms at the default q1),
     where ONNX Runtime's dense convolution takes ~38 ms (docs/decoder.md)."""
 
     def __init__(self, path: Path):
         weights = np.load(path)
+        missing = {"weight", "bias", "block"} - set(weights.files)
+        if missing:
+            raise ValueError(f"{path}: no {', '.join(sorted(missing))} array (caed-export writes weight, bias, block)")
         weight, bias, block = weights["weight"], weights["bias"], int(weights["block"])
         if weight.ndim != 4 or weight.shape[2:] != (3, 3) or bias.shape != weight.shape[:1] or block < 1 \
                 or weight.shape[0] % (block * block):
@@ -138,7 +143,7 @@ class SplitDecoder(_LatentDecoder):
 def load_decoder(spec: manifest.ModelSpec, threads: int = 0, concurrent: bool = False,
                  providers: list[str] | None = None, precision: str = "auto") -> OnnxDecoder | SplitDecoder:
     """The decoder the viewer runs for `spec`: the split one on the CPU provider when the model ships
-    it (sparse synthesis, 3-5x faster than ONNX Runtime's dense convolution), else the whole
+    it (sparse synthesis, 4-14x less CPU than ONNX Runtime's dense convolution), else the whole
     decoder.onnx (CUDA and OpenVINO run the dense graph as it is; kth2020 has no split)."""
     providers = providers or PROVIDERS["cpu"]
     split = spec.synthesis is not None and spec.decoder_post is not None

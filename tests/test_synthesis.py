@@ -108,6 +108,9 @@ def test_a_broken_synthesis_file_is_a_clear_error(tmp_path):
     np.savez(path, weight=np.zeros((192, 192, 1, 1), np.float32), bias=np.zeros(192, np.float32), block=8)
     with pytest.raises(ValueError, match="3x3 convolution"):
         Synthesis(path)
+    np.savez(path, weight=np.zeros((192, 192, 3, 3), np.float32), bias=np.zeros(192, np.float32))
+    with pytest.raises(ValueError, match="no block array"):
+        Synthesis(path)
 
 
 @pytest.mark.parametrize("rate", [0, 3])
