@@ -3,8 +3,9 @@
 Writes weights/<model>/ with encoder.onnx, encoder_int8.onnx (power-of-two QDQ, what the DPU
 computes), decoder.onnx and model.json; for a decoder the host splits (dct8), also synthesis.npz
 and decoder_post.onnx (onnx_io.export_decoder_split). `--decoder-split-only` writes just those two
-for a model already exported from the same checkpoint, leaving its other files as they are. The latent fix_point F of the wire is the int8 encoder's
-calibrated output fix point, so the float and int8 encoders put latents on the same grid.
+for a model already exported from the same checkpoint, leaving its other files as they are.
+The latent fix_point F of the wire is the int8 encoder's calibrated output fix point, so the
+float and int8 encoders put latents on the same grid.
 A multi-rate model (one with `rate_fix_points`, e.g. dct8) writes its ONNX files to
 weights/<model>/ and one weights/<model>-q<k>/model.json per rate, each naming the shared files
 and its own latent fix_point.

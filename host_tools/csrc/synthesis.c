@@ -45,8 +45,8 @@ struct neighbourhood {
 #if defined(__x86_64__)
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
-NO_UNROLL_AND_JAM static void synthesize_block(const struct neighbourhood *nb, const float *restrict bias, size_t outputs,
-                             float *restrict out)
+NO_UNROLL_AND_JAM static void synthesize_block(const struct neighbourhood *nb, const float *restrict bias,
+                                                size_t outputs, float *restrict out)
 {
     for (size_t o0 = 0; o0 < outputs; o0 += CHUNK) {
         float sum[CHUNK];

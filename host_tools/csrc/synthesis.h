@@ -24,7 +24,8 @@ enum synthesis_status {
  *   bias    (outputs);
  *   picture (outputs / block^2, height * block, width * block): output o of latent position
  *           (y, x) lands at [o / block^2][y * block + o / block % block][x * block + o % block].
- * outputs must be a multiple of block^2 and of SYNTHESIS_OUTPUT_MULTIPLE. All buffers are the caller's, C-contiguous float32. */
+ * outputs must be a multiple of block^2 and of SYNTHESIS_OUTPUT_MULTIPLE. All buffers are the
+ * caller's, C-contiguous float32. */
 int synthesis_run(const float *values, size_t channels, size_t height, size_t width, const float *taps,
                   const float *bias, size_t outputs, size_t block, float *picture);
 
