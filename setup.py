@@ -2,7 +2,10 @@
 what setup.cfg cannot say: the compiled payload coder, and the board's distribution.
 
 The arith codec's C core (daemon/csrc) is plain C99 with no flags of its own, so any target's
-compiler (the board's, through Yocto's cross environment) builds it as it is.
+compiler (the board's, through Yocto's cross environment) builds it as it is. The host's sparse
+synthesis kernel (host_tools/csrc, caed_host._synthesis) is plain C99 too, its x86-64 vector
+clones chosen per function at load time (no flags); only the full distribution builds it: the
+board never decodes.
 
 With CAED_BOARD=1 in the environment (the PetaLinux recipe exports it) the build holds only what
 a board runs: the `caed` package without the shipped ONNX weights (the board runs an .xmodel,
@@ -15,6 +18,9 @@ from setuptools import Extension, find_namespace_packages, setup
 
 ARITH = Extension("caed._arith", sources=["daemon/csrc/arith.c", "daemon/csrc/arith_module.c"],
                   depends=["daemon/csrc/arith.h"])
+SYNTHESIS = Extension("caed_host._synthesis",
+                      sources=["host_tools/csrc/synthesis.c", "host_tools/csrc/synthesis_module.c"],
+                      depends=["host_tools/csrc/synthesis.h"])
 
 if os.environ.get("CAED_BOARD") == "1":
     setup(
@@ -24,4 +30,4 @@ if os.environ.get("CAED_BOARD") == "1":
         ext_modules=[ARITH],
     )
 else:
-    setup(ext_modules=[ARITH])
+    setup(ext_modules=[ARITH, SYNTHESIS])

@@ -42,6 +42,11 @@ class ModelSpec:
     input_colours: str = "rgb"
     size_multiple: int = 8  # a picture's sides are padded up to multiples of this for the encoder
     decoder_int8: Path | None = None  # the host's int8 QDQ decoder, where one is shipped (caed_models.decoder_int8)
+    # the decoder split for the host's sparse synthesis, where shipped: the synthesis convolution's
+    # weights (.npz) and the picture-to-picture rest, fp32 and int8 (caed_models.onnx_io)
+    synthesis: Path | None = None
+    decoder_post: Path | None = None
+    decoder_post_int8: Path | None = None
     manifest: dict = field(default_factory=dict, compare=False, repr=False)  # all of model.json, for
     # the keys only some tools read (macs, family, payload_codec, dpu_latent_scale_log2, ...)
 
@@ -49,6 +54,10 @@ class ModelSpec:
     def load(cls, manifest: Path) -> "ModelSpec":
         raw = json.loads(Path(manifest).read_text())
         d = Path(manifest).parent
+
+        def optional(key: str) -> Path | None:
+            return d / raw[key] if raw.get(key) else None
+
         colours = raw["input"].get("colours", "rgb")  # manifests before BGR encoders took RGB
         if colours not in COLOUR_ORDERS:
             raise ValueError(f"{manifest}: input.colours = {colours!r}, expected one of {COLOUR_ORDERS}")
@@ -61,11 +70,14 @@ class ModelSpec:
             latent_shape=tuple(raw["latent"]["shape"]),
             latent_fix_point=int(raw["latent"]["fix_point"]),
             encoder=d / raw["encoder"],
-            encoder_int8=d / raw["encoder_int8"] if raw.get("encoder_int8") else None,
+            encoder_int8=optional("encoder_int8"),
             decoder=d / raw["decoder"],
             input_colours=colours,
             size_multiple=int(raw.get("size_multiple", 8)),
-            decoder_int8=d / raw["decoder_int8"] if raw.get("decoder_int8") else None,
+            decoder_int8=optional("decoder_int8"),
+            synthesis=optional("synthesis"),
+            decoder_post=optional("decoder_post"),
+            decoder_post_int8=optional("decoder_post_int8"),
             manifest=raw,
         )
 

@@ -10,10 +10,12 @@ machine, so a shared or throttled machine shifts both sides alike:
   whole process's CPU time less the encoder's runs and the source's (here rendering the synthetic
   camera, reported beside it): the pipeline's threads (preprocess and submit, payload compression
   on the workers, the publisher) and the others they wake ("other": ZeroMQ's I/O thread...);
-- decoder: the viewer's decoder (the int8 one where the model ships it) on one 512x768 stream with
-  all cores (decoder_fps, decoder_ms_p50) beside the fp32 decoder's figures timed in turns with it,
-  and where ONNX Runtime spends the time in each: per part of the model (synthesis conv,
-  full-resolution post-filter, half-resolution refiner, layout ops) from its per-node profile;
+- decoder: the viewer's decoder (sparse synthesis + int8 decoder_post where the model ships them,
+  else the int8 or fp32 decoder.onnx) on one 512x768 stream with all cores (decoder_fps,
+  decoder_ms_p50, and p10-p90) beside the whole fp32 decoder's figures timed in turns with it, and
+  where the time goes in each: per part of the model (synthesis: ONNX Runtime's conv or the C
+  kernel; full-resolution post-filter, half-resolution refiner, layout ops) from ONNX Runtime's
+  per-node profile; the C kernel alone in thread CPU time;
 - codec: the default payload codec's encode and decode time per frame (one thread, p50 over 50 or
   more camera frames' latents) and bits per pixel, beside zstd-planes' timed in turns with it;
 - loopback end-to-end latency (capture → decoded) minus encoder and decoder time, p50/p99, with
@@ -271,18 +273,18 @@ def bench_latency(spec: manifest.ModelSpec, picture: tuple[int, int], frames: in
     }
 
 
-DECODER_PARTS = (("/inner/synthesis/", "synthesis"), ("/inner/postfilter/", "postfilter"),
-                 ("/inner/refiner/", "refiner"))
+DECODER_PARTS = (("/synthesis/", "synthesis"), ("/postfilter/", "postfilter"),  # in decoder.onnx's node
+                 ("/refiner/", "refiner"))  # names under /inner/, in decoder_post.onnx's at the top
 
 
 LAYOUT_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "ReorderInput", "ReorderOutput", "DepthToSpace",
               "QuantizeLinear", "DequantizeLinear")
 
 
-def profile_parts(path: str, latent: np.ndarray, threads: int, runs: int) -> dict:
-    """Mean ms per run of each part of the decoder, from ONNX Runtime's per-node profile (node
-    names carry the module path); 'layout' is every op that only moves or converts data (LAYOUT_OPS:
-    reorders and transposes, depth-to-space, int8 quantize/dequantize)."""
+def profile_parts(path: str, feeds: dict[str, np.ndarray], threads: int, runs: int) -> dict:
+    """Mean ms per run of each part of an ONNX decoder graph, from ONNX Runtime's per-node profile
+    (node names carry the module path); 'layout' is every op that only moves or converts data
+    (LAYOUT_OPS: reorders and transposes, depth-to-space, int8 quantize/dequantize)."""
     import tempfile
 
     import onnxruntime
@@ -293,15 +295,15 @@ def profile_parts(path: str, latent: np.ndarray, threads: int, runs: int) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         opts.profile_file_prefix = str(Path(tmp) / "decoder")
         session = onnxruntime.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-        session.run(None, {"latent": latent})
+        session.run(None, feeds)
         for _ in range(runs):
-            session.run(None, {"latent": latent})
+            session.run(None, feeds)
         events = json.loads(Path(session.end_profiling()).read_text())
     total: dict[str, float] = {}
     for e in events:
         if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
             continue
-        part = next((p for prefix, p in DECODER_PARTS if e["name"].startswith(prefix)), "layout")
+        part = next((p for module, p in DECODER_PARTS if module in e["name"]), "layout")
         if e["args"].get("op_name") in LAYOUT_OPS:
             part = "layout"
         total[part] = total.get(part, 0.0) + e["dur"] / 1e3
@@ -309,15 +311,37 @@ def profile_parts(path: str, latent: np.ndarray, threads: int, runs: int) -> dic
     return {part: ms / runs_seen for part, ms in sorted(total.items())}
 
 
+def decoder_profile(decoder, values: np.ndarray, threads: int, runs: int) -> dict:
+    """profile_parts of what ONNX Runtime runs of `decoder`; for a split decoder, its `synthesis`
+    part is the C kernel's mean wall time over `runs` (its graph holds the rest)."""
+    from .decoder import SplitDecoder
+
+    if not isinstance(decoder, SplitDecoder):
+        return profile_parts(str(decoder.path), {"latent": values[None]}, threads, runs)
+    picture = decoder.synthesis(values)
+    parts = profile_parts(str(decoder.path), {"synthesized": picture}, threads, runs)
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        decoder.synthesis(values)
+    return {**parts, "synthesis": (time.perf_counter() - t0) / runs * 1e3}
+
+
+def spread_ms(seconds: list[float]) -> dict:
+    """p10 / p50 / p90 of timings, in ms."""
+    return {f"p{q}": float(np.percentile(seconds, q)) * 1e3 for q in (10, 50, 90)}
+
+
 def bench_decoder(spec: manifest.ModelSpec, picture: tuple[int, int], repeats: int, threads: int) -> dict:
-    """One stream of `picture`-sized frames on `threads` threads: the decoder caed-view runs, timed
-    in turns with the fp32 decoder (the baseline), then profiled per part."""
-    from .decoder import OnnxDecoder
+    """One stream of `picture`-sized frames on `threads` threads: the decoder caed-view runs (the split
+    decoder, sparse synthesis + int8 decoder_post, where the model ships it), timed in turns with
+    the whole fp32 decoder (the baseline), then profiled per part. The sparse synthesis alone is
+    also timed in the decoding thread's CPU time (the steadier figure on a loaded machine)."""
+    from .decoder import OnnxDecoder, SplitDecoder, load_decoder
 
     h, w = picture
     (latents,) = camera_latents(spec, picture, 1, threads)
     planes = np.ascontiguousarray(latents.transpose(2, 0, 1))
-    decoders = {"decoder": OnnxDecoder(spec, threads), "fp32": OnnxDecoder(spec, threads, precision="fp32")}
+    decoders = {"decoder": load_decoder(spec, threads), "fp32": OnnxDecoder(spec, threads, precision="fp32")}
     times: dict[str, list[float]] = {k: [] for k in decoders}
     for d in decoders.values():
         d.decode(planes, spec.latent_fix_point)
@@ -327,16 +351,27 @@ def bench_decoder(spec: manifest.ModelSpec, picture: tuple[int, int], repeats: i
             d.decode(planes, spec.latent_fix_point)
             times[name].append(time.perf_counter() - t0)
     p50 = {k: float(np.percentile(v, 50)) * 1e3 for k, v in times.items()}
-    latent = dequantize(planes[None], spec.latent_fix_point)
-    return {
-        "model_id": spec.model_id, "frame": [h, w], "threads": threads, "decoder": decoders["decoder"].path.name,
+    values = dequantize(planes, spec.latent_fix_point)
+    viewer = decoders["decoder"]
+    result = {
+        "model_id": spec.model_id, "frame": [h, w], "threads": threads, "decoder": viewer.path.name,
+        "sparse_synthesis": isinstance(viewer, SplitDecoder),
         "decoder_gmac": spec.manifest.get("macs", {}).get("decoder", 0) / 1e9,
         "decoder_ms_p50": p50["decoder"], "decoder_fps": 1e3 / p50["decoder"],
         "fp32_decoder_ms_p50": p50["fp32"], "fp32_decoder_fps": 1e3 / p50["fp32"],
         "speedup_vs_fp32": p50["fp32"] / p50["decoder"],
-        "profile_ms_per_part": {name: profile_parts(str(d.path), latent, threads, repeats)
-                                for name, d in decoders.items()},
+        "decoder_ms": spread_ms(times["decoder"]), "fp32_decoder_ms": spread_ms(times["fp32"]),
+        "profile_ms_per_part": {name: decoder_profile(d, values, threads, repeats) for name, d in decoders.items()},
     }
+    if isinstance(viewer, SplitDecoder):
+        cpu = []
+        for _ in range(4 * repeats):
+            t0 = time.thread_time()
+            viewer.synthesis(values)
+            cpu.append(time.thread_time() - t0)
+        result["synthesis_cpu_ms"] = spread_ms(cpu)
+        result["latent_nonzero_share"] = float(np.count_nonzero(values) / values.size)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,8 @@ class ViewerConfig:
     decoder: str = setting("", "decoder model name or model.json path (default: the model each frame names)")
     provider: str = setting("auto", "ONNX Runtime execution provider for the decoder: auto takes cuda, then "
                                     "openvino when installed, else cpu", choices=PROVIDER_CHOICES)
-    decoder_precision: str = setting("auto", "decoder weights: int8 (the model's int8 decoder where it ships one), "
+    decoder_precision: str = setting("auto", "decoder weights: int8 (the model's int8 decoder, or on the CPU its "
+                                             "int8 decoder_post after the sparse synthesis, where it ships one), "
                                              "fp32, or auto = int8 on the CPU provider", choices=PRECISIONS)
     decode_workers: int = setting(0, "streams decoded at once, each by its own worker thread (0 = as many as "
                                      "cores)", min=0, max=256)

@@ -1,4 +1,6 @@
-"""Latents → picture with the model's ONNX decoder, chosen by the model id each frame carries."""
+"""Latents → picture with the model's decoder, chosen by the model id each frame carries: on the CPU
+the sparse synthesis kernel + decoder_post.onnx where the model ships that split, else its whole
+ONNX decoder."""
 from __future__ import annotations
 
 import os
@@ -43,36 +45,110 @@ def providers_for(choice: str) -> list[str]:
     return PROVIDERS[choice]
 
 
+def _wants_int8(precision: str, providers: list[str]) -> bool:
+    """int8 on request, and for `auto` on the CPU provider (its QDQ graphs are what the CPU's VNNI
+    kernels run: docs/decoder.md)."""
+    return precision == "int8" or (precision == "auto" and providers[0] == "CPUExecutionProvider")
+
+
 def decoder_file(spec: manifest.ModelSpec, precision: str, providers: list[str]) -> Path:
-    """The model's int8 decoder for `int8`, and for `auto` on the CPU provider (its QDQ graph is
-    what the CPU's VNNI kernels run: 1.2-1.4x the fp32 decoder's frames per second for at most
-    0.13 dB on Kodak, docs/decoder.md); otherwise, or when the model ships none, the fp32 decoder."""
-    wants_int8 = precision == "int8" or (precision == "auto" and providers[0] == "CPUExecutionProvider")
-    return spec.decoder_int8 if wants_int8 and spec.decoder_int8 is not None else spec.decoder
+    """The full decoder a non-split decode runs: the model's int8 decoder when int8 is wanted (1.2-1.4x
+    the fp32 decoder's frames per second for at most 0.13 dB on Kodak), else, or when the model
+    ships none, the fp32 decoder."""
+    return spec.decoder_int8 if _wants_int8(precision, providers) and spec.decoder_int8 is not None else spec.decoder
 
 
-class OnnxDecoder:
-    def __init__(self, spec: manifest.ModelSpec, threads: int = 0, concurrent: bool = False,
-                 providers: list[str] | None = None, precision: str = "auto"):
-        import onnxruntime
+def _session(path: Path, threads: int, concurrent: bool, providers: list[str]):
+    import onnxruntime
 
-        opts = onnxruntime.SessionOptions()
-        opts.intra_op_num_threads = threads
-        if concurrent:  # several decodes share the cores: an idle ORT thread must sleep, not spin
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.spec = spec
-        providers = providers or PROVIDERS["cpu"]
-        self.path = decoder_file(spec, precision, providers)
-        self._session = onnxruntime.InferenceSession(str(self.path), opts, providers=providers)
-        self.providers = self._session.get_providers()
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = threads
+    if concurrent:  # several decodes share the cores: an idle ORT thread must sleep, not spin
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), opts, providers=providers)
 
+
+class _LatentDecoder:
     def decode(self, planes: np.ndarray, fix_point: int) -> np.ndarray:
         """int8 latent planes (C, H, W) at scale 2**-fix_point → RGB uint8 picture."""
         return self.decode_values(dequantize(planes, fix_point))
 
+
+class OnnxDecoder(_LatentDecoder):
+    """The model's whole decoder in ONNX Runtime (decoder.onnx or decoder_int8.onnx)."""
+
+    def __init__(self, spec: manifest.ModelSpec, threads: int = 0, concurrent: bool = False,
+                 providers: list[str] | None = None, precision: str = "auto"):
+        self.spec = spec
+        providers = providers or PROVIDERS["cpu"]
+        self.path = decoder_file(spec, precision, providers)
+        self._session = _session(self.path, threads, concurrent, providers)
+        self.providers = self._session.get_providers()
+
     def decode_values(self, values: np.ndarray) -> np.ndarray:
         """float32 latent values (C, H, W), e.g. a temporal stream's reconstruction → RGB uint8 picture."""
         return decoded_pixels(self._session.run(["image"], {"latent": values[None]})[0][0])
+
+
+class Synthesis:
+    """The decoder's synthesis convolution + depth-to-space as the sparse C kernel (caed_host._synthesis):
+    only the non-zero latent values are multiplied, ~95 % of dct8's being zeros. On dct8's Kodak
+    latents it takes 2.7-9.7 ms of one thread's CPU time at q4-q0 (7.0 ms at the default q1),
+    where ONNX Runtime's dense convolution takes ~38 ms (docs/decoder.md)."""
+
+    def __init__(self, path: Path):
+        weights = np.load(path)
+        missing = {"weight", "bias", "block"} - set(weights.files)
+        if missing:
+            raise ValueError(f"{path}: no {', '.join(sorted(missing))} array (caed-export writes weight, bias, block)")
+        weight, bias, block = weights["weight"], weights["bias"], int(weights["block"])
+        if weight.ndim != 4 or weight.shape[2:] != (3, 3) or bias.shape != weight.shape[:1] or block < 1 \
+                or weight.shape[0] % (block * block):
+            raise ValueError(f"{path}: a 3x3 convolution's weight and bias and its depth-to-space block expected, "
+                             f"got {weight.shape}, {bias.shape}, {block}")
+        self.taps = np.ascontiguousarray(weight.transpose(2, 3, 1, 0), np.float32)  # (3, 3, C, outputs): rows
+        self.bias = np.ascontiguousarray(bias, np.float32)
+        self.block, self.colours = block, weight.shape[0] // (block * block)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """float32 latent values (C, H, W) → the picture (1, colours, H * block, W * block)."""
+        from ._synthesis import synthesize
+
+        _, h, w = values.shape
+        picture = np.empty((1, self.colours, h * self.block, w * self.block), np.float32)
+        synthesize(np.ascontiguousarray(values, np.float32), self.taps, self.bias, picture)
+        return picture
+
+
+class SplitDecoder(_LatentDecoder):
+    """The sparse synthesis, then the rest of the decoder (decoder_post.onnx, or its int8 form,
+    picture to picture) in ONNX Runtime: what the viewer runs on the CPU for a model that ships
+    the split (docs/decoder.md)."""
+
+    def __init__(self, spec: manifest.ModelSpec, threads: int = 0, concurrent: bool = False,
+                 providers: list[str] | None = None, precision: str = "auto"):
+        self.spec = spec
+        providers = providers or PROVIDERS["cpu"]
+        int8 = _wants_int8(precision, providers) and spec.decoder_post_int8 is not None
+        self.path = spec.decoder_post_int8 if int8 else spec.decoder_post
+        self.synthesis = Synthesis(spec.synthesis)
+        self._session = _session(self.path, threads, concurrent, providers)
+        self.providers = self._session.get_providers()
+
+    def decode_values(self, values: np.ndarray) -> np.ndarray:
+        picture = self._session.run(["picture"], {"synthesized": self.synthesis(values)})[0][0]
+        return np.ascontiguousarray(decoded_pixels(picture).transpose(1, 2, 0))  # rounded in planes, then HWC
+
+
+def load_decoder(spec: manifest.ModelSpec, threads: int = 0, concurrent: bool = False,
+                 providers: list[str] | None = None, precision: str = "auto") -> OnnxDecoder | SplitDecoder:
+    """The decoder the viewer runs for `spec`: the split one on the CPU provider when the model ships
+    it (sparse synthesis, 4-14x less CPU than ONNX Runtime's dense convolution), else the whole
+    decoder.onnx (CUDA and OpenVINO run the dense graph as it is; kth2020 has no split)."""
+    providers = providers or PROVIDERS["cpu"]
+    split = spec.synthesis is not None and spec.decoder_post is not None
+    kind = SplitDecoder if split and providers[0] == "CPUExecutionProvider" else OnnxDecoder
+    return kind(spec, threads, concurrent, providers, precision)
 
 
 MAX_PICTURE = (4096, 4096)
@@ -98,9 +174,10 @@ class DecoderSet:
         self._threads, self._concurrent, self._providers = threads, concurrent, providers
         self._max_picture = max_picture
         self._lock = threading.Lock()  # the decode workers ask for decoders concurrently
-        self._decoders: dict[tuple[str, int], OnnxDecoder] = {}
+        self._decoders: dict[tuple[str, int], OnnxDecoder | SplitDecoder] = {}
 
-    def get(self, model_id: str, latent_shape: tuple, picture: tuple[int, int], sharing: int = 1) -> OnnxDecoder:
+    def get(self, model_id: str, latent_shape: tuple, picture: tuple[int, int],
+            sharing: int = 1) -> OnnxDecoder | SplitDecoder:
         max_h, max_w = self._max_picture
         if picture[0] > max_h or picture[1] > max_w:  # before any decoder is loaded for it
             raise Rejected("shape", f"picture {picture[0]}x{picture[1]} exceeds this viewer's maximum {max_h}x{max_w}")
@@ -112,8 +189,8 @@ class DecoderSet:
                     spec = manifest.find(self._override or model_id)
                 except manifest.ModelNotFound as e:
                     raise UnknownModel(str(e)) from None
-                decoder = self._decoders[(model_id, threads)] = OnnxDecoder(spec, threads, self._concurrent,
-                                                                            self._providers, self._precision)
+                decoder = self._decoders[(model_id, threads)] = load_decoder(spec, threads, self._concurrent,
+                                                                             self._providers, self._precision)
         c = decoder.spec.latent_shape[2]
         if latent_shape[2] != c:
             raise Rejected("shape", f"model {model_id}: {latent_shape[2]} latent channels, decoder expects {c}")

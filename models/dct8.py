@@ -258,5 +258,9 @@ class _Decoder(nn.Module):
         self.to_pixels = nn.PixelShuffle(BLOCK)
 
     def forward(self, y):
-        x = self.to_pixels(self.synthesis(y))
+        return self.post(self.to_pixels(self.synthesis(y)))
+
+    def post(self, x):
+        """Everything after the synthesis, picture to picture: the host runs the synthesis as a
+        sparse kernel and this as decoder_post.onnx (onnx_io.export_decoder_split)."""
         return self.refiner(x + self.postfilter(x))

@@ -15,7 +15,10 @@ runs 1.2-1.4x the fp32 decoder's frames per second on this 2-core VNNI machine (
     python -m caed_models.decoder_int8 --family dct8 --calibration /work/shared/data/train
 
 writes daemon/weights/dct8/decoder_int8.onnx and names it as `decoder_int8` in every rate's
-model.json. Calibration images must not be the evaluation set (Kodak).
+model.json; for a model that ships the split decoder (caed-export's synthesis.npz and
+decoder_post.onnx), also decoder_post_int8.onnx: decoder_post.onnx quantized the same way,
+calibrated on the same latents' synthesized pictures (all of it int8: the synthesis is not in
+it). Calibration images must not be the evaluation set (Kodak).
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from .data import image_paths, load_rgb
 
 SYNTHESIS = "/inner/synthesis/Conv"
 FILE_NAME = "decoder_int8.onnx"
+POST_FILE_NAME = "decoder_post_int8.onnx"  # the same for the split decoder's decoder_post.onnx
 
 
 def decoder_inputs(spec: manifest.ModelSpec, images: list[np.ndarray], fix_point: int) -> list[np.ndarray]:
@@ -51,10 +55,11 @@ def decoder_inputs(spec: manifest.ModelSpec, images: list[np.ndarray], fix_point
 
 
 def quantize_decoder(decoder: Path, out: Path, calibration: list[np.ndarray], keep_float: tuple = (SYNTHESIS,),
-                     input_fix_point: int | None = None) -> None:
-    """QDQ int8 `decoder` → `out`, calibrated on `calibration` inputs, the nodes `keep_float` in
-    fp32. `input_fix_point` quantizes the input exactly (int8 at scale 2**-F: only right for the
-    one rate whose latents have that fix point; needed when the first layer is int8)."""
+                     input_fix_point: int | None = None, input_name: str = "latent") -> None:
+    """QDQ int8 `decoder` → `out`, calibrated on `calibration` inputs (of the graph input
+    `input_name`), the nodes `keep_float` in fp32. `input_fix_point` quantizes the input exactly
+    (int8 at scale 2**-F: only right for the one rate whose latents have that fix point; needed
+    when the first layer is int8)."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 
@@ -64,11 +69,11 @@ def quantize_decoder(decoder: Path, out: Path, calibration: list[np.ndarray], ke
 
         def get_next(self):
             x = next(self._inputs, None)
-            return None if x is None else {"latent": x}
+            return None if x is None else {input_name: x}
 
     options = {"WeightSymmetric": True, "ActivationSymmetric": False}
     if input_fix_point is not None:
-        options["TensorQuantOverrides"] = {"latent": [{
+        options["TensorQuantOverrides"] = {input_name: [{
             "scale": np.array(2.0 ** -input_fix_point, np.float32), "zero_point": np.array(0, np.int8),
             "quant_type": QuantType.QInt8}]}
     quantize_static(str(decoder), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
@@ -93,16 +98,24 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     specs = family_specs(args.family)
     images = [load_rgb(path) for path in image_paths(args.calibration)[: args.calibration_images]]
-    calibration = decoder_inputs(specs[0], images, specs[0].latent_fix_point)  # the finest rate
-    out = specs[0].decoder.resolve().with_name(FILE_NAME)
-    quantize_decoder(specs[0].decoder, out, calibration)
+    finest = specs[0]
+    calibration = decoder_inputs(finest, images, finest.latent_fix_point)
+    written = {"decoder_int8": finest.decoder.resolve().with_name(FILE_NAME)}
+    quantize_decoder(finest.decoder, written["decoder_int8"], calibration)
+    if finest.decoder_post is not None:  # its input: the sparse synthesis's pictures of the same latents
+        from caed_host.decoder import Synthesis
+
+        synthesis = Synthesis(finest.synthesis)
+        written["decoder_post_int8"] = finest.decoder_post.resolve().with_name(POST_FILE_NAME)
+        quantize_decoder(finest.decoder_post, written["decoder_post_int8"], [synthesis(x[0]) for x in calibration],
+                         keep_float=(), input_name="synthesized")
     for spec in specs:
         path = spec.directory / "model.json"
         raw = json.loads(path.read_text())
-        raw["decoder_int8"] = str(Path("..") / out.parent.name / FILE_NAME)
+        raw.update({key: str(Path("..") / out.parent.name / out.name) for key, out in written.items()})
         path.write_text(json.dumps(raw, indent=2) + "\n")
-    print(f"wrote {out} (calibrated on {len(images)} images at {specs[0].name}), named in "
-          + ", ".join(s.name for s in specs))
+    print(f"wrote {', '.join(str(out) for out in written.values())} (calibrated on {len(images)} images at "
+          f"{finest.name}), named in " + ", ".join(s.name for s in specs))
     return 0
 
 

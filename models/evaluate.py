@@ -24,12 +24,13 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from caed.fixed_point import (decoded_pixels, dequantize, encoder_input_float, padded_size, psnr,
+from caed.fixed_point import (dequantize, encoder_input_float, padded_size, psnr,
                               quantize_latents, replicate_padding)
 
 from caed.manifest import ModelNotFound, ModelSpec, available, find
 from caed.sources import RESOLUTIONS_HELP, parse_resolution
 from caed.temporal import REFERENCES
+from caed_host.decoder import PRECISIONS
 from .data import image_paths, load_rgb
 from .metrics import bd_rate, bpp, ms_ssim
 
@@ -65,10 +66,12 @@ def classic_point(rgb: np.ndarray, ext: str, flag: int, quality: int) -> Point:
 
 
 class ModelCodec:
-    """One shipped model run the way the daemon and viewer run it."""
+    """One shipped model run the way the daemon and viewer run it: its pictures decoded by the
+    decoder caed-view picks on the CPU (caed_host.decoder.load_decoder) at `decoder_precision`."""
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, decoder_precision: str = "auto"):
         from caed.wire import encode_frame
+        from caed_host.decoder import load_decoder
 
         self._encode_frame = encode_frame
         self.spec = spec
@@ -81,7 +84,7 @@ class ModelCodec:
         self.encoders = {"float": ort.InferenceSession(str(spec.encoder), opts, providers=providers)}
         if spec.encoder_int8 is not None:
             self.encoders["int8"] = ort.InferenceSession(str(spec.encoder_int8), opts, providers=providers)
-        self.decoder = ort.InferenceSession(str(spec.decoder), opts, providers=providers)
+        self.decoder = load_decoder(spec, precision=decoder_precision)
 
     def latents(self, rgb: np.ndarray, encoder: str) -> np.ndarray:
         """The encoder's float latents, (1, C, H, W), of the picture padded as the daemon pads it."""
@@ -93,7 +96,7 @@ class ModelCodec:
 
     def decode(self, values: np.ndarray) -> np.ndarray:
         """float32 latent values (C, H, W) → the RGB uint8 picture, the encoder's padding included."""
-        return decoded_pixels(self.decoder.run(["image"], {"latent": values[None]})[0][0])
+        return self.decoder.decode_values(values)
 
     def point(self, rgb: np.ndarray, latent: np.ndarray, fix_point: int, codec: str) -> Point:
         h, w = rgb.shape[:2]
@@ -104,7 +107,8 @@ class ModelCodec:
 
 
 def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int], codec: str,
-             jpeg_qualities=JPEG_QUALITIES, webp_qualities=WEBP_QUALITIES, progress=print) -> dict:
+             jpeg_qualities=JPEG_QUALITIES, webp_qualities=WEBP_QUALITIES, progress=print,
+             decoder_precision: str = "auto") -> dict:
     codecs: dict[str, list[dict]] = {}
     for name, ext, flag, qualities in (("jpeg", ".jpg", cv2.IMWRITE_JPEG_QUALITY, jpeg_qualities),
                                        ("webp", ".webp", cv2.IMWRITE_WEBP_QUALITY, webp_qualities)):
@@ -113,7 +117,7 @@ def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int
         progress(f"{name}: {len(qualities)} qualities")
     curves: dict[str, list[dict]] = {}
     for spec in specs:
-        model = ModelCodec(spec)
+        model = ModelCodec(spec, decoder_precision)
         reductions = [0] if model.family else coarsen
         payload_codec = model.payload_codec if codec == "auto" else codec
         for encoder in model.encoders:
@@ -133,7 +137,8 @@ def evaluate(images: list[np.ndarray], specs: list[ModelSpec], coarsen: list[int
                      + ", ".join(f"{m.bpp:.3f} bpp {m.psnr:.2f} dB" for m in means.values()))
     for curve, points in curves.items():
         codecs[curve] = sorted(points, key=lambda p: p["bpp"])
-    return {"images": len(images), "payload_codec": codec, "codecs": codecs, "bd_rate_vs_jpeg": bd_rates(codecs)}
+    return {"images": len(images), "payload_codec": codec, "decoder_precision": decoder_precision, "codecs": codecs,
+            "bd_rate_vs_jpeg": bd_rates(codecs)}
 
 
 def _ms_ssim_db(v: float) -> float:
@@ -213,6 +218,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--codec", default="auto",
                    help="wire payload codec for every model, or auto: each model's manifest payload_codec (default zstd)")
     p.add_argument("--max-images", type=int, help="use only the first N images")
+    p.add_argument("--decoder-precision", default="auto", choices=PRECISIONS,
+                   help="the decoder caed-view would run on the CPU with this --decoder-precision (default: auto)")
     args = p.parse_args(argv)
     try:
         args.coarsen = sorted({int(v) for v in args.coarsen.split(",")})
@@ -244,7 +251,7 @@ def video_main(args) -> int:
             return bitrate_main(args, spec, codec, size)
         frames, fps = read_frames(args.video, args.frames, size)
         result = evaluate_video(frames, fps, spec, codec, measure, args.keyframe_interval, args.reference,
-                                progress=lambda s: print(s, file=sys.stderr))
+                                progress=lambda s: print(s, file=sys.stderr), decoder_precision=args.decoder_precision)
     except (FileNotFoundError, ValueError, ModelNotFound, FfmpegMissing) as e:
         print(f"caed-eval: {e}", file=sys.stderr)
         return 2
@@ -274,7 +281,7 @@ def bitrate_main(args, spec: ModelSpec, codec: str, size: tuple[int, int] | None
     fps = args.fps or native_fps
     seconds = args.seconds or max(20.0, length / fps)
     result = hold_bitrate(args.video, spec, codec, args.bitrate, fps, seconds, size,
-                          progress=lambda s: print(s, file=sys.stderr))
+                          progress=lambda s: print(s, file=sys.stderr), decoder_precision=args.decoder_precision)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{result['video']}: target {args.bitrate:g} kbit/s, 10 s windows {result['window_kbps_min']} .. "
           f"{result['window_kbps_max']} kbit/s ({100 * result['windows_within_10pct']:.0f} % within 10 %), "
@@ -316,7 +323,8 @@ def main(argv=None) -> int:
 
         if args.codec != "auto" and args.codec not in CODECS:
             raise ValueError(f"unknown payload codec {args.codec!r}; known: {', '.join(CODECS)}")
-        result = evaluate(images, specs, args.coarsen, args.codec, progress=lambda s: print(s, file=sys.stderr))
+        result = evaluate(images, specs, args.coarsen, args.codec, progress=lambda s: print(s, file=sys.stderr),
+                          decoder_precision=args.decoder_precision)
     except (FileNotFoundError, ValueError, ModelNotFound) as e:
         print(f"caed-eval: {e}", file=sys.stderr)
         return 2

@@ -1,8 +1,11 @@
 """caed-export: turn a training checkpoint into the shipped files the daemon and viewer load.
 
 Writes weights/<model>/ with encoder.onnx, encoder_int8.onnx (power-of-two QDQ, what the DPU
-computes), decoder.onnx and model.json. The latent fix_point F of the wire is the int8 encoder's
-calibrated output fix point, so the float and int8 encoders put latents on the same grid.
+computes), decoder.onnx and model.json; for a decoder the host splits (dct8), also synthesis.npz
+and decoder_post.onnx (onnx_io.export_decoder_split). `--decoder-split-only` writes just those two
+for a model already exported from the same checkpoint, leaving its other files as they are.
+The latent fix_point F of the wire is the int8 encoder's calibrated output fix point, so the
+float and int8 encoders put latents on the same grid.
 A multi-rate model (one with `rate_fix_points`, e.g. dct8) writes its ONNX files to
 weights/<model>/ and one weights/<model>-q<k>/model.json per rate, each naming the shared files
 and its own latent fix_point.
@@ -23,13 +26,14 @@ from caed.manifest import WEIGHTS_DIR
 from .architectures import ARCHITECTURES, build
 from .base import CodecModel
 from .data import image_paths, load_rgb
-from .onnx_io import export_decoder, export_encoder, swap_input_colours
+from .onnx_io import export_decoder, export_decoder_split, export_encoder, has_split_decoder, swap_input_colours
 from .qdq import calibrate, latent_tensor, quantize_encoder
 from .quant import INPUT_FIX_POINT
 from .train import CHECKPOINTS_DIR, DEFAULT_DATA, module_names, read_checkpoint
 from .workload import conv_layers
 
 INPUT_SHAPE = (512, 768, 3)
+SPLIT_KEYS = ("synthesis", "decoder_post")  # model.json keys of export_decoder_split's files
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,6 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="default: daemon/weights/<model>, the shipped models")
     p.add_argument("--calibration", type=Path, default=DEFAULT_DATA, help="folder of calibration images")
     p.add_argument("--calibration-images", type=int, default=16)
+    p.add_argument("--decoder-split-only", action="store_true",
+                   help="write only synthesis.npz and decoder_post.onnx for the model already exported from this "
+                        "checkpoint (its model.json files name them)")
     args = p.parse_args(argv)
     if args.calibration_images <= 0:
         p.error("--calibration-images must be positive")
@@ -74,6 +81,7 @@ def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_ca
     out.mkdir(parents=True, exist_ok=True)
     export_encoder(model, out / "encoder.onnx", h, w)
     export_decoder(model, out / "decoder.onnx", latent_shape)
+    split = dict(zip(SPLIT_KEYS, export_decoder_split(model, out, latent_shape))) if has_split_decoder(model) else {}
 
     float_encoder = onnx.load(out / "encoder.onnx")
     images = calibration_images(calibration, n_calibration, model.size_multiple)
@@ -103,6 +111,7 @@ def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_ca
         "encoder": "encoder.onnx",
         "encoder_int8": "encoder_int8.onnx",
         "decoder": "decoder.onnx",
+        **split,
         "architecture": model_name,
         "training_step": step,
         "size_multiple": model.size_multiple,
@@ -123,10 +132,35 @@ def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_ca
         rate = {**manifest, "latent": {"shape": list(latent_shape), "fix_point": fix_point},
                 "family": out.name, "rate_index": k, "payload_codec": "arith",
                 "encoder": f"../{out.name}/encoder.onnx", "decoder": f"../{out.name}/decoder.onnx",
-                "encoder_int8": f"../{out.name}/encoder_int8_q{k}.onnx"}
+                "encoder_int8": f"../{out.name}/encoder_int8_q{k}.onnx",
+                **{key: f"../{out.name}/{name}" for key, name in split.items()}}
         rate["int8_fix_points"] = {**rate["int8_fix_points"], latent_name: fix_point}
         (rate_dir / "model.json").write_text(json.dumps(rate, indent=2) + "\n")
     return manifest
+
+
+def export_decoder_split_only(model_name: str, checkpoint: Path, out: Path) -> list[Path]:
+    """The split decoder files of an exported model (and of each of its rates), from the checkpoint
+    it was exported from (the model.json's training_step must be the checkpoint's); the model.json
+    files it updated."""
+    model, step = load_checkpoint(model_name, checkpoint)
+    if not has_split_decoder(model):
+        raise ValueError(f"a {model_name} decoder has no split form")
+    manifests = [p for p in [out / "model.json", *sorted(out.parent.glob(f"{out.name}-q*/model.json"))] if p.is_file()]
+    if not manifests:
+        raise FileNotFoundError(f"no exported model at {out} (run caed-export without --decoder-split-only)")
+    for path in manifests:
+        exported = json.loads(path.read_text()).get("training_step")
+        if exported != step:
+            raise ValueError(f"{path} was exported at step {exported}, {checkpoint} is at step {step}")
+    latent_shape = (*model.latent_size(*INPUT_SHAPE[:2]), model.latent_channels)
+    split = dict(zip(SPLIT_KEYS, export_decoder_split(model, out, latent_shape)))
+    for path in manifests:
+        prefix = "" if path.parent == out else f"../{out.name}/"
+        raw = json.loads(path.read_text())
+        raw.update({key: prefix + name for key, name in split.items()})
+        path.write_text(json.dumps(raw, indent=2) + "\n")
+    return manifests
 
 
 def main(argv=None) -> int:
@@ -134,6 +168,10 @@ def main(argv=None) -> int:
     out = args.out or WEIGHTS_DIR / args.model
     checkpoint = args.checkpoint or CHECKPOINTS_DIR / args.model / "checkpoint.pt"
     try:
+        if args.decoder_split_only:
+            manifests = export_decoder_split_only(args.model, checkpoint, out)
+            print(f"wrote {out}: synthesis.npz, decoder_post.onnx, named in " + ", ".join(str(m) for m in manifests))
+            return 0
         manifest = export(args.model, checkpoint, out, args.calibration, args.calibration_images)
     except (FileNotFoundError, ValueError) as e:
         print(f"caed-export: {e}", file=sys.stderr)

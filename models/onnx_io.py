@@ -5,6 +5,11 @@ decoder.onnx: "latent" float32 NCHW [1,c,h,w] -> "image" NHWC [1,H,W,3] (unclipp
 are NHWC as OpenCV holds them; latents are channel planes, the layout a convolution computes
 and the one the planar payload codec and the host's decoder use, so neither side permutes them.
 (The DPU writes NHWC latents whatever the ONNX layout: the codecs take both.)
+A decoder that is a synthesis convolution followed by depth-to-space and a picture-to-picture
+stage (`decoder.post`, dct8) is also written split, for the host's sparse synthesis:
+synthesis.npz (the convolution's "weight" (c_out, c, 3, 3) and "bias", and the depth-to-space
+"block") and decoder_post.onnx:
+"synthesized" float32 NCHW [1,3,H,W], the depth-to-space picture -> "picture" NCHW [1,3,H,W].
 The encoder takes its colours in the order the model.json names (`input.colours`): BGR, as
 cameras deliver them through OpenCV, so the A53 need not swap them (`swap_input_colours`).
 """
@@ -60,6 +65,36 @@ def export_decoder(model: CodecModel, path: Path, latent_shape: tuple[int, int, 
     """`latent_shape` is the wire's (h, w, c); the graph takes (1, c, h, w)."""
     h, w, c = latent_shape
     _export(_NCHWToNHWC(model.decoder), torch.randn(1, c, h, w), path, "latent", "image", (2, 3), (1, 2))
+
+
+class _Post(nn.Module):
+    """A decoder's picture-to-picture stage as a module of its own (for export)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner.post(x)
+
+
+def has_split_decoder(model: CodecModel) -> bool:
+    return hasattr(model.decoder, "post")
+
+
+def export_decoder_split(model: CodecModel, directory: Path, latent_shape: tuple[int, int, int]) -> tuple[str, str]:
+    """synthesis.npz and decoder_post.onnx in `directory` (module docstring); their file names.
+
+    The synthesis weights go to a .npz rather than being read from decoder.onnx's initializers:
+    the host then needs numpy only (ONNX Runtime does not expose initializers, and `onnx` is not a
+    host dependency), and nothing depends on the ONNX graph's node names."""
+    h, w, _ = latent_shape
+    synthesis, block = model.decoder.synthesis, model.decoder.to_pixels.upscale_factor
+    np.savez(directory / "synthesis.npz", weight=synthesis.weight.detach().numpy().astype(np.float32),
+             bias=synthesis.bias.detach().numpy().astype(np.float32), block=np.int64(block))
+    _export(_Post(model.decoder), torch.rand(1, 3, h * block, w * block), directory / "decoder_post.onnx",
+            "synthesized", "picture", (2, 3), (2, 3))
+    return "synthesis.npz", "decoder_post.onnx"
 
 
 def load_encoder_weights(model: CodecModel, path: Path) -> None:

@@ -102,11 +102,12 @@ def ffmpeg_point(frames: list[np.ndarray], fps: float, codec_args: list[str], su
 
 def evaluate_video(frames: list[np.ndarray], fps: float, spec: ModelSpec, codec: str, measure,
                    keyframe_interval: int = KEYFRAME_INTERVAL, reference: str = "keyframe", rates=RATES,
-                   lambda_scale: float = 1.0, classic: bool = True, progress=print) -> dict:
+                   lambda_scale: float = 1.0, classic: bool = True, progress=print,
+                   decoder_precision: str = "auto") -> dict:
     """{"codecs": {name: [point dicts]}} for the frames; `measure(reference, decoded, nbytes)` → Point."""
     from .evaluate import mean_point
 
-    model = ModelCodec(spec)
+    model = ModelCodec(spec, decoder_precision)
     finest = spec.latent_fix_point  # the finest rate of the family: every coarser one derives from it
     wire = FrameEncoder("eval", spec.model_id, codec)
     latents = []
@@ -159,11 +160,11 @@ def evaluate_video(frames: list[np.ndarray], fps: float, spec: ModelSpec, codec:
 
 def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: float, seconds: float,
                  size: tuple[int, int] | None = None, keyframe_interval_s: float = 2.0, psnr_every: int = 3,
-                 progress=print) -> dict:
+                 progress=print, decoder_precision: str = "auto") -> dict:
     """The daemon's rate control on a clip played at `fps` and looped (as the daemon loops a file)
     for `seconds`: bitrate over every 10 s window (sliding by one frame) against the target, and
     the PSNR spread of the frames (every `psnr_every`-th, decoded)."""
-    model = ModelCodec(spec)
+    model = ModelCodec(spec, decoder_precision)
     clip, _ = read_frames(path, 100_000, size)
     h, w = clip[0].shape[:2]
     total = round(seconds * fps)

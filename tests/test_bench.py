@@ -25,7 +25,9 @@ def test_writes_every_measurement(tmp_path):
     dec = result["decoder"]
     assert dec["decoder_fps"] > 0 and dec["fp32_decoder_fps"] > 0 and dec["frame"] == [202, 302]
     assert dec["decoder_fps"] == pytest.approx(1e3 / dec["decoder_ms_p50"])
-    assert dec["decoder"] == "decoder_int8.onnx"  # the default model ships one
+    assert dec["decoder"] == "decoder_post_int8.onnx" and dec["sparse_synthesis"]  # the default model ships the split
+    assert dec["synthesis_cpu_ms"]["p50"] > 0 and 0 < dec["latent_nonzero_share"] < 1
+    assert dec["decoder_ms"]["p10"] <= dec["decoder_ms_p50"] <= dec["decoder_ms"]["p90"]
     for parts in dec["profile_ms_per_part"].values():
         assert {"synthesis", "postfilter", "refiner", "layout"} <= set(parts)
     codec = result["codec"]

@@ -83,3 +83,15 @@ def test_bd_rate_of_half_the_rate_is_minus_fifty_percent():
     assert bd_rate(anchor, [(r / 2, q) for r, q in anchor]) == pytest.approx(-50.0)
     assert bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
     assert bd_rate(anchor, [(0.1, 20.0), (0.2, 22.0)]) is None  # no overlap in quality
+
+
+def test_model_codec_decodes_with_the_viewers_decoder():
+    """caed-eval measures what caed-view shows: the split decoder on the CPU (int8 decoder_post by
+    default, fp32 on request) for a model that ships it, the whole decoder otherwise."""
+    from caed_host.decoder import OnnxDecoder, SplitDecoder
+
+    spec = manifest.find(manifest.DEFAULT_MODEL)
+    default, fp32 = ModelCodec(spec).decoder, ModelCodec(spec, "fp32").decoder
+    assert isinstance(default, SplitDecoder) and default.path.name == "decoder_post_int8.onnx"
+    assert isinstance(fp32, SplitDecoder) and fp32.path.name == "decoder_post.onnx"
+    assert isinstance(ModelCodec(manifest.find("kth2020")).decoder, OnnxDecoder)

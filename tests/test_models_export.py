@@ -99,3 +99,50 @@ def test_best_fix_point_is_the_largest_that_holds_the_range_unless_clipping_pays
     assert best_fix_point(1.9 * uniform) == 6
     with_outlier = np.append(0.05 * uniform, 1.0)  # max-based would pick 6; one clipped value is cheaper
     assert best_fix_point(with_outlier) > 6
+
+
+@pytest.fixture(scope="module")
+def exported_dct8(tmp_path_factory, exported):
+    from caed_models.dct8 import DCT8
+
+    root = tmp_path_factory.mktemp("export_dct8")
+    torch.manual_seed(2)
+    model = DCT8().eval()
+    with torch.no_grad():  # residual stages start as identity: give them something to compute
+        for p in list(model.postfilter.parameters()) + list(model.refiner.parameters()):
+            p.add_(0.05 * torch.randn_like(p))
+    checkpoint = root / "checkpoint.pt"
+    torch.save({"model_name": "dct8", "model": model.state_dict(), "step": 9}, checkpoint)
+    _, kth_out, _ = exported
+    manifest = export("dct8", checkpoint, root / "dct8", kth_out.parent / "calibration", 2)
+    return model, root, checkpoint, manifest
+
+
+def test_split_decoder_is_the_decoder(exported_dct8):
+    """synthesis.npz through the host's sparse kernel, then decoder_post.onnx: decoder.onnx's
+    picture (NCHW where decoder.onnx gives NHWC); every rate's model.json names both files."""
+    from caed_host.decoder import Synthesis
+
+    model, root, _, _ = exported_dct8
+    spec = find(str(root / "dct8-q2"))
+    assert spec.synthesis.resolve() == (root / "dct8" / "synthesis.npz").resolve()
+    assert spec.decoder_post.resolve() == (root / "dct8" / "decoder_post.onnx").resolve()
+    rng = np.random.default_rng(4)
+    latent = (rng.integers(-3, 4, (1, 192, 5, 7)) * (rng.random((1, 192, 5, 7)) < 0.1)).astype(np.float32)
+    picture = _run(spec.decoder_post, "synthesized", Synthesis(spec.synthesis)(latent[0]))
+    whole = _run(spec.decoder, "latent", latent)
+    np.testing.assert_allclose(picture.transpose(0, 2, 3, 1), whole, rtol=0, atol=1e-4)
+
+
+def test_decoder_split_only_writes_the_split_of_the_same_checkpoint(exported_dct8, tmp_path):
+    from caed_models.export import export_decoder_split_only
+
+    model, root, checkpoint, _ = exported_dct8
+    (root / "dct8" / "synthesis.npz").unlink()
+    manifests = export_decoder_split_only("dct8", checkpoint, root / "dct8")
+    assert len(manifests) == 5 and (root / "dct8" / "synthesis.npz").is_file()
+    assert find(str(root / "dct8-q0")).synthesis.is_file()
+    other = tmp_path / "checkpoint.pt"
+    torch.save({"model_name": "dct8", "model": model.state_dict(), "step": 10}, other)
+    with pytest.raises(ValueError, match="exported at step 9"):
+        export_decoder_split_only("dct8", other, root / "dct8")

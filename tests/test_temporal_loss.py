@@ -13,13 +13,12 @@ import threading
 
 import cv2
 import numpy as np
-import onnxruntime
 import zmq
 
 from caed import manifest
-from caed.fixed_point import decoded_pixels
 from caed.temporal import TemporalState
 from caed.wire import FrameDecoder
+from caed_host.decoder import load_decoder
 from deploy_processes import free_port, running
 
 FPS = 5
@@ -76,9 +75,7 @@ def test_loss_and_late_join_never_show_a_wrong_picture(tmp_path):
     summary = json.loads((tmp_path / "viewer.json").read_text())
 
     spec = manifest.find(manifest.DEFAULT_MODEL)
-    opts = onnxruntime.SessionOptions()
-    opts.intra_op_num_threads = 1  # as the viewer's --decoder-threads 1: the same float sums, the same pixels
-    decoder = onnxruntime.InferenceSession(str(spec.decoder), opts, providers=["CPUExecutionProvider"])
+    decoder = load_decoder(spec, 1, precision="fp32")  # the viewer's: the same float sums, the same pixels
     frames, state, reconstruction, keyframes = FrameDecoder(), TemporalState(), {}, []
     for parts, _ in log:
         f = frames.decode(parts)
@@ -91,7 +88,7 @@ def test_loss_and_late_join_never_show_a_wrong_picture(tmp_path):
     assert dropped and len(shown) >= 10, (dropped, sorted(shown))
     for seq, path in shown.items():
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        expected = decoded_pixels(decoder.run(["image"], {"latent": reconstruction[seq][None]})[0][0])
+        expected = decoder.decode_values(reconstruction[seq])
         np.testing.assert_array_equal(rgb, expected, err_msg=f"frame {seq} is not the daemon's reconstruction")
     # Shown after a loss only from the next keyframe that arrived; and that one is always shown
     # unless a newer frame replaced it before decoding (the viewer decodes the newest it holds).
