@@ -75,10 +75,15 @@ class CctvSource(FrameSource):
                 continue
             s, m = sprite[y0 - y:y1 - y, x0 - x:x1 - x], mask[y0 - y:y1 - y, x0 - x:x1 - x]
             picture[y0:y1, x0:x1] = picture[y0:y1, x0:x1] * (1 - m) + s * m
-        rng = np.random.default_rng((NOISE_SEED, index))
-        sigma = np.sqrt(SHOT_VARIANCE_PER_LEVEL * picture + READ_NOISE_SIGMA ** 2)
-        picture += sigma * rng.standard_normal(picture.shape, dtype=np.float32)
-        return np.clip(np.rint(picture), 0, 255).astype(np.uint8)
+        # The noise in OpenCV (Gaussian generator, arithmetic, saturating rounding): a 768x512 frame
+        # takes 12 ms of CPU instead of numpy's 19, and the demo's camera and the viewer's
+        # --reference both render every frame. The generator is the calling thread's, reseeded per
+        # frame, so every process draws the same noise.
+        noise = np.empty(picture.shape, np.float32)
+        cv2.setRNGSeed((NOISE_SEED * 1_000_003 + index) % 2 ** 31)
+        cv2.randn(noise, (0.0,) * 3, (1.0,) * 3)
+        sigma = cv2.sqrt(cv2.addWeighted(picture, SHOT_VARIANCE_PER_LEVEL, picture, 0.0, READ_NOISE_SIGMA ** 2))
+        return cv2.convertScaleAbs(cv2.max(cv2.add(picture, cv2.multiply(sigma, noise)), 0.0))
 
     def read(self) -> np.ndarray:
         self._pacer.wait()
