@@ -10,14 +10,12 @@
  * would count other jobs). Every round trip is checked. Exit status 0, or 1 with a message.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "arith.h"
+#include "latent_files.h"
 #include "timing.h"
-
-#define MAX_FRAMES 256
 
 static int fail(const char *what, const char *detail)
 {
@@ -36,38 +34,23 @@ int main(int argc, char **argv)
         return fail("REPEATS", "must be 1..64");
     for (const char *r = rates; *r; r++) {
         const int rate = *r - '0';
-        char prefix[16];
-        snprintf(prefix, sizeof prefix, "q%d_", rate);
-        DIR *d = opendir(dir);
-        if (!d)
+        static char names[MAX_FRAMES][MAX_NAME];
+        const long frames = list_latents(dir, rate, names);
+        if (frames < 0)
             return fail(dir, "cannot open");
-        char names[MAX_FRAMES][512];
-        size_t frames = 0;
-        for (struct dirent *e; (e = readdir(d)) != NULL;)
-            if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && frames < MAX_FRAMES &&
-                strlen(dir) + strlen(e->d_name) + 2 <= sizeof names[0])
-                snprintf(names[frames++], sizeof names[0], "%s/%s", dir, e->d_name);
-        closedir(d);
         unsigned long long bytes = 0, hash = 1469598103934665603ull;
         size_t timed = 0;
-        qsort(names, frames, sizeof names[0], (int (*)(const void *, const void *))strcmp);
-        for (size_t f = 0; f < frames; f++) {
+        for (long f = 0; f < frames; f++) {
             int h, w, c;
-            const char *shape = strrchr(names[f], '_');
-            if (!shape || sscanf(shape + 1, "%dx%dx%d", &h, &w, &c) != 3)
-                return fail(names[f], "no HxWxC in the name");
+            const char *why = NULL;
+            int8_t *planes = read_planes(names[f], &h, &w, &c, &why);
+            if (!planes)
+                return fail(names[f], why);
             const size_t n = (size_t)h * w * c, capacity = 2 * n + 64;
-            int8_t *nhwc = malloc(n), *planes = malloc(n), *decoded = malloc(n);
+            int8_t *decoded = malloc(n);
             uint8_t *payload = malloc(capacity);
-            if (!nhwc || !planes || !decoded || !payload)
+            if (!decoded || !payload)
                 return fail("memory", "out of memory");
-            FILE *file = fopen(names[f], "rb");
-            if (!file || fread(nhwc, 1, n, file) != n)
-                return fail(names[f], "cannot read H*W*C bytes");
-            fclose(file);
-            for (size_t p = 0; p < (size_t)h * w; p++)
-                for (size_t ch = 0; ch < (size_t)c; ch++)
-                    planes[ch * h * w + p] = nhwc[p * c + ch];
             size_t written = 0;
             for (int i = 0; i < (rate == timed_rate ? repeats : 1); i++) {
                 const double start = thread_ms();
@@ -89,12 +72,11 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < written; i++)
                 hash = (hash ^ payload[i]) * 1099511628211ull;
             bytes += written;
-            free(nhwc);
             free(planes);
             free(decoded);
             free(payload);
         }
-        printf("q%d frames %zu bytes %llu hash %016llx", rate, frames, bytes, hash);
+        printf("q%d frames %ld bytes %llu hash %016llx", rate, frames, bytes, hash);
         if (timed) {
             qsort(encode_ms, timed, sizeof encode_ms[0], by_value);
             qsort(decode_ms, timed, sizeof decode_ms[0], by_value);

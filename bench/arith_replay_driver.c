@@ -12,14 +12,12 @@
  * the encoder's bytes, and prints decisions per frame and both p50 times. Exit status 0, or 1.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "arith.h"
+#include "latent_files.h"
 #include "timing.h"
-
-#define MAX_FRAMES 256
 
 size_t arith_recorded(void);
 size_t arith_replay(uint8_t *out, size_t capacity);
@@ -37,40 +35,25 @@ int main(int argc, char **argv)
     const char *dir = argv[1];
     const int repeats = atoi(argv[3]);
     static double encode_ms[MAX_FRAMES * 64], replay_ms[MAX_FRAMES * 64];
-    static char names[MAX_FRAMES][512];
+    static char names[MAX_FRAMES][MAX_NAME];
     if (repeats < 1 || repeats > 64)
         return fail("REPEATS", "must be 1..64");
-    char prefix[16];
-    snprintf(prefix, sizeof prefix, "q%d_", atoi(argv[2]));
-    DIR *d = opendir(dir);
-    if (!d)
+    const long frames = list_latents(dir, atoi(argv[2]), names);
+    if (frames < 0)
         return fail(dir, "cannot open");
-    size_t frames = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && frames < MAX_FRAMES &&
-            strlen(dir) + strlen(e->d_name) + 2 <= sizeof names[0])
-            snprintf(names[frames++], sizeof names[0], "%s/%s", dir, e->d_name);
-    closedir(d);
     if (!frames)
         return fail(dir, "no latents of that rate");
     size_t timed = 0, decisions = 0;
-    for (size_t f = 0; f < frames; f++) {
+    for (long f = 0; f < frames; f++) {
         int h, w, c;
-        const char *shape = strrchr(names[f], '_');
-        if (!shape || sscanf(shape + 1, "%dx%dx%d", &h, &w, &c) != 3)
-            return fail(names[f], "no HxWxC in the name");
-        const size_t n = (size_t)h * w * c, capacity = 2 * n + 64;
-        int8_t *nhwc = malloc(n), *planes = malloc(n);
+        const char *why = NULL;
+        int8_t *planes = read_planes(names[f], &h, &w, &c, &why);
+        if (!planes)
+            return fail(names[f], why);
+        const size_t capacity = 2 * (size_t)h * w * c + 64;
         uint8_t *payload = malloc(capacity), *replayed = malloc(capacity);
-        if (!nhwc || !planes || !payload || !replayed)
+        if (!payload || !replayed)
             return fail("memory", "out of memory");
-        FILE *file = fopen(names[f], "rb");
-        if (!file || fread(nhwc, 1, n, file) != n)
-            return fail(names[f], "cannot read H*W*C bytes");
-        fclose(file);
-        for (size_t p = 0; p < (size_t)h * w; p++)
-            for (size_t ch = 0; ch < (size_t)c; ch++)
-                planes[ch * h * w + p] = nhwc[p * c + ch];
         for (int i = 0; i < repeats; i++) {
             size_t written = 0;
             const double start = thread_ms();
@@ -88,14 +71,13 @@ int main(int argc, char **argv)
             replay_ms[timed++] = end - encoded;
         }
         decisions += arith_recorded();
-        free(nhwc);
         free(planes);
         free(payload);
         free(replayed);
     }
     qsort(encode_ms, timed, sizeof encode_ms[0], by_value);
     qsort(replay_ms, timed, sizeof replay_ms[0], by_value);
-    printf("frames %zu decisions_per_frame %zu encode_p50_ms %.3f replay_p50_ms %.3f\n", frames, decisions / frames,
+    printf("frames %ld decisions_per_frame %zu encode_p50_ms %.3f replay_p50_ms %.3f\n", frames, decisions / (size_t)frames,
            encode_ms[timed / 2], replay_ms[timed / 2]);
     return 0;
 }
