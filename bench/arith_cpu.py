@@ -20,10 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from arith_kodak import latents  # noqa: E402
+from arith_kodak import callgrind_instructions, write_latents  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,14 +46,9 @@ def run(binary: Path, data: Path, rates: str, timed: int, repeats: int) -> dict:
 
 def instructions(binary: Path, data: Path, timed: int, frames: int) -> tuple[float, float]:
     """Instructions per frame in arith_encode and arith_decode (callgrind, inclusive)."""
-    per_frame = []
-    for function in ("arith_encode", "arith_decode"):
-        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                              f"--toggle-collect={function}", str(binary), str(data), str(timed), str(timed), "1"],
-                             check=True, capture_output=True, text=True).stderr
-        collected = [line for line in out.splitlines() if "Collected :" in line][0]
-        per_frame.append(int(collected.split(":")[1].split()[0]) / frames)
-    return per_frame[0], per_frame[1]
+    command = [str(binary), str(data), str(timed), str(timed), "1"]
+    encode, decode = (callgrind_instructions(command, f) / frames for f in ("arith_encode", "arith_decode"))
+    return encode, decode
 
 
 def main(argv=None) -> int:
@@ -77,9 +71,7 @@ def main(argv=None) -> int:
         data = tmp / "latents"
         data.mkdir()
         for rate in rates:
-            for i, planes in enumerate(latents(images, rate)):
-                c, h, w = planes.shape
-                np.ascontiguousarray(planes.transpose(1, 2, 0)).tofile(data / f"q{rate}_{i:03d}_{h}x{w}x{c}.bin")
+            write_latents(images, rate, data)
         builds = {"current": build(ROOT / "daemon" / "csrc", tmp / "current")}
         if args.baseline:
             base_src = tmp / "baseline_src"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,23 @@ def latents(images: list[Path], rate: int) -> list[np.ndarray]:
     spec = find(f"dct8-q{rate}")
     model = ModelCodec(spec)
     return [quantize_latents(model.latents(load_rgb(path), "int8")[0], spec.latent_fix_point) for path in images]
+
+
+def write_latents(images: list[Path], rate: int, folder: Path) -> None:
+    """The images' dct8-q<rate> latents as the C drivers read them (bench/latent_files.h): int8 NHWC
+    files named q<rate>_<index>_<H>x<W>x<C>.bin."""
+    for i, planes in enumerate(latents(images, rate)):
+        c, h, w = planes.shape
+        np.ascontiguousarray(planes.transpose(1, 2, 0)).tofile(folder / f"q{rate}_{i:03d}_{h}x{w}x{c}.bin")
+
+
+def callgrind_instructions(command: list[str], function: str) -> int:
+    """Instructions executed inside `function` (inclusive) while `command` runs, counted by
+    valgrind's callgrind: the same for the same binary and inputs, whatever the machine's load."""
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                          f"--toggle-collect={function}"] + command, check=True, capture_output=True, text=True).stderr
+    collected = [line for line in out.splitlines() if "Collected :" in line][0]
+    return int(collected.split(":")[1].split()[0])
 
 
 def codecs() -> dict:

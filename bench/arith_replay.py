@@ -20,10 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from arith_kodak import latents  # noqa: E402
+from arith_kodak import callgrind_instructions, write_latents  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,9 +125,7 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         data = tmp / "latents"
         data.mkdir()
-        for i, planes in enumerate(latents(images, args.rate)):
-            c, h, w = planes.shape
-            np.ascontiguousarray(planes.transpose(1, 2, 0)).tofile(data / f"q{args.rate}_{i:03d}_{h}x{w}x{c}.bin")
+        write_latents(images, args.rate, data)
         source = tmp / "arith.c"
         source.write_text(recording_core((ROOT / "daemon" / "csrc" / "arith.c").read_text()))
         binary = tmp / "replay"
@@ -144,11 +141,7 @@ def main(argv=None) -> int:
             replay.append(float(values["replay_p50_ms"]))
         print(f"q{args.rate}: {int(values['decisions_per_frame']):,} decisions a frame; replay writes the encoder's bytes")
         if args.instructions:
-            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                                  "--toggle-collect=arith_replay"] + command + ["1"],
-                                 check=True, capture_output=True, text=True).stderr
-            collected = [line for line in out.splitlines() if "Collected :" in line][0]
-            per_frame = int(collected.split(":")[1].split()[0]) / len(images)
+            per_frame = callgrind_instructions(command + ["1"], "arith_replay") / len(images)
             print(f"q{args.rate}: replay {per_frame / 1e6:.2f} M instructions/frame (callgrind)")
         print(f"q{args.rate}: recording encoder p50 {statistics.median(encode):.2f} ms ({min(encode):.2f}-{max(encode):.2f})  "
               f"replay p50 {statistics.median(replay):.2f} ms ({min(replay):.2f}-{max(replay):.2f})  "
