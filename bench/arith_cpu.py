@@ -20,7 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arith_kodak import callgrind_instructions, write_latents  # noqa: E402
 
