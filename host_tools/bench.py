@@ -11,10 +11,11 @@ machine, so a shared or throttled machine shifts both sides alike:
   camera, reported beside it): the pipeline's threads (preprocess and submit, payload compression
   on the workers, the publisher) and the others they wake ("other": ZeroMQ's I/O thread...);
 - decoder: the viewer's decoder (sparse synthesis + int8 decoder_post where the model ships them,
-  else the int8 or fp32 decoder.onnx) on one 512x768 stream with all cores (decoder_fps,
-  decoder_ms_p50, and p10-p90) beside the whole fp32 decoder's figures timed in turns with it, and
+  else the int8 or fp32 decoder.onnx) on one 512x768 stream with all cores (decoder_fps: as many
+  frames at once as cores, one thread each, as the viewer's workers decode one stream;
+  decoder_ms_p50, one frame on one thread, and p10-p90) beside the whole fp32 decoder's figures timed in turns with it, and
   where the time goes in each: per part of the model (synthesis: ONNX Runtime's conv or the C
-  kernel; full-resolution post-filter, half-resolution refiner, layout ops) from ONNX Runtime's
+  kernel; the half-resolution post-network; layout ops) from ONNX Runtime's
   per-node profile; the C kernel alone in thread CPU time;
 - codec: the default payload codec's encode and decode time per frame (one thread, p50 over 50 or
   more camera frames' latents) and bits per pixel, beside zstd-planes' timed in turns with it;
@@ -273,8 +274,8 @@ def bench_latency(spec: manifest.ModelSpec, picture: tuple[int, int], frames: in
     }
 
 
-DECODER_PARTS = (("/synthesis/", "synthesis"), ("/postfilter/", "postfilter"),  # in decoder.onnx's node
-                 ("/refiner/", "refiner"))  # names under /inner/, in decoder_post.onnx's at the top
+DECODER_PARTS = (("/synthesis/", "synthesis"), ("/post/", "post"))  # in decoder.onnx's node names under
+# /inner/, in decoder_post.onnx's at the top
 
 
 LAYOUT_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "ReorderInput", "ReorderOutput", "DepthToSpace",
@@ -331,37 +332,59 @@ def spread_ms(seconds: list[float]) -> dict:
     return {f"p{q}": float(np.percentile(seconds, q)) * 1e3 for q in (10, 50, 90)}
 
 
+def decode_throughput(decoder, planes: np.ndarray, fix_point: int, workers: int, frames: int) -> float:
+    """Frames per second of one stream decoded the way the viewer's StreamPool decodes it on
+    `workers` cores: `workers` frames at a time, each on its own worker, sharing one decoder."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda _: decoder.decode(planes, fix_point), range(workers)))  # warm every worker
+        t0 = time.perf_counter()
+        list(pool.map(lambda _: decoder.decode(planes, fix_point), range(frames)))
+        return frames / (time.perf_counter() - t0)
+
+
 def bench_decoder(spec: manifest.ModelSpec, picture: tuple[int, int], repeats: int, threads: int) -> dict:
-    """One stream of `picture`-sized frames on `threads` threads: the decoder caed-view runs (the split
-    decoder, sparse synthesis + int8 decoder_post, where the model ships it), timed in turns with
-    the whole fp32 decoder (the baseline), then profiled per part. The sparse synthesis alone is
-    also timed in the decoding thread's CPU time (the steadier figure on a loaded machine)."""
+    """One stream of `picture`-sized frames on `threads` cores, as caed-view decodes it: the split
+    decoder (sparse synthesis + int8 decoder_post, where the model ships it) against the whole fp32
+    decoder (the baseline), timed in turns. decoder_fps: frames a second with `threads` frames
+    decoded at once, one thread each (the viewer's workers; one thread runs a frame of these
+    decoders faster than two); decoder_ms_p50: one frame on one thread (its latency), and, as
+    before, on `threads` threads. Then each is profiled per part, and the sparse synthesis alone is
+    timed in the decoding thread's CPU time (the steadier figure on a loaded machine)."""
     from .decoder import OnnxDecoder, SplitDecoder, load_decoder
 
     h, w = picture
     (latents,) = camera_latents(spec, picture, 1, threads)
     planes = np.ascontiguousarray(latents.transpose(2, 0, 1))
-    decoders = {"decoder": load_decoder(spec, threads), "fp32": OnnxDecoder(spec, threads, precision="fp32")}
-    times: dict[str, list[float]] = {k: [] for k in decoders}
-    for d in decoders.values():
+    one_thread = {"decoder": load_decoder(spec, 1), "fp32": OnnxDecoder(spec, 1, precision="fp32")}
+    all_threads = {"decoder": load_decoder(spec, threads), "fp32": OnnxDecoder(spec, threads, precision="fp32")}
+    times: dict[str, list[float]] = {k: [] for k in ("decoder", "fp32", "decoder_all", "fp32_all")}
+    fps: dict[str, list[float]] = {k: [] for k in one_thread}
+    for d in (*one_thread.values(), *all_threads.values()):
         d.decode(planes, spec.latent_fix_point)
-    for _ in range(4 * repeats):  # in turns, so that a slow spell of a shared machine hits both alike
-        for name, d in decoders.items():
-            t0 = time.perf_counter()
-            d.decode(planes, spec.latent_fix_point)
-            times[name].append(time.perf_counter() - t0)
+    for _ in range(repeats):  # in turns, so that a slow spell of a shared machine hits both alike
+        for name in one_thread:
+            for key, d in ((name, one_thread[name]), (f"{name}_all", all_threads[name])):
+                for _ in range(4):
+                    t0 = time.perf_counter()
+                    d.decode(planes, spec.latent_fix_point)
+                    times[key].append(time.perf_counter() - t0)
+            fps[name].append(decode_throughput(one_thread[name], planes, spec.latent_fix_point, threads, 4 * threads))
     p50 = {k: float(np.percentile(v, 50)) * 1e3 for k, v in times.items()}
     values = dequantize(planes, spec.latent_fix_point)
-    viewer = decoders["decoder"]
+    viewer = one_thread["decoder"]
     result = {
         "model_id": spec.model_id, "frame": [h, w], "threads": threads, "decoder": viewer.path.name,
         "sparse_synthesis": isinstance(viewer, SplitDecoder),
         "decoder_gmac": spec.manifest.get("macs", {}).get("decoder", 0) / 1e9,
-        "decoder_ms_p50": p50["decoder"], "decoder_fps": 1e3 / p50["decoder"],
-        "fp32_decoder_ms_p50": p50["fp32"], "fp32_decoder_fps": 1e3 / p50["fp32"],
-        "speedup_vs_fp32": p50["fp32"] / p50["decoder"],
+        "decoder_fps": float(np.median(fps["decoder"])), "fp32_decoder_fps": float(np.median(fps["fp32"])),
+        "decoder_fps_runs": fps["decoder"], "fp32_decoder_fps_runs": fps["fp32"],
+        "decoder_ms_p50": p50["decoder"], "fp32_decoder_ms_p50": p50["fp32"],
+        "decoder_all_threads_ms_p50": p50["decoder_all"], "fp32_decoder_all_threads_ms_p50": p50["fp32_all"],
+        "speedup_vs_fp32": float(np.median(fps["decoder"]) / np.median(fps["fp32"])),
         "decoder_ms": spread_ms(times["decoder"]), "fp32_decoder_ms": spread_ms(times["fp32"]),
-        "profile_ms_per_part": {name: decoder_profile(d, values, threads, repeats) for name, d in decoders.items()},
+        "profile_ms_per_part": {name: decoder_profile(d, values, 1, repeats) for name, d in one_thread.items()},
     }
     if isinstance(viewer, SplitDecoder):
         cpu = []

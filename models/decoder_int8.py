@@ -2,23 +2,24 @@
 
 ONNX Runtime static quantization (QDQ: per-channel symmetric int8 weights, asymmetric uint8
 activations calibrated by min/max, which ONNX Runtime runs as QLinearConv with VNNI on x86) of the
-fp32 `decoder.onnx`, with one layer left in fp32: dct8's 192->192 synthesis convolution. Its
-weights are the inverse transform; rounded to int8 (even per output channel, even with the centre
-tap split into an int8 part and its int8 remainder) they cost 0.18-1.5 dB at the finest rate,
-while everything after it (the pictures, the post-filter and the refiner) costs 0.10 dB at most.
+fp32 `decoder.onnx`, with two nodes left in fp32: dct8's 192->192 synthesis convolution and the
+post-network's final Add. The synthesis weights are the inverse transform; rounded to int8 (even
+per output channel, even with the centre tap split into an int8 part and its int8 remainder) they
+cost 0.18-1.5 dB at the finest rate. The Add puts the post-network's residual on the picture
+itself, which quantized to the output's calibrated range costs 0.07 dB at q0 on Kodak; the rest of
+the post-network in int8, 0.03 dB (docs/decoder.md).
 With the synthesis in fp32 the decoder's input is never quantized, so one file serves every rate.
 It is calibrated on the finest rate's pictures, whose activations need the finest steps: the same
 file calibrated on all five rates lost 0.19 dB at the finest; the shipped one (the finest rate of
-the first 16 BSDS500 images) loses 0.127 / 0.072 / 0.037 / 0.020 / 0.004 dB at q0-q4 on Kodak, and
-runs 1.2-1.4x the fp32 decoder's frames per second on this 2-core VNNI machine (docs/decoder.md).
+the first 16 BSDS500 images).
 
     python -m caed_models.decoder_int8 --family dct8 --calibration /work/shared/data/train
 
 writes daemon/weights/dct8/decoder_int8.onnx and names it as `decoder_int8` in every rate's
 model.json; for a model that ships the split decoder (caed-export's synthesis.npz and
 decoder_post.onnx), also decoder_post_int8.onnx: decoder_post.onnx quantized the same way,
-calibrated on the same latents' synthesized pictures (all of it int8: the synthesis is not in
-it). Calibration images must not be the evaluation set (Kodak).
+calibrated on the same latents' synthesized pictures (the synthesis is not in it; its final Add
+stays fp32). Calibration images must not be the evaluation set (Kodak).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from caed.fixed_point import dequantize, encoder_input_float, quantize_latents
 from .data import image_paths, load_rgb
 
 SYNTHESIS = "/inner/synthesis/Conv"
+POST_RESIDUAL = "/post/Add"  # decoder_post.onnx's last node; "/inner" + this in decoder.onnx
 FILE_NAME = "decoder_int8.onnx"
 POST_FILE_NAME = "decoder_post_int8.onnx"  # the same for the split decoder's decoder_post.onnx
 
@@ -54,7 +56,8 @@ def decoder_inputs(spec: manifest.ModelSpec, images: list[np.ndarray], fix_point
     return out
 
 
-def quantize_decoder(decoder: Path, out: Path, calibration: list[np.ndarray], keep_float: tuple = (SYNTHESIS,),
+def quantize_decoder(decoder: Path, out: Path, calibration: list[np.ndarray],
+                     keep_float: tuple = (SYNTHESIS, "/inner" + POST_RESIDUAL),
                      input_fix_point: int | None = None, input_name: str = "latent") -> None:
     """QDQ int8 `decoder` → `out`, calibrated on `calibration` inputs (of the graph input
     `input_name`), the nodes `keep_float` in fp32. `input_fix_point` quantizes the input exactly
@@ -108,7 +111,7 @@ def main(argv=None) -> int:
         synthesis = Synthesis(finest.synthesis)
         written["decoder_post_int8"] = finest.decoder_post.resolve().with_name(POST_FILE_NAME)
         quantize_decoder(finest.decoder_post, written["decoder_post_int8"], [synthesis(x[0]) for x in calibration],
-                         keep_float=(), input_name="synthesized")
+                         keep_float=(POST_RESIDUAL,), input_name="synthesized")
     for spec in specs:
         path = spec.directory / "model.json"
         raw = json.loads(path.read_text())

@@ -2,8 +2,9 @@
 
 Writes weights/<model>/ with encoder.onnx, encoder_int8.onnx (power-of-two QDQ, what the DPU
 computes), decoder.onnx and model.json; for a decoder the host splits (dct8), also synthesis.npz
-and decoder_post.onnx (onnx_io.export_decoder_split). `--decoder-split-only` writes just those two
-for a model already exported from the same checkpoint, leaving its other files as they are.
+and decoder_post.onnx (onnx_io.export_decoder_split). `--decoder-only` writes just the decoder's
+files (decoder.onnx and the split) for a model already exported from the same checkpoint, whose
+decoder alone was retrained: the encoders, and so the latents and the model id, stay as they are.
 The latent fix_point F of the wire is the int8 encoder's calibrated output fix point, so the
 float and int8 encoders put latents on the same grid.
 A multi-rate model (one with `rate_fix_points`, e.g. dct8) writes its ONNX files to
@@ -43,9 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="default: daemon/weights/<model>, the shipped models")
     p.add_argument("--calibration", type=Path, default=DEFAULT_DATA, help="folder of calibration images")
     p.add_argument("--calibration-images", type=int, default=16)
-    p.add_argument("--decoder-split-only", action="store_true",
-                   help="write only synthesis.npz and decoder_post.onnx for the model already exported from this "
-                        "checkpoint (its model.json files name them)")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="write only the decoder's files (decoder.onnx, synthesis.npz, decoder_post.onnx) for the model "
+                        "already exported from this checkpoint, leaving its encoders as they are")
     args = p.parse_args(argv)
     if args.calibration_images <= 0:
         p.error("--calibration-images must be positive")
@@ -139,26 +140,29 @@ def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_ca
     return manifest
 
 
-def export_decoder_split_only(model_name: str, checkpoint: Path, out: Path) -> list[Path]:
-    """The split decoder files of an exported model (and of each of its rates), from the checkpoint
-    it was exported from (the model.json's training_step must be the checkpoint's); the model.json
-    files it updated."""
+def export_decoder_only(model_name: str, checkpoint: Path, out: Path) -> list[Path]:
+    """The decoder files of an exported model (and of each of its rates) from the checkpoint it was
+    exported from (the model.json's training_step must be the checkpoint's: the encoder's step; a
+    decoder retrained on that encoder's latents keeps it); the model.json files it updated."""
     model, step = load_checkpoint(model_name, checkpoint)
-    if not has_split_decoder(model):
-        raise ValueError(f"a {model_name} decoder has no split form")
     manifests = [p for p in [out / "model.json", *sorted(out.parent.glob(f"{out.name}-q*/model.json"))] if p.is_file()]
     if not manifests:
-        raise FileNotFoundError(f"no exported model at {out} (run caed-export without --decoder-split-only)")
+        raise FileNotFoundError(f"no exported model at {out} (run caed-export without --decoder-only)")
     for path in manifests:
         exported = json.loads(path.read_text()).get("training_step")
         if exported != step:
             raise ValueError(f"{path} was exported at step {exported}, {checkpoint} is at step {step}")
-    latent_shape = (*model.latent_size(*INPUT_SHAPE[:2]), model.latent_channels)
-    split = dict(zip(SPLIT_KEYS, export_decoder_split(model, out, latent_shape)))
+    latent_hw = model.latent_size(*INPUT_SHAPE[:2])
+    latent_shape = (*latent_hw, model.latent_channels)
+    export_decoder(model, out / "decoder.onnx", latent_shape)
+    split = dict(zip(SPLIT_KEYS, export_decoder_split(model, out, latent_shape))) if has_split_decoder(model) else {}
+    params = sum(p.numel() for p in model.decoder.parameters())
+    macs = sum(layer.macs for layer in conv_layers(model.decoder, (1, model.latent_channels, *latent_hw)))
     for path in manifests:
         prefix = "" if path.parent == out else f"../{out.name}/"
         raw = json.loads(path.read_text())
         raw.update({key: prefix + name for key, name in split.items()})
+        raw["params"]["decoder"], raw["macs"]["decoder"] = params, macs
         path.write_text(json.dumps(raw, indent=2) + "\n")
     return manifests
 
@@ -168,9 +172,9 @@ def main(argv=None) -> int:
     out = args.out or WEIGHTS_DIR / args.model
     checkpoint = args.checkpoint or CHECKPOINTS_DIR / args.model / "checkpoint.pt"
     try:
-        if args.decoder_split_only:
-            manifests = export_decoder_split_only(args.model, checkpoint, out)
-            print(f"wrote {out}: synthesis.npz, decoder_post.onnx, named in " + ", ".join(str(m) for m in manifests))
+        if args.decoder_only:
+            manifests = export_decoder_only(args.model, checkpoint, out)
+            print(f"wrote {out}: the decoder's files, named in " + ", ".join(str(m) for m in manifests))
             return 0
         manifest = export(args.model, checkpoint, out, args.calibration, args.calibration_images)
     except (FileNotFoundError, ValueError) as e:

@@ -49,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="add this times (1 - MS-SSIM) to the distortion (models with an `ms_ssim_weight`, e.g. dct8)")
     p.add_argument("--freeze", nargs="+", default=[], metavar="GROUP",
                    help="parameter groups to hold fixed (models with optimizer groups, e.g. dct8: "
-                        "analysis rate synthesis postfilter refiner)")
+                        "analysis rate synthesis post)")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.batch <= 0 or args.lr <= 0 or args.checkpoint_minutes <= 0:
         p.error("--minutes, --batch, --lr and --checkpoint-minutes must be positive")

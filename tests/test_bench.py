@@ -2,6 +2,7 @@
 thresholds here: the figures are for the person running it on a quiet machine)."""
 import json
 
+import numpy as np
 import pytest
 
 from caed_host import bench
@@ -24,12 +25,13 @@ def test_writes_every_measurement(tmp_path):
     assert streaming["encoder_cpu_ms_per_frame"] > 0 and streaming["source_cpu_ms_per_frame"] > 0
     dec = result["decoder"]
     assert dec["decoder_fps"] > 0 and dec["fp32_decoder_fps"] > 0 and dec["frame"] == [202, 302]
-    assert dec["decoder_fps"] == pytest.approx(1e3 / dec["decoder_ms_p50"])
+    assert dec["decoder_fps"] == pytest.approx(float(np.median(dec["decoder_fps_runs"])))
+    assert dec["decoder_all_threads_ms_p50"] > 0 and dec["fp32_decoder_all_threads_ms_p50"] > 0
     assert dec["decoder"] == "decoder_post_int8.onnx" and dec["sparse_synthesis"]  # the default model ships the split
     assert dec["synthesis_cpu_ms"]["p50"] > 0 and 0 < dec["latent_nonzero_share"] < 1
     assert dec["decoder_ms"]["p10"] <= dec["decoder_ms_p50"] <= dec["decoder_ms"]["p90"]
     for parts in dec["profile_ms_per_part"].values():
-        assert {"synthesis", "postfilter", "refiner", "layout"} <= set(parts)
+        assert {"synthesis", "post", "layout"} <= set(parts)
     codec = result["codec"]
     assert codec["name"] == "arith" and codec["frames"] >= 50 and codec["frame"] == [202, 302]
     assert min(codec[k] for k in ("encode_ms", "decode_ms", "zstd_planes_encode_ms", "zstd_planes_decode_ms")) > 0

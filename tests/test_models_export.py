@@ -109,7 +109,7 @@ def exported_dct8(tmp_path_factory, exported):
     torch.manual_seed(2)
     model = DCT8().eval()
     with torch.no_grad():  # residual stages start as identity: give them something to compute
-        for p in list(model.postfilter.parameters()) + list(model.refiner.parameters()):
+        for p in model.post.parameters():
             p.add_(0.05 * torch.randn_like(p))
     checkpoint = root / "checkpoint.pt"
     torch.save({"model_name": "dct8", "model": model.state_dict(), "step": 9}, checkpoint)
@@ -134,15 +134,20 @@ def test_split_decoder_is_the_decoder(exported_dct8):
     np.testing.assert_allclose(picture.transpose(0, 2, 3, 1), whole, rtol=0, atol=1e-4)
 
 
-def test_decoder_split_only_writes_the_split_of_the_same_checkpoint(exported_dct8, tmp_path):
-    from caed_models.export import export_decoder_split_only
+def test_decoder_only_rewrites_the_decoder_of_the_same_checkpoint_and_leaves_the_encoders(exported_dct8, tmp_path):
+    from caed_models.export import export_decoder_only
 
     model, root, checkpoint, _ = exported_dct8
+    encoders = {p.name: p.read_bytes() for p in (root / "dct8").glob("encoder*.onnx")}
     (root / "dct8" / "synthesis.npz").unlink()
-    manifests = export_decoder_split_only("dct8", checkpoint, root / "dct8")
+    (root / "dct8" / "decoder.onnx").unlink()
+    manifests = export_decoder_only("dct8", checkpoint, root / "dct8")
     assert len(manifests) == 5 and (root / "dct8" / "synthesis.npz").is_file()
-    assert find(str(root / "dct8-q0")).synthesis.is_file()
+    spec = find(str(root / "dct8-q0"))
+    assert spec.synthesis.is_file() and spec.decoder.is_file()
+    assert spec.manifest["macs"]["decoder"] > 0 and spec.manifest["params"]["decoder"] > 0
+    assert {p.name: p.read_bytes() for p in (root / "dct8").glob("encoder*.onnx")} == encoders
     other = tmp_path / "checkpoint.pt"
     torch.save({"model_name": "dct8", "model": model.state_dict(), "step": 10}, other)
     with pytest.raises(ValueError, match="exported at step 9"):
-        export_decoder_split_only("dct8", other, root / "dct8")
+        export_decoder_only("dct8", other, root / "dct8")

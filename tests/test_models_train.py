@@ -52,8 +52,8 @@ def test_frozen_groups_stay_put_while_the_others_learn(data, tmp_path):
     after = trainer.model.state_dict()
     for name in ("analysis.weight", "analysis.bias", "rate_loc", "rate_log_scale"):
         torch.testing.assert_close(after[name], before[name], msg=name)
-    assert not torch.equal(after["postfilter.0.weight"], before["postfilter.0.weight"])
-    assert not torch.equal(after["refiner.layers.7.weight"], before["refiner.layers.7.weight"])
+    assert not torch.equal(after["post.convs.0.weight"], before["post.convs.0.weight"])
+    assert not torch.equal(after["post.convs.3.weight"], before["post.convs.3.weight"])
 
 
 def test_freezing_an_unknown_group_is_a_usage_error(data, tmp_path, capsys):
@@ -67,12 +67,12 @@ def test_resume_keeps_trained_weights_when_the_architecture_grew(data, tmp_path)
         old.train_step()
     old.save()
     ck = torch.load(old.path, weights_only=False)
-    ck["model"] = {k: v for k, v in ck["model"].items() if not k.startswith(("refiner.", "decoder.refiner."))}
+    ck["model"] = {k: v for k, v in ck["model"].items() if not k.startswith(("post.", "decoder.post."))}
     torch.save(ck, old.path)
     grown = _trainer(data, tmp_path, "dct8")
-    fresh = grown.model.state_dict()["refiner.layers.7.weight"].clone()
+    fresh = grown.model.state_dict()["post.convs.3.weight"].clone()
     assert grown.resume() and grown.step == 2
-    assert grown.grown and all("refiner" in name for name in grown.grown)
+    assert grown.grown and all("post" in name for name in grown.grown)
     torch.testing.assert_close(grown.model.state_dict()["analysis.weight"], old.model.state_dict()["analysis.weight"])
-    torch.testing.assert_close(grown.model.state_dict()["refiner.layers.7.weight"], fresh)
+    torch.testing.assert_close(grown.model.state_dict()["post.convs.3.weight"], fresh)
     grown.train_step()
