@@ -15,6 +15,8 @@ import threading
 import time
 from collections import OrderedDict, deque
 
+import numpy as np
+
 from caed.fixed_point import psnr
 from caed.temporal import ChainBroken, TemporalState
 from caed.wire import FrameDecoder, LatentFrame, Rejected
@@ -117,17 +119,19 @@ class Viewer:
         self.metrics.skipped.inc()
         self._count_stream(frame.header.stream, "skipped", 1)
 
-    def show(self, frame: LatentFrame) -> None:
+    def decode(self, frame: LatentFrame) -> tuple[np.ndarray, float, float | None] | None:
+        """The frame's picture, its decode time (s) and its PSNR against --reference, or None when
+        it is refused (counted). Runs on the decode workers, several at once."""
         h = frame.header
         try:
             pool = self._pool
             decoder = self.decoders.get(h.model_id, h.shape, h.picture, pool.active() if pool is not None else 1)
         except UnknownModel as e:
             self._reject("unknown_model", str(e))
-            return
+            return None
         except Rejected as e:
             self._reject(e.reason, str(e))
-            return
+            return None
         t0 = time.perf_counter()
         decoded = decoder.decode_values(frame.values)
         decode_s = time.perf_counter() - t0
@@ -135,14 +139,21 @@ class Viewer:
             with self._lock:
                 self._reject("shape", f"picture {h.picture[0]}x{h.picture[1]} is larger than the decoded "
                                       f"{decoded.shape[0]}x{decoded.shape[1]}")
-            return
+            return None
         rgb = decoded[:h.picture[0], :h.picture[1]]  # the encoder's padding removed
+        source = None if self.reference is None else self.reference.get(h.frame_index, rgb.shape[0], rgb.shape[1])
+        return rgb, decode_s, None if source is None else psnr(source, rgb)
+
+    def deliver(self, frame: LatentFrame, decoded: tuple[np.ndarray, float, float | None] | None) -> None:
+        """Write a decoded frame to the sink and count it; a stream's frames come here in order."""
+        if decoded is None or (self._frames_limit and self.stats.decoded >= self._frames_limit):
+            return
+        rgb, decode_s, quality = decoded
+        h = frame.header
         with self._lock:
             self.sink.write(rgb, h.stream, h.seq)
         latency_s = (time.time_ns() - h.t_capture_ns) / 1e9
         bpp = 8 * frame.wire_bytes / (rgb.shape[0] * rgb.shape[1])
-        source = None if self.reference is None else self.reference.get(h.frame_index, rgb.shape[0], rgb.shape[1])
-        quality = None if source is None else psnr(source, rgb)
         with self._lock:
             name = self.stream(h.stream)
             self.metrics.decoded.inc()
@@ -158,9 +169,14 @@ class Viewer:
                     stats.psnr_db.append(quality)
             self.captures_ns.append(h.t_capture_ns)
 
-    def _decode_within_limit(self, frame: LatentFrame) -> None:
-        if not (self._frames_limit and self.stats.decoded >= self._frames_limit):
-            self.show(frame)
+    def show(self, frame: LatentFrame) -> None:
+        """Decode and deliver one frame here and now (a replay's or a test's)."""
+        self.deliver(frame, self.decode(frame))
+
+    def _decode_within_limit(self, frame: LatentFrame) -> tuple[np.ndarray, float, float | None] | None:
+        if self._frames_limit and self.stats.decoded >= self._frames_limit:
+            return None
+        return self.decode(frame)
 
     def has_room(self) -> bool:
         """True when no received frame waits for a worker: a replay that must decode every frame
@@ -183,7 +199,7 @@ class Viewer:
         window = {name: st.decoded for name, st in self.streams.items()}
         window_total = self.stats.decoded
         self._frames_limit = frames
-        pool = self._pool = StreamPool(self.workers, self._decode_within_limit, self._skipped)
+        pool = self._pool = StreamPool(self.workers, self._decode_within_limit, self.deliver, self._skipped)
         try:
             while not stop.is_set():
                 now = time.monotonic()

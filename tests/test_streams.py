@@ -32,9 +32,13 @@ def test_streams_decode_in_parallel_in_order_and_newest_only():
         if frame.header.seq == 0:
             both_running.wait()
             release.wait(10)
+        return frame.header.seq
+
+    def deliver(frame, result):
+        assert result == frame.header.seq
         decoded.append((frame.header.stream, frame.header.seq))
 
-    pool = StreamPool(2, decode, lambda f: skipped.append((f.header.stream, f.header.seq)))
+    pool = StreamPool(2, decode, deliver, lambda f: skipped.append((f.header.stream, f.header.seq)), per_stream=1)
     pool.submit(fake("a", 0))
     pool.submit(fake("b", 0))
     time.sleep(0.2)  # both workers are inside decode, held
@@ -51,11 +55,31 @@ def test_streams_decode_in_parallel_in_order_and_newest_only():
     assert sorted(skipped) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
 
 
-def test_a_worker_failure_reaches_the_receive_loop():
+def test_one_streams_frames_decode_side_by_side_and_are_delivered_in_order():
+    """Two workers on one stream: frame 1 finishes first, yet frame 0 is delivered before it."""
+    both_running = threading.Barrier(2, timeout=10)  # only passes if two frames of one stream decode at once
+    delivered = []
+
     def decode(frame):
+        both_running.wait()
+        if frame.header.seq == 0:
+            time.sleep(0.3)
+        return frame.header.seq
+
+    pool = StreamPool(2, decode, lambda frame, result: delivered.append(result), lambda f: None)
+    pool.submit(fake("a", 0))
+    time.sleep(0.1)  # the first worker has taken frame 0
+    pool.submit(fake("a", 1))
+    assert pool.drain(10)
+    pool.close()
+    assert pool.error is None and delivered == [0, 1]
+
+
+def test_a_worker_failure_reaches_the_receive_loop():
+    def deliver(frame, result):
         raise RuntimeError("sink broke")
 
-    pool = StreamPool(1, decode, lambda f: None)
+    pool = StreamPool(1, lambda frame: None, deliver, lambda f: None)
     pool.submit(fake("a", 0))
     assert pool.drain(5)
     pool.close()
