@@ -348,8 +348,8 @@ def bench_decoder(spec: manifest.ModelSpec, picture: tuple[int, int], repeats: i
     """One stream of `picture`-sized frames on `threads` cores, as caed-view decodes it: the split
     decoder (sparse synthesis + int8 decoder_post, where the model ships it) against the whole fp32
     decoder (the baseline), timed in turns. decoder_fps: frames a second with `threads` frames
-    decoded at once, one thread each (the viewer's workers; one thread runs a frame of these
-    decoders faster than two); decoder_ms_p50: one frame on one thread (its latency), and, as
+    decoded at once, one thread each (the viewer's workers: more frames a second than one frame at
+    a time on every thread); decoder_ms_p50: one frame on one thread (its latency), and, as
     before, on `threads` threads. Then each is profiled per part, and the sparse synthesis alone is
     timed in the decoding thread's CPU time (the steadier figure on a loaded machine)."""
     from .decoder import OnnxDecoder, SplitDecoder, load_decoder
