@@ -7,8 +7,10 @@ Each daemon streams its own camera (`--source`, default the fixed-camera `cctv`)
 defaults (one encoder worker each, so that two daemons share two cores); the viewer runs with its
 defaults (a decode worker per core, the default decoder). The JSON holds both daemons' summaries
 (frames published, stale camera frames the daemon could not encode in time) and the viewer's
-per-stream figures (decoded, skipped for a newer frame, lost, decode time); `clean` is true when
-every frame published was decoded, none skipped or lost, and the daemons kept up with their cameras.
+per-stream figures (decoded, skipped for a newer frame, lost, decode time) and what it refused;
+`clean` is the issue's criterion: no frame skipped or lost on either stream, and every frame
+received decoded except those before a stream's first keyframe (a viewer joining a stream cannot
+decode them: refused as `no_keyframe`, at most a keyframe interval each).
 """
 from __future__ import annotations
 
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"two_cameras: viewer exit {viewer.returncode}, daemon exits {codes}; files in {tmp}", file=sys.stderr)
         return 1
     summaries = [json.loads((tmp / f"daemon{i}.json").read_text()) for i in range(2)]
-    streams = json.loads((tmp / "viewer.json").read_text())["streams"]
+    viewer_summary = json.loads((tmp / "viewer.json").read_text())
+    streams = viewer_summary["streams"]
     result = {
         "camera_fps": args.fps, "seconds": args.seconds, "source": args.source,
         "daemons": {f"cam{i}": {k: d[k] for k in ("frames_published", "fps", "frames_dropped_stale")}
@@ -65,10 +68,14 @@ def main(argv: list[str] | None = None) -> int:
                                               "frames_lost", "decode_ms_p50", "latency_ms_p50")}
                     for name, st in streams.items()},
     }
-    result["clean"] = (set(result["streams"]) == {"cam0", "cam1"}
+    result["messages_rejected"] = rejected = viewer_summary["messages_rejected"]
+    before_keyframe = rejected.get("no_keyframe", 0)
+    received = sum(st["frames_received"] for st in result["streams"].values())
+    decoded = sum(st["frames_decoded"] for st in result["streams"].values())
+    result["clean"] = (set(result["streams"]) == {"cam0", "cam1"} and set(rejected) <= {"no_keyframe"}
                        and all(st["frames_skipped"] == 0 and st["frames_lost"] == 0
-                               and st["frames_decoded"] == st["frames_received"] for st in result["streams"].values())
-                       and all(d["frames_dropped_stale"] == 0 for d in result["daemons"].values()))
+                               for st in result["streams"].values())
+                       and decoded == received - before_keyframe)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     for name, st in sorted(result["streams"].items()):
         print(f"{name}: {st['frames_decoded']} of {st['frames_received']} received decoded at {st['fps']:.1f} fps, "
@@ -76,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, d in result["daemons"].items():
         print(f"daemon {name}: {d['frames_published']} published at {d['fps']:.1f} fps, "
               f"{d['frames_dropped_stale']} stale camera frames")
+    print(f"refused: {rejected or 'none'} (no_keyframe: frames before a stream's first keyframe)")
     print("clean" if result["clean"] else "NOT clean", f"-> {args.json}")
     return 0
 

@@ -40,10 +40,11 @@ class ViewerConfig:
     decoder_precision: str = setting("auto", "decoder weights: int8 (the model's int8 decoder, or on the CPU its "
                                              "int8 decoder_post after the sparse synthesis, where it ships one), "
                                              "fp32, or auto = int8 on the CPU provider", choices=PRECISIONS)
-    decode_workers: int = setting(0, "streams decoded at once, each by its own worker thread (0 = as many as "
+    decode_workers: int = setting(0, "frames decoded at once, each by its own worker thread: of different "
+                                     "streams, or consecutive frames of one, shown in order (0 = as many as "
                                      "cores)", min=0, max=256)
-    decoder_threads: int = setting(0, "ONNX Runtime threads per decode (0 = the cores shared among the streams "
-                                      "decoding at that moment)", min=0, max=256)
+    decoder_threads: int = setting(0, "threads per decode (0 = the cores shared among the decodes under way)",
+                                   min=0, max=256)
     max_picture: str = setting("4096x4096", "largest picture decoded, HxW: a larger stream is refused (reason "
                                             "shape), its memory never allocated")
     reference: str = setting("", "measure PSNR against the board's source replayed here: synthetic, "

@@ -157,8 +157,9 @@ MAX_PICTURE = (4096, 4096)
 class DecoderSet:
     """One decoder per model id seen, loaded on first use (streams may run different models).
 
-    With `threads` 0 a decode gets the cores divided among the streams decoding at that moment
-    (`sharing`): one stream uses them all, two streams one each on two cores. Measured on this
+    With `threads` 0 a decode gets the cores divided among the decodes under way (`sharing`: of
+    different streams, or consecutive frames of one): one decode uses them all, two one each on two
+    cores. Measured on this
     2-core machine under load, two concurrent 1-thread decodes gave 7.4 frames/s in total where
     two concurrent 2-thread decodes gave 4.3 (threads of one run wait for the other's), while one
     stream alone decodes in 39 ms on two threads against 70 ms on one (issue 15). So a model has a

@@ -59,7 +59,10 @@ class StreamPool:
                     self._cond.wait()
                 if not self._ready:
                     return
-                stream = self._ready.popleft()
+                # the first ready stream of those with the fewest decodes under way: a stream
+                # takes a second worker only when no other stream waits for one
+                stream = min(self._ready, key=lambda name: self._busy.get(name, 0))
+                self._ready.remove(stream)
                 frame = self._waiting.pop(stream)
                 self._busy[stream] = self._busy.get(stream, 0) + 1
                 ticket = self._taken[stream] = self._taken.get(stream, 0) + 1
