@@ -70,14 +70,14 @@ def test_stalled_subscriber_keeps_daemon_memory_flat(tmp_path):
 def test_slow_viewer_decodes_only_recent_frames():
     pub = ZmqPublisher("tcp://127.0.0.1:0", sndhwm=4)
     viewer = Viewer(Subscriber([pub.endpoint]), DecoderSet(), NullSink(), ViewerMetrics())
-    slow_show, shown, sent = viewer.show, [], [0]
+    fast_decode, shown, sent = viewer.decode, [], [0]
 
-    def show(frame):  # a decoder 5x slower than the stream
+    def decode(frame):  # a decoder 5x slower than the stream
         time.sleep(0.1)
         shown.append((frame.header.seq, sent[0]))
-        slow_show(frame)
+        return fast_decode(frame)
 
-    viewer.show = show
+    viewer.decode = decode
     stop = threading.Event()
     encoder = FrameEncoder("cam0", "kth2020", "zstd")
     spec = manifest.find("kth2020")
