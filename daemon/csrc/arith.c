@@ -361,16 +361,10 @@ static const uint8_t zigzag[BLOCK] = {
     35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
     58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
 
-static const uint8_t identity[BLOCK] = {
-    0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
-    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
-    32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
-    48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
-
 /* The coefficients next to channel u * 8 + v at lower frequency in its own DCT block, (u - 1, v)
  * and (u, v - 1), both before it in zig-zag order; on the block's edges the one there counts
- * twice, and the DC (coded on another scale) is no neighbour. In blocks that are not DCTs: the
- * channel before. NO_CHANNEL: none. */
+ * twice, and the DC (coded on another scale) is no neighbour. NO_CHANNEL: none. (Blocks that are
+ * not DCTs are scanned in channel order, each channel's neighbour the channel before: walk_init.) */
 #define NO_CHANNEL 255
 static const uint8_t dct_lower_u[BLOCK] = {
     255, 255,   1,   2,   3,   4,   5,   6, 255,   1,   2,   3,   4,   5,   6,   7,
@@ -382,11 +376,6 @@ static const uint8_t dct_lower_v[BLOCK] = {
       8,  16,  17,  18,  19,  20,  21,  22,  16,  24,  25,  26,  27,  28,  29,  30,
      24,  32,  33,  34,  35,  36,  37,  38,  32,  40,  41,  42,  43,  44,  45,  46,
      40,  48,  49,  50,  51,  52,  53,  54,  48,  56,  57,  58,  59,  60,  61,  62};
-static const uint8_t previous_channel[BLOCK] = {
-    255,   0,   1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12,  13,  14,
-     15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25,  26,  27,  28,  29,  30,
-     31,  32,  33,  34,  35,  36,  37,  38,  39,  40,  41,  42,  43,  44,  45,  46,
-     47,  48,  49,  50,  51,  52,  53,  54,  55,  56,  57,  58,  59,  60,  61,  62};
 
 static inline unsigned absolute(int v)
 {
@@ -636,13 +625,18 @@ static int walk_init(tensor_walk *t, size_t height, size_t width, size_t channel
         free(t->magnitude_rows);
         return ARITH_NO_MEMORY;
     }
-    const uint8_t *scan = t->dct ? zigzag : identity;
-    const uint8_t *lower_u = t->dct ? dct_lower_u : previous_channel, *lower_v = t->dct ? dct_lower_v : previous_channel;
     for (unsigned k = 0; k < BLOCK; k++) {
-        const unsigned channel = scan[k];
+        /* DCT blocks in zig-zag order; other blocks in channel order, each channel's lower
+         * neighbour the one before it. Where there is none, the channel itself (it reads 0). */
+        const unsigned channel = t->dct ? zigzag[k] : k;
+        unsigned lower_u = channel > 0 ? channel - 1 : channel, lower_v = lower_u;
+        if (t->dct) {
+            lower_u = dct_lower_u[channel] == NO_CHANNEL ? channel : dct_lower_u[channel];
+            lower_v = dct_lower_v[channel] == NO_CHANNEL ? channel : dct_lower_v[channel];
+        }
         t->steps[k].channel = (uint8_t)channel;
-        t->steps[k].lower_u = lower_u[channel] == NO_CHANNEL ? (uint8_t)channel : lower_u[channel];
-        t->steps[k].lower_v = lower_v[channel] == NO_CHANNEL ? (uint8_t)channel : lower_v[channel];
+        t->steps[k].lower_u = (uint8_t)lower_u;
+        t->steps[k].lower_v = (uint8_t)lower_v;
         t->steps[k].frequency = BUCKET(frequency_bucket, k);
         t->steps[k].sign_frequency = (uint8_t)(k < SIGN_FREQUENCY - 1 ? k : SIGN_FREQUENCY - 1);
         t->steps[k].edge = (uint8_t)(t->dct && channel == 1 ? 1 : t->dct && channel == 8 ? 2 : 0);
