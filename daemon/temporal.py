@@ -154,7 +154,6 @@ class RateControl:
     debt: float = 0.0
     recent: deque = field(default_factory=deque)  # the bits of the frames of the last WINDOW_S, less one
     recent_bits: int = 0
-    _keep_key_bits: bool = False
     WINDOW_S = 10.0  # what a target is held over (issue 14: every 10 s window within 10 %)
     WINDOW_MARGIN = 0.05  # fits(): the share over the target a window may reach before a keyframe is coarsened
     GAIN_PER_S = 1.5
@@ -163,30 +162,31 @@ class RateControl:
     DEBT_GAIN = 0.3
     OVERSHOOT_FACTOR = 2.0
 
+    @property
+    def window_frames(self) -> int:
+        return max(1, round(self.WINDOW_S * self.fps))
+
     def fits(self, bits: int) -> bool:
         """Whether a frame of `bits` keeps the window of frames it ends within WINDOW_MARGIN of the target."""
-        frames = max(1, round(self.WINDOW_S * self.fps))
-        return self.recent_bits + bits <= (1 + self.WINDOW_MARGIN) * frames * self.bits_per_frame
+        return self.recent_bits + bits <= (1 + self.WINDOW_MARGIN) * self.window_frames * self.bits_per_frame
 
-    def coarsened(self, step: int) -> None:
-        """A keyframe had to be coded `step` fix points below the model's to fit the window: the
-        rate was too fine for what the camera sees now. The following frames start from there
-        (theta at least there), and that keyframe's size, smaller than one at the
-        rate asked for, is not taken as what keyframes cost (it would pull theta back down)."""
-        self.theta = max(self.theta, float(step))
-        self._keep_key_bits = True
-
-    def update(self, bits: int, keyframe: bool) -> None:
+    def update(self, bits: int, keyframe: bool, coarsened_to: int | None = None) -> None:
+        """After each frame. `coarsened_to`: a keyframe had to be coded that many fix points below
+        the model's to fit the window (TemporalEncoder._keyframe), so the rate was too fine for
+        what the camera sees now: the following frames start from there (theta at least there),
+        and that keyframe's size, smaller than one at the rate asked for, is not taken as what
+        keyframes cost (it would pull theta back down)."""
         self.recent.append(bits)
         self.recent_bits += bits
-        while len(self.recent) >= max(1, round(self.WINDOW_S * self.fps)):
+        while len(self.recent) >= self.window_frames:
             self.recent_bits -= self.recent.popleft()
-        if keyframe and not self._keep_key_bits:
+        if coarsened_to is not None:
+            self.theta = max(self.theta, float(coarsened_to))
+        elif keyframe:
             self.key_bits = float(bits)
             self.inter_bits = self.inter_bits or bits / 8
-        elif not keyframe:
+        else:
             self.inter_bits += self.INTER_AVERAGE * (bits - self.inter_bits)
-        self._keep_key_bits = False
         predicted = (self.key_bits + (self.window - 1) * self.inter_bits) / self.window
         bound = self.window * self.bits_per_frame
         self.debt = float(np.clip(self.debt + bits - self.bits_per_frame, -bound, bound))
@@ -264,7 +264,9 @@ class TemporalEncoder:
         else:
             coded = self._inter(latents, fix_point, self.theta)
         if self.control:
-            self.control.update(8 * len(coded.payload), coded.keyframe)
+            coarsened = coded.fix_point < fix_point  # a keyframe coded coarser to fit its window
+            self.control.update(8 * len(coded.payload), coded.keyframe,
+                                self.fix_point - coded.fix_point if coarsened else None)
         self.index += 1
         return coded
 
@@ -286,7 +288,6 @@ class TemporalEncoder:
             coarse = requantize(latents, self.fix_point, fix_point)
             payload = self.codec.encode(coarse)
             self._step = self.fix_point - fix_point  # the inter frames that follow: on its grid, or all would differ
-            self.control.coarsened(self._step)
         self._bits_per_value = 8 * len(payload) / max(1, int(np.count_nonzero(coarse)))
         self.reconstruction = self._scaled(np.ascontiguousarray(coarse).reshape(-1, c), fix_point)
         self._key = self.reconstruction.copy()
