@@ -228,10 +228,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     if any(k < 0 for k in args.coarsen):
         p.error("--coarsen values must be >= 0")
     try:
-        size = parse_resolution(args.resolution)
+        args.picture = parse_resolution(args.resolution)  # (H, W), or None for native and fit
     except ValueError:
         p.error(f"--resolution must be native, fit or HxW (e.g. 720x1280), got {args.resolution!r}")
-    if size is not None and min(size) < 1:
+    if args.picture is not None and min(args.picture) < 1:
         p.error(f"--resolution sides must be positive, got {args.resolution!r}")
     return args
 
@@ -246,7 +246,7 @@ def video_main(args) -> int:
         codec = spec.manifest.get("payload_codec", "zstd") if args.codec == "auto" else args.codec
         if codec not in CODECS:
             raise ValueError(f"unknown payload codec {codec!r}; known: {', '.join(CODECS)}")
-        size = spec.input_shape[:2] if args.resolution == "fit" else parse_resolution(args.resolution)
+        size = spec.input_shape[:2] if args.resolution == "fit" else args.picture
         if args.bitrate:
             return bitrate_main(args, spec, codec, size)
         frames, fps = read_frames(args.video, args.frames, size)
