@@ -5,6 +5,7 @@ files and image folders (read in order; frame i of a looping source is i modulo 
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,11 @@ class ReferenceError(ValueError):
 
 
 class ReferenceFrames:
-    """Frames by the source's frame index, fitted to the decoded size (known from the first frame)."""
+    """Frames by the source's frame index, fitted to the decoded size (known from the first frame).
+
+    The viewer's decode workers ask for frames concurrently (consecutive frames of one stream
+    decode side by side), and every kind of source here holds state (a file read in order, a
+    camera that builds its scene on first use), so one frame is produced at a time."""
 
     def __init__(self, spec: str):
         self.spec = spec
@@ -31,6 +36,7 @@ class ReferenceFrames:
         self._camera = self._files = self._cap = None
         self._size = self._fit = None
         self._pos, self._length = 0, None
+        self._lock = threading.Lock()
         if kind == "images" and Path(arg).is_dir():
             self._files = sorted(p for p in Path(arg).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         elif kind == "file" and Path(arg).is_file():
@@ -40,6 +46,10 @@ class ReferenceFrames:
 
     def get(self, index: int, height: int, width: int) -> np.ndarray | None:
         """RGB uint8 frame `index` fitted to height x width as the daemon did, or None."""
+        with self._lock:
+            return self._get(index, height, width)
+
+    def _get(self, index: int, height: int, width: int) -> np.ndarray | None:
         if self._size != (height, width):
             self._size = (height, width)
             if self.synthetic:

@@ -138,3 +138,38 @@ def test_inter_frames_without_their_reference_are_counted_and_not_shown():
     assert newest == {}
     assert dict(v.stats.rejected) == {"no_keyframe": 2, "broken_chain": 2} and v.stats.keyframes == 1
     assert v.metrics.registry.get_sample_value("caed_view_messages_rejected_total", {"reason": "broken_chain"}) == 2
+
+
+@pytest.mark.parametrize("kind", ["cctv", "file"])
+def test_reference_frames_asked_for_by_several_workers_at_once_are_the_source_frames(kind, tmp_path):
+    """The decode workers ask for reference frames concurrently, out of order: each answer is
+    the frame a single caller gets (a file is read in order, the cctv camera builds its scene on
+    first use)."""
+    import threading
+
+    import cv2
+
+    from caed.sources import CctvSource
+    from caed_host.reference import ReferenceFrames
+
+    spec = "cctv"
+    if kind == "file":
+        path, camera = tmp_path / "clip.avi", CctvSource(64, 48)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+        for i in range(12):
+            writer.write(camera.frame(i))
+        writer.release()
+        spec = f"file:{path}"
+    expected = [ReferenceFrames(spec).get(i, 48, 64) for i in range(12)]
+    shared, start, wrong = ReferenceFrames(spec), threading.Barrier(4), []
+
+    def ask(indices):
+        start.wait()
+        wrong.extend(i for i in indices if not np.array_equal(shared.get(i, 48, 64), expected[i]))
+
+    workers = [threading.Thread(target=ask, args=(list(range(k, 12, 4)) * 3,)) for k in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert wrong == []
