@@ -129,7 +129,7 @@ def main(argv=None) -> int:
             print(f"rate {rate}: inter frames {today:,} bytes today; " + "; ".join(
                 f"{name} {n:,} ({100 * (n / today - 1):+.1f} %)" for name, n in sizes.items() if name != "today"))
     if args.json:
-        args.json.write_text(json.dumps({"video": str(args.video), "frames": args.frames,
+        args.json.write_text(json.dumps({"video": args.video.name, "frames": args.frames,
                                          "keyframe_interval": args.keyframe_interval,
                                          "inter_bytes": results}, indent=1) + "\n")
     return 0
