@@ -1,71 +1,33 @@
-"""What two changes to the arith coder would save on inter frames (docs/temporal.md, "Coding the
-residuals"): the models of a payload starting where the reference frame's payload left them, and
-an inter frame's DC predicted as 0.
+"""What protocol 3's coding of inter frames saves over protocol 2's, and each of its two parts:
+an inter frame's arith payload starting from the models its reference's payload left, and its
+residual DCs predicted as 0 (docs/temporal.md, "Coding the residuals").
 
-    python bench/inter_coder.py --video ../shared/data/video/vtest.avi [--frames 60] [--rates 1,2,3]
+    python bench/inter_coder.py --video ../shared/data/video/vtest.avi [--frames 60] [--rates 1,2,3] \
+        [--json bench/results/inter_coder_vtest.json]
 
 The clip's first frames at their own size go through caed-eval's model and the daemon's temporal
-encoder (`reference = "previous"`, every rate's own run); the tensors it hands its payload codec
-are coded again by a copy of daemon/csrc/arith.c patched here with both changes (bench only: the
-product's coder is untouched), built with cc -O2 beside bench/inter_coder_driver.c. Prints the
-inter frames' bytes per variant and rate, and with --json writes them.
+encoder (`reference = "previous"`, each rate its own run); the residual tensors it hands its
+payload codec are coded again by the arith core four ways, every payload decoded back and checked.
+Prints the inter frames' bytes per way and rate.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import numpy as np
 
-# (what the copy of arith.c holds, what it becomes): each must be found exactly once.
-PATCHES = [
-    ("static const uint8_t magic[2] = {'A', '1'};",
-     "static const uint8_t magic[2] = {'A', '1'};\n"
-     "int inter_variant;\n"
-     "static model_set carried_encoder, carried_decoder;\n"
-     "static int have_encoder, have_decoder;\n"
-     "void inter_variant_reset(void) { have_encoder = have_decoder = 0; }"),
-    ("        int predicted_dc = has_left ? left : up;",
-     "        extern int inter_variant;\n"
-     "        int predicted_dc = (inter_variant & 2) ? 0 : has_left ? left : up;"),
-    ("            predicted_dc = median_predictor(left, up, up_left);",
-     "            predicted_dc = (inter_variant & 2) ? 0 : median_predictor(left, up, up_left);"),
-    ("    coder co;\n    size_t head = capacity",
-     "    if ((inter_variant & 1) && have_encoder)\n        t->models = carried_encoder;\n"
-     "    coder co;\n    size_t head = capacity"),
-    ("    encoder_flush(&co.enc);\n    walk_free(t);",
-     "    encoder_flush(&co.enc);\n    carried_encoder = t->models;\n    have_encoder = 1;\n    walk_free(t);"),
-    ("    coder co;\n    decoder_init(",
-     "    if ((inter_variant & 1) && have_decoder)\n        t->models = carried_decoder;\n"
-     "    coder co;\n    decoder_init("),
-    ("    status = decode_rows(t, &co, planes);\n    walk_free(t);",
-     "    status = decode_rows(t, &co, planes);\n    carried_decoder = t->models;\n    have_decoder = 1;\n"
-     "    walk_free(t);"),
-]
+from caed import _arith
+
+# (name, models carried from the reference's payload, residual DCs predicted as 0)
+WAYS = (("protocol 2", False, False), ("models carried", True, False), ("DC predicted as 0", False, True),
+        ("protocol 3", True, True))
 
 
-def patched_coder(folder: Path) -> Path:
-    text = (ROOT / "daemon" / "csrc" / "arith.c").read_text()
-    for old, new in PATCHES:
-        if text.count(old) != 1:
-            raise SystemExit(f"arith.c changed: cannot patch {old.splitlines()[0]!r}; update bench/inter_coder.py")
-        text = text.replace(old, new)
-    (folder / "arith.c").write_text(text)
-    (folder / "arith.h").write_text((ROOT / "daemon" / "csrc" / "arith.h").read_text())
-    binary = folder / "inter_coder_driver"
-    subprocess.run(["cc", "-O2", "-std=c99", f"-I{folder}", f"-I{ROOT / 'bench'}", "-o", str(binary),
-                    str(folder / "arith.c"), str(ROOT / "bench" / "inter_coder_driver.c")], check=True)
-    return binary
-
-
-def write_tensors(video: Path, frames: int, rates: list[int], interval: int, folder: Path) -> None:
-    """The tensors the temporal encoder hands its codec, per rate and frame, as latent files."""
-    import numpy as np
-
+def residual_streams(video: Path, frames: int, rates: list[int], interval: int) -> dict[int, list]:
+    """Per rate, the tensors the temporal encoder coded, frame by frame: (keyframe?, int8 (H, W, C))."""
     from caed.codecs import create_codec
     from caed.manifest import find
     from caed.temporal import TemporalEncoder
@@ -78,27 +40,48 @@ def write_tensors(video: Path, frames: int, rates: list[int], interval: int, fol
     latents = [int8_latents(model, rgb, spec.latent_fix_point) for rgb in pictures]
 
     class Recording:
-        """The arith codec, keeping the last tensor it was given."""
+        """The arith codec, keeping what it was given to code."""
 
         def __init__(self):
-            self.codec, self.last = create_codec("arith"), None
+            self.codec, self.coded = create_codec("arith"), []
 
-        def encode(self, q):
-            self.last = np.ascontiguousarray(q)
-            return self.codec.encode(q)
+        def encode_keyframe(self, q):
+            self.coded.append((True, np.ascontiguousarray(q)))
+            return self.codec.encode_keyframe(q)
+
+        def encode_residuals(self, q, start):
+            self.coded.append((False, np.ascontiguousarray(q)))
+            return self.codec.encode_residuals(q, start)
 
         def __getattr__(self, name):
             return getattr(self.codec, name)
 
+    streams = {}
     for rate in rates:
         codec = Recording()
         encoder = TemporalEncoder(codec, latents[0].shape, spec.latent_fix_point, interval, "previous", rate=rate)
-        for i, q in enumerate(latents):
-            coded = encoder.encode(q)
-            if coded.keyframe != (i % interval == 0):
-                raise SystemExit(f"frame {i} of rate {rate}: a scene cut made it a keyframe; use fewer --frames")
-            h, w, c = codec.last.shape
-            (folder / f"q{rate}_{i:03d}_{h}x{w}x{c}.bin").write_bytes(codec.last.tobytes())
+        for q in latents:
+            before = len(codec.coded)
+            encoder.encode(q)
+            del codec.coded[before:-1]  # a keyframe coded again coarser: the last one is sent
+        streams[rate] = codec.coded
+    return streams
+
+
+def inter_bytes(stream: list, carried: bool, dc_zero: bool) -> int:
+    """The inter frames' payload bytes of `stream` coded one way, each checked by decoding it."""
+    total, state = 0, None
+    for keyframe, q in stream:
+        start = None if keyframe or not carried else state
+        payload, end = _arith.encode_frame(q, start, dc_zero and not keyframe)
+        h, w, c = q.shape
+        planes = np.empty((c, h, w), np.int8)
+        if _arith.decode_frame(payload, planes, h, w, c, start, dc_zero and not keyframe) != end or \
+                not np.array_equal(planes.transpose(1, 2, 0), q):
+            raise SystemExit("a payload did not decode back to its tensor")
+        state = end
+        total += 0 if keyframe else len(payload)
+    return total
 
 
 def main(argv=None) -> int:
@@ -114,24 +97,16 @@ def main(argv=None) -> int:
         return 2
     rates = [int(r) for r in args.rates.split(",")]
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        binary = patched_coder(tmp)
-        data = tmp / "tensors"
-        data.mkdir()
-        write_tensors(args.video, args.frames, rates, args.keyframe_interval, data)
-        for rate in rates:
-            out = subprocess.run([str(binary), str(data), str(rate), str(args.keyframe_interval)], check=True,
-                                 capture_output=True, text=True).stdout
-            sizes = dict((name, int(n)) for name, n in (line.split("\t") for line in out.splitlines()))
-            today = sizes["today"]
-            results[rate] = sizes
-            print(f"rate {rate}: inter frames {today:,} bytes today; " + "; ".join(
-                f"{name} {n:,} ({100 * (n / today - 1):+.1f} %)" for name, n in sizes.items() if name != "today"))
+    for rate, stream in residual_streams(args.video, args.frames, rates, args.keyframe_interval).items():
+        sizes = {name: inter_bytes(stream, carried, dc_zero) for name, carried, dc_zero in WAYS}
+        results[rate] = sizes
+        base = sizes["protocol 2"]
+        print(f"rate {rate}: inter frames {base:,} bytes with protocol 2; " + "; ".join(
+            f"{name} {n:,} ({100 * (n / base - 1):+.1f} %)" for name, n in sizes.items() if name != "protocol 2"))
     if args.json:
         args.json.write_text(json.dumps({"video": args.video.name, "frames": args.frames,
-                                         "keyframe_interval": args.keyframe_interval,
-                                         "inter_bytes": results}, indent=1) + "\n")
+                                         "keyframe_interval": args.keyframe_interval, "inter_bytes": results},
+                                        indent=1) + "\n")
     return 0
 
 

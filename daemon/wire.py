@@ -19,9 +19,10 @@ import msgpack
 import numpy as np
 
 from .codecs import CODECS, Codec, PayloadError, create_codec
-from .temporal import unpack_inter
+from .temporal import parse_inter
 
-PROTOCOL_VERSION = 2  # 2: `picture` (native resolution), `ref_seq` (inter frames): docs/wire.md
+PROTOCOL_VERSION = 3  # 2: `picture` (native resolution), `ref_seq` (inter frames); 3: inter frames' codec
+# payloads start from the state their reference's left (arith: its models) and code residuals their own way
 MAX_HEADER_BYTES = 512
 MAX_DIM = 4096
 MAX_PICTURE_DIM = 32768
@@ -73,9 +74,12 @@ _STR_FIELDS = ("stream", "dtype", "codec", "model_id")
 @dataclass(frozen=True)
 class LatentFrame:
     header: FrameHeader
-    planes: np.ndarray  # int8 (C, H, W): header.shape channel-first, as the host's decoder takes it
+    planes: np.ndarray | None  # keyframe: int8 (C, H, W), header.shape channel-first, as the host's
+    # decoder takes it; inter frame: None (its payload decodes against its reference's codec state)
     wire_bytes: int  # size of all parts as received
-    sent: np.ndarray | None = None  # inter frame: (H, W) bool, the blocks it replaces (the others are zero)
+    payload: bytes | None = None  # inter frame: its payload, framing checked (caed.temporal.parse_inter)
+    codec: Codec | None = None  # the codec that decodes it (TemporalState.apply)
+    coder_state: object = None  # keyframe: the state its payload left the codec in
     values: np.ndarray | None = None  # float32 (C, H, W): the reconstruction, once applied to the stream's
     # caed.temporal.TemporalState (what the decoder takes; for a keyframe the planes dequantized)
 
@@ -209,12 +213,12 @@ class FrameDecoder:
                 codec = self._codecs[header.codec] = create_codec(header.codec)
             except ValueError as e:  # a codec whose library this host lacks
                 raise Rejected("codec", str(e)) from None
-        sent = None
+        wire_bytes = sum(len(p) for p in parts)
         try:
-            if header.keyframe:
-                planes = codec.decode(payload, header.shape)
-            else:
-                planes, sent = unpack_inter(codec, payload, header.shape)
+            if not header.keyframe:
+                parse_inter(payload, header.shape)
+                return LatentFrame(header, None, wire_bytes, payload=payload, codec=codec)
+            planes, coder_state = codec.decode_keyframe(payload, header.shape)
         except PayloadError as e:
             raise Rejected("payload", str(e)) from None
-        return LatentFrame(header, planes.view(DTYPES[header.dtype]), sum(len(p) for p in parts), sent)
+        return LatentFrame(header, planes.view(DTYPES[header.dtype]), wire_bytes, coder_state=coder_state)

@@ -17,6 +17,7 @@ from collections import OrderedDict, deque
 
 import numpy as np
 
+from caed.codecs import PayloadError
 from caed.fixed_point import psnr
 from caed.temporal import ChainBroken, TemporalState
 from caed.wire import FrameDecoder, LatentFrame, Rejected
@@ -88,9 +89,12 @@ class Viewer:
             name = self.stream(h.stream)
             self.streams[name].received += 1
             try:
-                values = self._state(h.stream).apply(h.seq, h.ref_seq, h.fix_point, frame.planes, frame.sent)
+                values = self._state(h.stream).apply(frame)
             except ChainBroken as e:
                 self._reject(e.reason, str(e))
+                continue
+            except PayloadError as e:  # an inter payload that does not decode against its reference
+                self._reject("payload", str(e))
                 continue
             for stats in (self.stats, self.streams[name]):
                 stats.frame_applied(frame.wire_bytes)

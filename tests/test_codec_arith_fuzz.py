@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from arith_latents import blocky
@@ -15,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "daemon" / "csrc"
 HARNESS = ROOT / "tests" / "fuzz" / "arith_fuzz.c"
 RUNS = 100_000
-# The harness's shape selector: H = 1 + b0 % 8, W = 1 + b1 % 8, C = CHANNELS[b2 % 7].
+# The harness's selector: H = 1 + b0 % 8, W = 1 + b1 % 8, C = CHANNELS[(b2 & 0x7F) % 7], b2's top bit an
+# inter frame's residuals (starting from the models an all-zero 8x8x192 keyframe leaves).
 CHANNELS = [1, 3, 32, 64, 65, 128, 192]
 SEED_SHAPES = [(3, 4, 64), (8, 8, 192), (2, 5, 65), (1, 1, 1), (4, 7, 128), (6, 3, 3), (5, 5, 32), (8, 1, 192)]
 
@@ -37,11 +39,15 @@ def fuzzer(tmp_path_factory):
 
 
 def _seed_corpus(folder: Path) -> None:
-    """Real payloads of small dct8-like and generic latents, each behind its shape selector."""
+    """Real payloads of small dct8-like and generic latents, each behind its selector: as keyframes,
+    and as inter frames' residuals from the harness's start state."""
     codec = ArithCodec()
+    _, start = codec.encode_keyframe(np.zeros((8, 8, 192), np.int8))
     for i, (h, w, c) in enumerate(SEED_SHAPES):
-        payload = codec.encode(blocky(i, (h, w, c)))
-        (folder / f"seed{i}").write_bytes(bytes([h - 1, w - 1, CHANNELS.index(c)]) + payload)
+        latents = blocky(i, (h, w, c))
+        (folder / f"seed{i}").write_bytes(bytes([h - 1, w - 1, CHANNELS.index(c)]) + codec.encode(latents))
+        residuals, _ = codec.encode_residuals(latents // 3, start)
+        (folder / f"inter{i}").write_bytes(bytes([h - 1, w - 1, 0x80 | CHANNELS.index(c)]) + residuals)
 
 
 def test_decoder_survives_100k_mutated_payloads_under_asan_and_ubsan(fuzzer, tmp_path):

@@ -41,13 +41,16 @@ def _latent_set():
 def test_aarch64_payloads_and_decodes_are_identical_to_x86_64(aarch64_driver, tmp_path):
     codec = ArithCodec()
     for i, latents in enumerate(_latent_set()):
-        source, payload_file, planes_file = (tmp_path / f"{i}.{ext}" for ext in ("hwc", "arith", "planes"))
+        source, payload_file, planes_file, inter_file = (tmp_path / f"{i}.{ext}" for ext in ("hwc", "arith", "planes",
+                                                                                             "inter"))
         source.write_bytes(np.ascontiguousarray(latents).tobytes())
         h, w, c = latents.shape
-        subprocess.run(aarch64_driver + [str(source), str(h), str(w), str(c), str(payload_file), str(planes_file)],
-                       check=True, timeout=120)
-        payload = codec.encode(latents)
+        subprocess.run(aarch64_driver + [str(source), str(h), str(w), str(c), str(payload_file), str(planes_file),
+                                         str(inter_file)], check=True, timeout=120)
+        payload, state = codec.encode_keyframe(latents)
         assert payload_file.read_bytes() == payload, f"latents {i} {latents.shape}: payloads differ"
+        # the same latents as an inter frame's residuals, from the models the keyframe left
+        assert inter_file.read_bytes() == codec.encode_residuals(latents, state)[0], f"latents {i}: inter payloads differ"
         planes = np.frombuffer(planes_file.read_bytes(), np.int8).reshape(c, h, w)
         np.testing.assert_array_equal(planes, codec.decode(payload, latents.shape))
         np.testing.assert_array_equal(planes, latents.transpose(2, 0, 1))

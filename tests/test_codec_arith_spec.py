@@ -50,12 +50,12 @@ class Models(dict):
 
 
 class Decoder:
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, models: Models):
         self.data, self.pos = data, 0
         self.range, self.code = 0xFFFFFFFF, 0
         for _ in range(4):
             self.code = (self.code << 8) | self.next()
-        self.models = Models()
+        self.models = models
 
     def next(self):
         byte = self.data[self.pos] if self.pos < len(self.data) else 0
@@ -112,12 +112,15 @@ def lower_neighbours(c, dct):
     return found * 2 if len(found) == 1 else found
 
 
-def decode(payload: bytes, h: int, w: int, c_total: int) -> np.ndarray:
+def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None = None,
+           residual: bool = False) -> np.ndarray:
+    """A keyframe's payload; with `models` (left as the payload leaves them) and `residual`, an
+    inter frame's (arith §7)."""
     if len(payload) < 4 or payload[:2] != b"A1":
         raise Corrupt("magic")
     if int.from_bytes(payload[2:4], "little") != c_total:
         raise Corrupt("channels")
-    d = Decoder(payload[4:])
+    d = Decoder(payload[4:], Models() if models is None else models)
     dct = c_total % 64 == 0
     blocks = (c_total + 63) // 64
     out = np.zeros((h, w, c_total), int)
@@ -149,6 +152,8 @@ def decode(payload: bytes, h: int, w: int, c_total: int) -> np.ndarray:
                         gradient = abs(l - ul) + abs(u - ul)
                     else:
                         prediction, gradient = (l if x > 0 else u), 0
+                    if residual:
+                        prediction = 0
                     ahead = abs(at(y - 1, x + 1, base) - u) if y > 0 and x + 1 < w else 0
                     size = d.uint(("dc", cls, bucket(SMALL, count), bucket(GRADIENT, gradient),
                                    bucket(SMALL, abs(previous_residual)) if b > 0 else 0),
@@ -218,3 +223,19 @@ def test_the_documented_decoder_refuses_what_the_coder_refuses():
     for damaged in (payload[:-1], payload + b"\0"):
         with pytest.raises(Corrupt):
             decode(damaged, 3, 4, 64)
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 192), (3, 4, 65)])
+def test_the_documented_decoder_follows_a_stream_of_inter_frames(shape):
+    """arith §7: an inter frame's payload starts from the models its reference's payload left and
+    predicts DCs as 0; the documented decoder, carrying its own models, agrees with the coder."""
+    codec, models = ArithCodec(), Models()
+    keyframe = blocky(7, shape)
+    payload, state = codec.encode_keyframe(keyframe)
+    np.testing.assert_array_equal(decode(payload, *shape, models), keyframe.transpose(2, 0, 1))
+    for seed in (8, 9):
+        residuals = blocky(seed, shape) // 4
+        residuals[: shape[0] // 2] = 0  # blocks not sent
+        payload, state = codec.encode_residuals(residuals, state)
+        assert payload != codec.encode(residuals)
+        np.testing.assert_array_equal(decode(payload, *shape, models, residual=True), residuals.transpose(2, 0, 1))

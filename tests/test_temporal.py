@@ -3,7 +3,7 @@ reconstruction, loss and late joins are detected, noise does not fill the stream
 import numpy as np
 import pytest
 
-from caed.codecs import create_codec
+from caed.codecs import PayloadError, create_codec
 from caed.temporal import (KEYFRAME_COARSENING, ChainBroken, TemporalEncoder, TemporalState, pack_inter, requantize,
                            unpack_inter)
 from caed.wire import FrameDecoder, FrameEncoder, Rejected
@@ -49,7 +49,7 @@ def test_viewer_holds_exactly_the_encoders_reconstruction(reference, codec):
     kinds = []
     for coded, parts in stream(encoder, frames(25)):
         frame = decoder.decode(parts)
-        values = state.apply(frame.header.seq, frame.header.ref_seq, frame.header.fix_point, frame.planes, frame.sent)
+        values = state.apply(frame)
         np.testing.assert_array_equal(values, encoder.values())
         kinds.append(coded.keyframe)
     assert kinds == [i % 10 == 0 for i in range(25)]
@@ -74,7 +74,7 @@ def test_lost_frame_breaks_the_previous_frame_chain_until_the_next_keyframe():
             continue  # lost
         f = decoder.decode(parts)
         try:
-            state.apply(f.header.seq, f.header.ref_seq, f.header.fix_point, f.planes, f.sent)
+            state.apply(f)
             shown.append(coded.index)
         except ChainBroken as e:
             assert e.reason == "broken_chain"
@@ -88,11 +88,11 @@ def test_keyframe_reference_survives_a_lost_inter_frame_and_a_late_joiner_waits_
         f = decoder.decode(parts)
         h = f.header
         if coded.index != 2:
-            np.testing.assert_array_equal(lossy.apply(h.seq, h.ref_seq, h.fix_point, f.planes, f.sent),
+            np.testing.assert_array_equal(lossy.apply(f),
                                           encoder.values())
         if coded.index >= 3:
             try:
-                late.apply(h.seq, h.ref_seq, h.fix_point, f.planes, f.sent)
+                late.apply(f)
                 shown.append(coded.index)
             except ChainBroken as e:
                 reasons.append(e.reason)
@@ -105,8 +105,8 @@ def test_inter_payload_errors_are_payload_rejections():
     values[1, 2, 3] = 5
     sent = np.zeros(SHAPE[:2], bool)
     sent[1, 2] = sent[0, 0] = True  # (0, 0): a sent block that is all zero, carried by the map
-    payload = pack_inter(codec, values, sent, values[sent])
-    planes, got = unpack_inter(codec, payload, SHAPE)
+    payload, _ = pack_inter(codec, values, sent, values[sent], None)
+    planes, got, _ = unpack_inter(codec, payload, SHAPE, None)
     np.testing.assert_array_equal(got, sent)
     wire = FrameEncoder("cam0", "m", "zstd-planes")
     for bad in (payload[:3], b"\xff\xff\x00\x00" + payload[4:], payload[:4] + b"junk" + payload[8:]):
@@ -118,6 +118,36 @@ def test_inter_payload_errors_are_payload_rejections():
         FrameDecoder().decode(wire.message(SHAPE, payload, picture=(96, 128), fix_point=0, seq=3, ref_seq=4, frame_index=3,
                                            t_capture_ns=1))
     assert e.value.reason == "reference"
+
+
+def test_an_inter_payload_is_decoded_against_its_reference_and_a_corrupt_one_is_a_payload_error():
+    """An arith inter frame's payload starts from the models its reference's payload left: decoded
+    from fresh models instead it is another tensor, or no tensor at all; its codec payload is only
+    checked once its reference is known (a late joiner's frames stay `no_keyframe`)."""
+    encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=10, rate=1)
+    decoder, state = FrameDecoder(), TemporalState()
+    messages = [parts for _, parts in stream(encoder, frames(3))]
+    state.apply(decoder.decode(messages[0]))
+    inter = decoder.decode(messages[1])
+    assert inter.planes is None and not inter.header.keyframe
+    codec = create_codec("arith")
+    fresh_planes = None
+    try:
+        fresh_planes, _, _ = unpack_inter(codec, inter.payload, SHAPE, None)
+    except PayloadError:
+        pass
+    values = state.apply(inter)
+    key_state = decoder.decode(messages[0]).coder_state
+    planes, _, _ = unpack_inter(codec, inter.payload, SHAPE, key_state)
+    assert fresh_planes is None or not np.array_equal(fresh_planes, planes)
+    assert np.count_nonzero(planes) > 0 and values.shape == (SHAPE[2], *SHAPE[:2])
+    corrupt = messages[2][:2] + [messages[2][2] + b"\x00"]  # a byte after the coder's last one
+    frame = decoder.decode(corrupt)  # the framing is whole: accepted here
+    late = TemporalState()
+    with pytest.raises(ChainBroken):
+        late.apply(frame)
+    with pytest.raises(PayloadError):
+        state.apply(frame)
 
 
 def test_bitrate_is_held_within_ten_percent_over_ten_second_windows():

@@ -80,7 +80,7 @@ def test_loss_and_late_join_never_show_a_wrong_picture(tmp_path):
     for parts, _ in log:
         f = frames.decode(parts)
         h = f.header
-        reconstruction[h.seq] = state.apply(h.seq, h.ref_seq, h.fix_point, f.planes, f.sent)
+        reconstruction[h.seq] = state.apply(f)
         if h.keyframe:
             keyframes.append(h.seq)
     dropped = [frames.decode(parts).header.seq for parts, lost in log if lost]

@@ -27,6 +27,25 @@ class Codec(ABC):
         """The int8 tensor of HWC `shape` as C planes, a fresh (C, H, W) array, or PayloadError.
         Planes are what the host's decoder takes, and what a planar codec holds anyway."""
 
+    # Temporal coding (docs/wire.md, "Keyframes and inter frames"): a codec may carry state from a
+    # payload of a stream to the inter frames predicted from its frame, and code an inter frame's
+    # residual tensor its own way. Each end keeps its own state; it never travels. These defaults
+    # carry none (None) and code residuals like any tensor.
+    def encode_keyframe(self, latents: np.ndarray) -> tuple[bytes, object]:
+        """A keyframe's payload and the state the inter frames predicted from it start from."""
+        return self.encode(latents), None
+
+    def encode_residuals(self, residuals: np.ndarray, start: object) -> tuple[bytes, object]:
+        """An inter frame's payload of its residual tensor, starting from `start`, the state its
+        reference frame's payload left; and the state it leaves."""
+        return self.encode(residuals), None
+
+    def decode_keyframe(self, payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray, object]:
+        return self.decode(payload, shape), None
+
+    def decode_residuals(self, payload: bytes, shape: tuple[int, int, int], start: object) -> tuple[np.ndarray, object]:
+        return self.decode(payload, shape), None
+
 
 def planes_from_pixels(pixels: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     """HWC int8 bytes (exactly prod(shape) of them) → a fresh (C, H, W) array."""

@@ -24,8 +24,22 @@ enum arith_status {
     ARITH_TRUNCATED,      /* the coded data ends before the tensor does */
     ARITH_TRAILING,       /* bytes left after the last coded symbol */
     ARITH_BAD_COUNT,      /* a block's non-zero count exceeds its coefficients */
-    ARITH_BAD_VALUE       /* a decoded value lies outside int8 */
+    ARITH_BAD_VALUE,      /* a decoded value lies outside int8 */
+    ARITH_BAD_STATE       /* a start state holds a model this coder never leaves */
 };
+
+/* How a payload relates to the stream's others (temporal coding, docs/wire.md "arith §7"). A
+ * keyframe starts from fresh models and predicts DCs from their neighbours: NULL options. An inter
+ * frame's residuals start where the reference frame's payload left the models (`start`) and
+ * predict DCs as 0 (`residual`). A state is arith_state_size() bytes of this build's models, in
+ * host byte order: each end keeps its own, they never travel. */
+typedef struct {
+    const void *start; /* NULL: fresh models; else a state an earlier payload left in `end` */
+    void *end;         /* NULL, or arith_state_size() bytes: the models as this payload leaves them */
+    int residual;      /* non-zero: the tensor holds an inter frame's residuals */
+} arith_frame;
+
+size_t arith_state_size(void);
 
 /* Encode the (height, width, channels) int8 tensor whose element (y, x, c) is at
  * latents[(y * width + x) * position_stride + c * channel_stride]: NHWC memory has strides
@@ -44,6 +58,14 @@ int arith_encode(const int8_t *latents, ptrdiff_t position_stride, ptrdiff_t cha
  * On error `planes` holds garbage. */
 int arith_decode(const uint8_t *payload, size_t size,
                  size_t height, size_t width, size_t channels, int8_t *planes);
+
+/* The same, with `frame`'s options (NULL: a keyframe's, as above). A start state is checked
+ * (ARITH_BAD_STATE); `end` is written only when the call succeeds. */
+int arith_encode_frame(const int8_t *latents, ptrdiff_t position_stride, ptrdiff_t channel_stride,
+                       size_t height, size_t width, size_t channels, const arith_frame *frame,
+                       uint8_t *out, size_t capacity, size_t *written);
+int arith_decode_frame(const uint8_t *payload, size_t size, size_t height, size_t width, size_t channels,
+                       const arith_frame *frame, int8_t *planes);
 
 /* A short English description of a status, for error messages. */
 const char *arith_strerror(int status);

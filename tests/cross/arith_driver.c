@@ -1,12 +1,16 @@
 /* The arith core as a command, for running it on another architecture (under qemu-user):
  *
- *   arith_driver LATENTS H W C PAYLOAD PLANES
+ *   arith_driver LATENTS H W C PAYLOAD PLANES INTER
  *
- * reads H*W*C int8 latents in NHWC order from LATENTS, writes their payload to PAYLOAD, decodes
- * that payload and writes the (C, H, W) planes to PLANES. Exit status 0, or 1 with a message.
+ * reads H*W*C int8 latents in NHWC order from LATENTS, writes their keyframe payload to PAYLOAD,
+ * decodes that payload and writes the (C, H, W) planes to PLANES; then codes the same latents as
+ * an inter frame's residuals starting from the models the keyframe left, writes that payload to
+ * INTER and checks that it decodes back from the models the keyframe's decoding left. Exit status
+ * 0, or 1 with a message.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "arith.h"
 
@@ -18,8 +22,8 @@ static int fail(const char *what, const char *detail)
 
 int main(int argc, char **argv)
 {
-    if (argc != 7)
-        return fail("usage", "arith_driver LATENTS H W C PAYLOAD PLANES");
+    if (argc != 8)
+        return fail("usage", "arith_driver LATENTS H W C PAYLOAD PLANES INTER");
     const size_t height = strtoul(argv[2], NULL, 10), width = strtoul(argv[3], NULL, 10);
     const size_t channels = strtoul(argv[4], NULL, 10), count = height * width * channels;
     int8_t *latents = malloc(count), *planes = malloc(count);
@@ -31,12 +35,39 @@ int main(int argc, char **argv)
     if (!f || fread(latents, 1, count, f) != count)
         return fail(argv[1], "cannot read H*W*C bytes");
     fclose(f);
-    int status = arith_encode(latents, (ptrdiff_t)channels, 1, height, width, channels, payload, capacity, &written);
+    uint8_t *encoder_state = malloc(arith_state_size()), *decoder_state = malloc(arith_state_size());
+    uint8_t *inter = malloc(capacity);
+    if (!encoder_state || !decoder_state || !inter)
+        return fail("memory", "out of memory");
+    const arith_frame encode_key = {NULL, encoder_state, 0}, decode_key = {NULL, decoder_state, 0};
+    int status = arith_encode_frame(latents, (ptrdiff_t)channels, 1, height, width, channels, &encode_key, payload,
+                                    capacity, &written);
     if (status != ARITH_OK)
         return fail("encode", arith_strerror(status));
-    status = arith_decode(payload, written, height, width, channels, planes);
+    status = arith_decode_frame(payload, written, height, width, channels, &decode_key, planes);
     if (status != ARITH_OK)
         return fail("decode", arith_strerror(status));
+    size_t inter_written = 0;
+    const arith_frame encode_inter = {encoder_state, NULL, 1}, decode_inter = {decoder_state, NULL, 1};
+    status = arith_encode_frame(latents, (ptrdiff_t)channels, 1, height, width, channels, &encode_inter, inter,
+                                capacity, &inter_written);
+    if (status != ARITH_OK)
+        return fail("encode inter", arith_strerror(status));
+    int8_t *inter_planes = malloc(count);
+    if (!inter_planes)
+        return fail("memory", "out of memory");
+    status = arith_decode_frame(inter, inter_written, height, width, channels, &decode_inter, inter_planes);
+    if (status != ARITH_OK)
+        return fail("decode inter", arith_strerror(status));
+    if (memcmp(inter_planes, planes, count) != 0)
+        return fail("inter", "does not decode back to the latents");
+    f = fopen(argv[7], "wb");
+    if (!f || fwrite(inter, 1, inter_written, f) != inter_written || fclose(f) != 0)
+        return fail(argv[7], "cannot write");
+    free(encoder_state);
+    free(decoder_state);
+    free(inter);
+    free(inter_planes);
     f = fopen(argv[5], "wb");
     if (!f || fwrite(payload, 1, written, f) != written || fclose(f) != 0)
         return fail(argv[5], "cannot write");
