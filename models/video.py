@@ -162,8 +162,10 @@ def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: floa
                  size: tuple[int, int] | None = None, keyframe_interval_s: float = 2.0, psnr_every: int = 3,
                  progress=print, decoder_precision: str = "auto") -> dict:
     """The daemon's rate control on a clip played at `fps` and looped (as the daemon loops a file)
-    for `seconds`: bitrate over every 10 s window (sliding by one frame) against the target, and
-    the PSNR spread of the frames (every `psnr_every`-th, decoded)."""
+    for `seconds`: bitrate over every 10 s window (sliding by one frame) against the target, the
+    PSNR spread of the frames (every `psnr_every`-th, decoded), and the PSNR step at each keyframe
+    from the frame before it (the pumping a viewer sees every keyframe interval: mean, signed,
+    and largest)."""
     model = ModelCodec(spec, decoder_precision)
     clip, _ = read_frames(path, 100_000, size)
     h, w = clip[0].shape[:2]
@@ -173,18 +175,23 @@ def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: floa
     encoder = TemporalEncoder(create_codec(codec), cache[0].shape, spec.latent_fix_point,
                               max(1, round(keyframe_interval_s * fps)), bitrate_bps=1e3 * kbps, fps=fps,
                               overhead_bytes=wire.overhead_bytes(cache[0].shape, (h, w)))
-    bits, psnrs, fix_points = [], [], []
+    bits, psnrs, fix_points, keyframe_steps = [], [], [], []
     for i in range(total):
         k = i % len(clip)
         if k not in cache:
             cache[k] = int8_latents(model, clip[k], spec.latent_fix_point)
+        before = encoder.values()  # the picture shown until this frame
         coded = encoder.encode(cache[k], force_keyframe=k == 0 and i > 0)  # the loop's cut
         bits.append(8 * sum(len(p) for p in wire.message(cache[k].shape, coded.payload, picture=clip[k].shape[:2],
                                                          fix_point=coded.fix_point, seq=i, ref_seq=coded.ref_index,
                                                          frame_index=i, t_capture_ns=0)))
         fix_points.append(coded.fix_point)
-        if i % psnr_every == 0:
-            psnrs.append(psnr(clip[k], model.decode(encoder.values())[:h, :w]))
+        if i % psnr_every == 0 or (coded.keyframe and i > 0):
+            shown = psnr(clip[k], model.decode(encoder.values())[:h, :w])
+            if i % psnr_every == 0:
+                psnrs.append(shown)
+            if coded.keyframe and i > 0 and k > 0:  # not the loop's cut, where the scene itself jumps
+                keyframe_steps.append(shown - psnr(clip[k - 1], model.decode(before)[:h, :w]))
     window = round(10 * fps)
     rates = np.convolve(bits, np.ones(window), "valid") / 10 / 1e3 if total >= window else np.array([])
     result = {
@@ -196,6 +203,9 @@ def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: floa
         "psnr_mean": round(float(np.mean(psnrs)), 3), "psnr_std": round(float(np.std(psnrs)), 3),
         "psnr_p5": round(float(np.percentile(psnrs, 5)), 3), "psnr_p95": round(float(np.percentile(psnrs, 95)), 3),
         "psnr_max_step": round(float(np.max(np.abs(np.diff(psnrs)))), 3) if len(psnrs) > 1 else None,
+        "keyframes_measured": len(keyframe_steps),
+        "keyframe_psnr_step_mean": round(float(np.mean(keyframe_steps)), 3) if keyframe_steps else None,
+        "keyframe_psnr_step_max": round(float(np.max(np.abs(keyframe_steps))), 3) if keyframe_steps else None,
         "fix_points": {str(f): fix_points.count(f) for f in sorted(set(fix_points))},
     }
     progress(f"{path.name} at {kbps:g} kbit/s: {result}")
