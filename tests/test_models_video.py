@@ -67,3 +67,23 @@ def test_video_eval_refuses_a_bad_resolution(clip, tmp_path, capsys):
 def test_video_eval_names_a_missing_clip(tmp_path, capsys):
     assert main(["--video", str(tmp_path / "none.avi"), "--json", str(tmp_path / "x.json")]) == 2
     assert "cannot open video" in capsys.readouterr().err
+
+
+def test_decoder_versions_bench_compares_a_revisions_decoder_on_a_clip(clip, tmp_path):
+    """bench/decoder_versions.py against HEAD's own decoder: the same PSNR at every rate (the
+    revision's file is read from git, today's from the tree, which this commit leaves alone)."""
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    if subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "daemon/weights/dct8/decoder.onnx"]).returncode:
+        pytest.skip("the working tree's dct8 decoder differs from HEAD's")
+    spec = importlib.util.spec_from_file_location("decoder_versions", root / "bench" / "decoder_versions.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "versions.json"
+    assert bench.main(["--video", str(clip), "--baseline", "HEAD", "--frames", "2", "--json", str(out)]) == 0
+    psnr = json.loads(out.read_text())["psnr_db"]
+    assert sorted(int(f) for f in psnr) == [-4, -3, -2, -1, 0]
+    assert all(p["today"] == p["baseline"] and 15 < p["today"] < 60 for p in psnr.values())
