@@ -112,12 +112,13 @@ def parse_inter(payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray
     return bits[:h * w].reshape(h, w).astype(bool), payload[4 + length:]
 
 
-def unpack_inter(codec: Codec, payload: bytes, shape: tuple[int, int, int],
-                 start: object) -> tuple[np.ndarray, np.ndarray, object]:
+def unpack_inter(codec: Codec, payload: bytes, shape: tuple[int, int, int], start: object,
+                 residuals: bool = True) -> tuple[np.ndarray, np.ndarray, object]:
     """(planes (C, H, W) int8, sent (H, W) bool, the codec's state after it) of an inter payload
-    whose reference frame's payload left the codec in `start`, or PayloadError."""
+    whose reference frame's payload left the codec in `start`, or PayloadError. `residuals` False:
+    a protocol 2 payload, which coded the residual tensor like any tensor (and leaves no state)."""
     zeroed, coded = parse_inter(payload, shape)
-    planes, end = codec.decode_residuals(coded, shape, start)
+    planes, end = codec.decode_residuals(coded, shape, start) if residuals else (codec.decode(coded, shape), None)
     sent = planes.any(axis=0)
     if zeroed is not None:
         if (zeroed & sent).any():
@@ -399,7 +400,8 @@ class TemporalState:
         height, width, channels = h.shape
         for held in (self._last, self._key):
             if held is not None and held[0] == h.ref_seq and held[1].shape == (channels, height, width):
-                planes, sent, coder_state = unpack_inter(frame.codec, frame.payload, h.shape, held[2])
+                planes, sent, coder_state = unpack_inter(frame.codec, frame.payload, h.shape, held[2],
+                                                         residuals=h.version >= 3)
                 values = held[1].copy()
                 base = np.rint(values[:, sent] * np.float32(2.0 ** h.fix_point))
                 values[:, sent] = (base + planes[:, sent]) * np.float32(2.0 ** -h.fix_point)

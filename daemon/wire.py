@@ -23,6 +23,7 @@ from .temporal import parse_inter
 
 PROTOCOL_VERSION = 3  # 2: `picture` (native resolution), `ref_seq` (inter frames); 3: inter frames' codec
 # payloads start from the state their reference's left (arith: its models) and code residuals their own way
+READABLE_VERSIONS = (2, 3)  # what a receiver decodes: 2 for the recordings made before 3 (same header)
 MAX_HEADER_BYTES = 512
 MAX_DIM = 4096
 MAX_PICTURE_DIM = 32768
@@ -159,8 +160,9 @@ def _parse_header(raw: bytes) -> FrameHeader:
         raise Rejected("header_decode", f"{type(e).__name__}: {e}") from None
     if not isinstance(h, dict):
         raise Rejected("header_decode", f"header is a {type(h).__name__}, not a map")
-    if h.get("version") != PROTOCOL_VERSION:  # first: another version's header has other fields
-        raise Rejected("version", f"protocol version {h.get('version')!r}, this build speaks {PROTOCOL_VERSION}")
+    if h.get("version") not in READABLE_VERSIONS:  # first: another version's header has other fields
+        raise Rejected("version", f"protocol version {h.get('version')!r}, this build reads "
+                                  f"{' and '.join(map(str, READABLE_VERSIONS))}")
     if set(h) != set(_FIELDS):
         missing, extra = set(_FIELDS) - set(h), set(h) - set(_FIELDS)
         raise Rejected("header_fields", f"missing {sorted(missing)}, unexpected {sorted(map(str, extra))}")

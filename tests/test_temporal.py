@@ -192,3 +192,37 @@ def test_a_keyframe_that_would_overrun_the_window_is_coded_coarser_and_the_strea
     assert keyframe.keyframe and keyframe.fix_point == quiet.fix_point - KEYFRAME_COARSENING
     after = encoder.encode(busy)  # on the keyframe's grid: nothing changed, nothing sent
     assert not after.keyframe and after.fix_point == keyframe.fix_point and after.blocks_sent == 0
+
+
+def test_a_protocol_2_recording_still_decodes_to_its_encoders_reconstruction():
+    """Protocol 2 coded an inter frame's residual tensor like any tensor (fresh arith models, DCs
+    predicted from their neighbours); a recording made then replays through today's viewer state,
+    and the same payloads labelled protocol 3 would not."""
+    import msgpack
+
+    from caed.codecs.arith import ArithCodec
+
+    class Protocol2Arith(ArithCodec):
+        def encode_residuals(self, residuals, start):
+            return self.encode(residuals), None
+
+    encoder = TemporalEncoder(Protocol2Arith(), SHAPE, 0, keyframe_interval=10, rate=1)
+    decoder, state, mislabelled = FrameDecoder(), TemporalState(), TemporalState()
+    inter_frames = 0
+    for coded, parts in stream(encoder, frames(12), FrameEncoder("cam0", "m", "arith")):
+        header = msgpack.unpackb(parts[1])
+        recorded = [parts[0], msgpack.packb({**header, "version": 2}), parts[2]]
+        np.testing.assert_array_equal(state.apply(decoder.decode(recorded)), encoder.values())
+        if mislabelled is None:
+            continue
+        if coded.keyframe:
+            mislabelled.apply(decoder.decode(parts))
+        else:
+            inter_frames += 1
+            try:
+                wrong = not np.array_equal(mislabelled.apply(decoder.decode(parts)), encoder.values())
+            except PayloadError:
+                wrong = True
+            assert wrong
+            mislabelled = None  # its chain is off from here
+    assert inter_frames == 1
