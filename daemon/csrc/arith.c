@@ -799,14 +799,14 @@ int arith_encode_frame(const int8_t *latents, ptrdiff_t position_stride, ptrdiff
     if (status == ARITH_OK)
         status = encode_rows(t, &co, latents, position_stride, channel_stride);
     encoder_flush(&co.enc);
+    *written = ARITH_HEADER_BYTES + co.enc.size;
+    if (status == ARITH_OK && *written > capacity)
+        status = ARITH_OUTPUT_FULL;
     if (status == ARITH_OK && frame && frame->end)
         memcpy(frame->end, &t->models, sizeof t->models);
     walk_free(t);
     if (status != ARITH_OK)
         return status;
-    *written = ARITH_HEADER_BYTES + co.enc.size;
-    if (*written > capacity)
-        return ARITH_OUTPUT_FULL;
     out[0] = magic[0];
     out[1] = magic[1];
     out[2] = (uint8_t)(channels & 0xFF);
