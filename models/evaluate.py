@@ -286,8 +286,8 @@ def bitrate_main(args, spec: ModelSpec, codec: str, size: tuple[int, int] | None
     print(f"{result['video']}: target {args.bitrate:g} kbit/s, 10 s windows {result['window_kbps_min']} .. "
           f"{result['window_kbps_max']} kbit/s ({100 * result['windows_within_10pct']:.0f} % within 10 %), "
           f"PSNR {result['psnr_mean']:.2f} dB (std {result['psnr_std']:.2f}, 5-95 % {result['psnr_p5']:.2f} .. "
-          f"{result['psnr_p95']:.2f}; at a keyframe {result['keyframe_psnr_step_mean']} dB from the frame before, "
-          f"largest {result['keyframe_psnr_step_max']} dB)")
+          f"{result['psnr_p95']:.2f}; {result['keyframes_measured']} keyframes step {result['keyframe_psnr_step_mean']} dB "
+          f"from the frame before on average, {result['keyframe_psnr_step_max']} dB at most)")
     return 0
 
 

@@ -163,9 +163,9 @@ def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: floa
                  progress=print, decoder_precision: str = "auto") -> dict:
     """The daemon's rate control on a clip played at `fps` and looped (as the daemon loops a file)
     for `seconds`: bitrate over every 10 s window (sliding by one frame) against the target, the
-    PSNR spread of the frames (every `psnr_every`-th, decoded), and the PSNR step at each keyframe
-    from the frame before it (the pumping a viewer sees every keyframe interval: mean, signed,
-    and largest)."""
+    PSNR spread of the frames (every `psnr_every`-th, decoded), and the size of the PSNR step at
+    each keyframe from the frame before it (the pumping a viewer sees: mean and largest; the loop's
+    cuts left out, where the scene itself jumps)."""
     model = ModelCodec(spec, decoder_precision)
     clip, _ = read_frames(path, 100_000, size)
     h, w = clip[0].shape[:2]
@@ -204,7 +204,7 @@ def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: floa
         "psnr_p5": round(float(np.percentile(psnrs, 5)), 3), "psnr_p95": round(float(np.percentile(psnrs, 95)), 3),
         "psnr_max_step": round(float(np.max(np.abs(np.diff(psnrs)))), 3) if len(psnrs) > 1 else None,
         "keyframes_measured": len(keyframe_steps),
-        "keyframe_psnr_step_mean": round(float(np.mean(keyframe_steps)), 3) if keyframe_steps else None,
+        "keyframe_psnr_step_mean": round(float(np.mean(np.abs(keyframe_steps))), 3) if keyframe_steps else None,
         "keyframe_psnr_step_max": round(float(np.max(np.abs(keyframe_steps))), 3) if keyframe_steps else None,
         "fix_points": {str(f): fix_points.count(f) for f in sorted(set(fix_points))},
     }
