@@ -345,10 +345,17 @@ class TemporalEncoder:
         # so that an unchanged block meets the same double rounding as the reference's values.
         last = fix_point if self._last_fix_point is None else self._last_fix_point
         grid = min(fix_point, last)
-        current = q if last == fix_point else requantize(requantize(latents, self.fix_point, last), last, grid)
-        scale = 2.0 ** (self.fix_point - grid)
-        diff = cv2.addWeighted(current.reshape(-1, c), scale, self._base(reference, grid), -scale, 0.0,
-                               dtype=cv2.CV_32F)
+        current = q
+        if last != fix_point:
+            current = requantize(requantize(latents, self.fix_point, last), last, grid).reshape(-1, c)
+        scale = 2 ** (self.fix_point - grid)
+        diff = cv2.addWeighted(current, float(scale), reference, -1.0, 0.0, dtype=cv2.CV_32F)
+        # Blocks kept from a finer grid (values off this one's multiples) are compared with their
+        # values rounded to it; for the others that is the line above, which costs 1/15 of
+        # rounding every block (0.3 against 4.7 ms at 768x512 here).
+        off_grid = np.flatnonzero((reference & (scale - 1)).any(axis=1)) if scale > 1 else []
+        if len(off_grid):
+            diff[off_grid] = (current[off_grid] - self._base(reference[off_grid], grid)) * np.float32(scale)
         d_skip = np.einsum("ij,ij->i", diff, diff)  # 2x faster than cv2.multiply + reduce, 17x than REDUCE_SUM2
         # The noise level is the median block's error, except when the whole picture changes (a
         # pan, a cut, the lights): it rises at most 2 % a frame, so that change is sent, not ignored.
