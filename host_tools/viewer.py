@@ -57,7 +57,9 @@ class Viewer:
         return name
 
     def _reject(self, reason: str, detail: str) -> None:
-        self.stats.rejected[reason] += 1
+        """Counts a refused message; from the receive loop and the decode workers alike."""
+        with self._lock:
+            self.stats.rejected[reason] += 1
         self.metrics.rejected.labels(reason).inc()
         log.debug("rejected message (%s): %s", reason, detail)
 
@@ -140,9 +142,8 @@ class Viewer:
         decoded = decoder.decode_values(frame.values)
         decode_s = time.perf_counter() - t0
         if decoded.shape[0] < h.picture[0] or decoded.shape[1] < h.picture[1]:
-            with self._lock:
-                self._reject("shape", f"picture {h.picture[0]}x{h.picture[1]} is larger than the decoded "
-                                      f"{decoded.shape[0]}x{decoded.shape[1]}")
+            self._reject("shape", f"picture {h.picture[0]}x{h.picture[1]} is larger than the decoded "
+                                  f"{decoded.shape[0]}x{decoded.shape[1]}")
             return None
         rgb = decoded[:h.picture[0], :h.picture[1]]  # the encoder's padding removed
         source = None if self.reference is None else self.reference.get(h.frame_index, rgb.shape[0], rgb.shape[1])
