@@ -136,7 +136,12 @@ class SplitDecoder(_LatentDecoder):
         self.providers = self._session.get_providers()
 
     def decode_values(self, values: np.ndarray) -> np.ndarray:
-        picture = self._session.run(["picture"], {"synthesized": self.synthesis(values)})[0][0]
+        return self.finish(self.synthesis(values))
+
+    def finish(self, synthesized: np.ndarray) -> np.ndarray:
+        """A synthesized picture (1, colours, H, W) through the post-network → the (H, W, colours)
+        uint8 picture."""
+        picture = self._session.run(["picture"], {"synthesized": synthesized})[0][0]
         return np.ascontiguousarray(decoded_pixels(picture).transpose(1, 2, 0))  # rounded in planes, then HWC
 
 
