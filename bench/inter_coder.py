@@ -1,13 +1,15 @@
-"""What protocol 3's coding of inter frames saves over protocol 2's, and each of its two parts:
-an inter frame's arith payload starting from the models its reference's payload left, and its
-residual DCs predicted as 0 (docs/temporal.md, "Coding the residuals").
+"""What protocols 3 and 4's coding of inter frames saves over protocol 2's, and each part: an
+inter frame's arith payload starting from the models its reference's payload left, its residual
+DCs predicted as 0 (protocol 3), and contexts read from the reference's values (protocol 4)
+(docs/temporal.md, "Coding the residuals").
 
     python bench/inter_coder.py --video ../shared/data/video/vtest.avi [--frames 60] [--rates 1,2,3] \
         [--json bench/results/inter_coder_vtest.json]
 
 The clip's first frames at their own size go through caed-eval's model and the daemon's temporal
 encoder (`reference = "previous"`, each rate its own run); the residual tensors it hands its
-payload codec are coded again by the arith core four ways, every payload decoded back and checked.
+payload codec (and the reference values it was given) are coded again by the arith core five ways,
+every payload decoded back and checked.
 Prints the inter frames' bytes per way and rate.
 """
 from __future__ import annotations
@@ -20,14 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from caed import _arith
+from caed.codecs.base import Reference
 
-# (name, models carried from the reference's payload, residual DCs predicted as 0)
-WAYS = (("protocol 2", False, False), ("models carried", True, False), ("DC predicted as 0", False, True),
-        ("protocol 3", True, True))
+# (name, models carried from the reference's payload, residual DCs predicted as 0, reference contexts)
+WAYS = (("protocol 2", False, False, False), ("models carried", True, False, False),
+        ("DC predicted as 0", False, True, False), ("protocol 3", True, True, False), ("protocol 4", True, True, True))
 
 
 def residual_streams(video: Path, frames: int, rates: list[int], interval: int) -> dict[int, list]:
-    """Per rate, the tensors the temporal encoder coded, frame by frame: (keyframe?, int8 (H, W, C))."""
+    """Per rate, the tensors the temporal encoder coded, frame by frame: (keyframe?, int8 (H, W, C),
+    the reference's values as the codec was given them or None)."""
     from caed.codecs import create_codec
     from caed.manifest import find
     from caed.temporal import TemporalEncoder
@@ -46,12 +50,13 @@ def residual_streams(video: Path, frames: int, rates: list[int], interval: int) 
             self.codec, self.coded = create_codec("arith"), []
 
         def encode_keyframe(self, q):
-            self.coded.append((True, np.ascontiguousarray(q)))
+            self.coded.append((True, np.ascontiguousarray(q), None))
             return self.codec.encode_keyframe(q)
 
-        def encode_residuals(self, q, start):
-            self.coded.append((False, np.ascontiguousarray(q)))
-            return self.codec.encode_residuals(q, start)
+        def encode_residuals(self, q, start, reference=None):
+            kept = None if reference is None else Reference(reference.values.copy(), reference.shift)
+            self.coded.append((False, np.ascontiguousarray(q), kept))
+            return self.codec.encode_residuals(q, start, reference)
 
         def __getattr__(self, name):
             return getattr(self.codec, name)
@@ -68,15 +73,16 @@ def residual_streams(video: Path, frames: int, rates: list[int], interval: int) 
     return streams
 
 
-def inter_bytes(stream: list, carried: bool, dc_zero: bool) -> int:
+def inter_bytes(stream: list, carried: bool, dc_zero: bool, contexts: bool = False) -> int:
     """The inter frames' payload bytes of `stream` coded one way, each checked by decoding it."""
     total, state = 0, None
-    for keyframe, q in stream:
+    for keyframe, q, reference in stream:
         start = None if keyframe or not carried else state
-        payload, end = _arith.encode_frame(q, start, dc_zero and not keyframe)
+        given = (reference.values, reference.shift) if contexts and reference is not None else (None, 0)
+        payload, end = _arith.encode_frame(q, start, dc_zero and not keyframe, *given)
         h, w, c = q.shape
         planes = np.empty((c, h, w), np.int8)
-        if _arith.decode_frame(payload, planes, h, w, c, start, dc_zero and not keyframe) != end or \
+        if _arith.decode_frame(payload, planes, h, w, c, start, dc_zero and not keyframe, *given) != end or \
                 not np.array_equal(planes.transpose(1, 2, 0), q):
             raise SystemExit("a payload did not decode back to its tensor")
         state = end
@@ -98,7 +104,7 @@ def main(argv=None) -> int:
     rates = [int(r) for r in args.rates.split(",")]
     results = {}
     for rate, stream in residual_streams(args.video, args.frames, rates, args.keyframe_interval).items():
-        sizes = {name: inter_bytes(stream, carried, dc_zero) for name, carried, dc_zero in WAYS}
+        sizes = {name: inter_bytes(stream, *way) for name, *way in WAYS}
         results[rate] = sizes
         base = sizes["protocol 2"]
         print(f"rate {rate}: inter frames {base:,} bytes with protocol 2; " + "; ".join(

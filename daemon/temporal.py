@@ -7,8 +7,9 @@ position (a *block*, one 8x8 pixel block = C values for dct8) an inter frame eit
 reference's block or sends the block's residual against it on the frame's quantizer grid. The
 residual tensor has the frame's shape, zeros where nothing is sent, and goes through the
 stream's own payload codec: temporal coding works with any codec, and one may code residuals its
-own way, carrying state from the reference's payload (`arith` runs its models on along the chain
-and predicts residual DCs as 0: 5.5-14.3 % fewer bytes on inter frames, docs/wire.md arith §7).
+own way, carrying state from the reference's payload and reading the reference's values, which
+both ends hold (`arith` runs its models on along the chain, predicts residual DCs as 0 and, since
+protocol 4, takes contexts from the reference: docs/wire.md arith §7).
 
 Reference structure: by default every inter frame is predicted from the previous frame
 (`REFERENCES`; the header's `ref_seq` names the reference). Predicting from the keyframe instead
@@ -45,7 +46,7 @@ import numpy as np
 import zstandard
 
 from .codecs import Codec, PayloadError
-from .codecs.base import pixel_order
+from .codecs.base import Reference, pixel_order
 from .fixed_point import dequantize, quantize_latents
 
 REFERENCES = ("previous", "keyframe")
@@ -55,6 +56,8 @@ LAMBDA_PER_STEP2 = 0.036
 NOISE_FLOOR_FACTOR = 2.0  # a block's reference error below this many times the noise level is noise
 NOISE_RISE = 1.02  # per frame: the noise level follows the median block's error down at once, up slowly
 RATE_HYSTERESIS = 0.1  # see TemporalEncoder._rate_step
+MAX_REFERENCE_SHIFT = 15  # arith's limit (ARITH_MAX_SHIFT); the daemon's frames span at most max_rate (4) fix points
+INT16_MAX = 32767
 SCENE_CUT_SHARE = 0.6  # an inter frame that would send more than this share of the blocks is a keyframe instead
 KEYFRAME_COARSENING = 1  # fix point steps a keyframe may go below the rate control's to fit its window
 HYSTERESIS = 0.5  # a block sent last frame stays sent while its gain exceeds this share of the threshold
@@ -73,11 +76,12 @@ def requantize(latents: np.ndarray, from_fix_point: int, to_fix_point: int) -> n
 
 # ----- the inter payload -----
 def pack_inter(codec: Codec, values: np.ndarray, sent: np.ndarray, sent_values: np.ndarray,
-               start: object) -> tuple[bytes, object]:
+               start: object, reference: Reference | None = None) -> tuple[bytes, object]:
     """Inter payload: uint32 LE length L of the zeroed-block map, the map (L bytes: a zstd frame of
     numpy.packbits(zeroed), H*W bits row-major, or L = 0 when no sent block is all zero), then the
     stream codec's payload of `values` as residuals (Codec.encode_residuals, from `start`, the
-    state the reference frame's payload left): int8 (H, W, C), sent blocks hold their new values,
+    state the reference frame's payload left, its contexts reading `reference`): int8 (H, W, C),
+    sent blocks hold their new values,
     all other blocks zero. A block is sent if it holds a non-zero value or its map bit is set; so
     the map carries only the rare sent blocks that are all zero, and an all-zero block costs the
     codec next to nothing. `sent_values`: values's sent blocks, (n, C). Returns the payload and the
@@ -85,7 +89,7 @@ def pack_inter(codec: Codec, values: np.ndarray, sent: np.ndarray, sent_values: 
     zeroed = np.zeros(sent.shape, bool)
     zeroed[sent] = ~sent_values.any(axis=1)
     zmap = zstandard.ZstdCompressor(level=MAP_LEVEL).compress(np.packbits(zeroed).tobytes()) if zeroed.any() else b""
-    coded, end = codec.encode_residuals(values, start)
+    coded, end = codec.encode_residuals(values, start, reference)
     return len(zmap).to_bytes(4, "little") + zmap + coded, end
 
 
@@ -114,12 +118,14 @@ def parse_inter(payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray
 
 
 def unpack_inter(codec: Codec, payload: bytes, shape: tuple[int, int, int], start: object,
-                 residuals: bool = True) -> tuple[np.ndarray, np.ndarray, object]:
+                 residuals: bool = True, reference: Reference | None = None) -> tuple[np.ndarray, np.ndarray, object]:
     """(planes (C, H, W) int8, sent (H, W) bool, the codec's state after it) of an inter payload
-    whose reference frame's payload left the codec in `start`, or PayloadError. `residuals` False:
-    a protocol 2 payload, which coded the residual tensor like any tensor (and leaves no state)."""
+    whose reference frame's payload left the codec in `start` (and whose values are `reference`,
+    protocol 4), or PayloadError. `residuals` False: a protocol 2 payload, which coded the residual
+    tensor like any tensor (and leaves no state)."""
     zeroed, coded = parse_inter(payload, shape)
-    planes, end = codec.decode_residuals(coded, shape, start) if residuals else (codec.decode(coded, shape), None)
+    planes, end = (codec.decode_residuals(coded, shape, start, reference) if residuals
+                   else (codec.decode(coded, shape), None))
     sent = planes.any(axis=0)
     if zeroed is not None:
         if (zeroed & sent).any():
@@ -378,7 +384,8 @@ class TemporalEncoder:
         residual = np.clip(q[sent].astype(np.int16) - base, -128, 127).astype(np.int8)
         values[sent] = residual
         start = self._key_coder_state if self.reference == "keyframe" else self._coder_state
-        payload, self._coder_state = pack_inter(self.codec, values.reshape(h, w, c), sent.reshape(h, w), residual, start)
+        payload, self._coder_state = pack_inter(self.codec, values.reshape(h, w, c), sent.reshape(h, w), residual, start,
+                                                Reference(reference, self.fix_point - fix_point))
         nonzero = int(np.count_nonzero(residual))
         if nonzero:
             self._bits_per_value = 8 * len(payload) / nonzero
@@ -401,14 +408,29 @@ class ChainBroken(LookupError):
         self.reason = reason
 
 
+@dataclass
+class _Held:
+    """A frame the viewer holds: its values as the decoder takes them, float32 (C, H, W) (exact:
+    int8 * 2**-F); the same values as int16 rows of C values (H*W, C) at `rows_fix_point`, the
+    finest fix point of its chain since the keyframe (exact too), which an inter frame's codec
+    reads as its reference (protocol 4, codecs.base.Reference); and the state its payload left the
+    codec in."""
+
+    seq: int
+    values: np.ndarray
+    coder_state: object
+    rows: np.ndarray
+    rows_fix_point: int
+
+
 class TemporalState:
     """One stream's decoded latents at the viewer: the last keyframe and the last frame applied,
-    as float32 (C, H, W) values (exact: int8 * 2**-F), each with the state its payload left the
-    codec in (an inter frame's payload starts from its reference's)."""
+    each with the state its payload left the codec in (an inter frame's payload starts from its
+    reference's and, since protocol 4, reads the reference's values)."""
 
     def __init__(self):
-        self._key: tuple[int, np.ndarray, object] | None = None
-        self._last: tuple[int, np.ndarray, object] | None = None
+        self._key: _Held | None = None
+        self._last: _Held | None = None
 
     def apply(self, frame) -> np.ndarray:
         """The latent values of `frame` (a caed.wire.LatentFrame; do not modify them); ChainBroken if
@@ -416,17 +438,34 @@ class TemporalState:
         h = frame.header
         if h.keyframe:
             values = dequantize(frame.planes, h.fix_point)
-            self._key = self._last = (h.seq, values, frame.coder_state)
+            rows = cv2.transpose(frame.planes.reshape(len(frame.planes), -1)).astype(np.int16)
+            self._key = self._last = _Held(h.seq, values, frame.coder_state, rows, h.fix_point)
             return values
         height, width, channels = h.shape
         for held in (self._last, self._key):
-            if held is not None and held[0] == h.ref_seq and held[1].shape == (channels, height, width):
-                planes, sent, coder_state = unpack_inter(frame.codec, frame.payload, h.shape, held[2],
-                                                         residuals=h.version >= 3)
-                values = held[1].copy()
-                base = np.rint(values[:, sent] * np.float32(2.0 ** h.fix_point))
-                values[:, sent] = (base + planes[:, sent]) * np.float32(2.0 ** -h.fix_point)
-                self._last = (h.seq, values, coder_state)
+            if held is not None and held.seq == h.ref_seq and held.values.shape == (channels, height, width):
+                rows, rows_fix_point = held.rows, held.rows_fix_point
+                if h.fix_point > rows_fix_point:  # a finer frame than any before: the rows take its grid
+                    steps = h.fix_point - rows_fix_point
+                    if h.version >= 4 and int(np.abs(rows, dtype=np.int32).max()) << steps > INT16_MAX:
+                        raise PayloadError(f"inter frame at fix point {h.fix_point}, {steps} steps finer than its "
+                                           "chain: its reference's values overflow that grid")
+                    rows, rows_fix_point = rows << steps, h.fix_point
+                shift = rows_fix_point - h.fix_point
+                if h.version >= 4 and shift > MAX_REFERENCE_SHIFT:
+                    raise PayloadError(f"inter frame at fix point {h.fix_point}, {shift} steps coarser than its chain's "
+                                       f"finest ({rows_fix_point}): at most {MAX_REFERENCE_SHIFT}")
+                reference = Reference(rows, shift) if h.version >= 4 else None
+                planes, sent, coder_state = unpack_inter(frame.codec, frame.payload, h.shape, held.coder_state,
+                                                         residuals=h.version >= 3, reference=reference)
+                values = held.values.copy()
+                updated = np.rint(values[:, sent] * np.float32(2.0 ** h.fix_point)) + planes[:, sent]
+                if h.version >= 4 and updated.size and int(np.abs(updated).max()) << shift > INT16_MAX:
+                    raise PayloadError(f"inter frame's values overflow its chain's grid ({shift} steps finer)")
+                values[:, sent] = updated * np.float32(2.0 ** -h.fix_point)
+                rows = rows.copy() if rows is held.rows else rows
+                rows[sent.ravel()] = updated.T.astype(np.int16) << shift
+                self._last = _Held(h.seq, values, coder_state, rows, rows_fix_point)
                 return values
         self._last = None
         if self._key is None:

@@ -21,9 +21,10 @@ import numpy as np
 from .codecs import CODECS, Codec, PayloadError, create_codec
 from .temporal import parse_inter
 
-PROTOCOL_VERSION = 3  # 2: `picture` (native resolution), `ref_seq` (inter frames); 3: inter frames' codec
-# payloads start from the state their reference's left (arith: its models) and code residuals their own way
-READABLE_VERSIONS = (2, 3)  # what a receiver decodes: 2 for the recordings made before 3 (same header)
+PROTOCOL_VERSION = 4  # 2: `picture` (native resolution), `ref_seq` (inter frames); 3: inter frames' codec
+# payloads start from the state their reference's left (arith: its models) and code residuals their own way;
+# 4: and read their reference's values (arith: contexts)
+READABLE_VERSIONS = (2, 3, 4)  # what a receiver decodes: 2 and 3 for the recordings made before 4 (same header)
 MAX_HEADER_BYTES = 512
 MAX_DIM = 4096
 MAX_PICTURE_DIM = 32768

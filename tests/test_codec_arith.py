@@ -13,6 +13,7 @@ from arith_latents import blocky, kodak, pinned
 from caed import _arith
 from caed.codecs.arith import ArithCodec
 from caed.codecs import PayloadError, PlanarZstdCodec
+from caed.codecs.base import Reference
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -210,6 +211,29 @@ def test_arbitrary_latents_round_trip(h, w, c, seed, density):
     _round_trip(np.where(rng.random((h, w, c)) < density, values, 0).astype(np.int8))
 
 
+@given(st.binary(max_size=300), st.integers(1, 5), st.integers(1, 5), st.sampled_from([3, 64, 65, 192]),
+       st.integers(0, 15), st.integers(0, 2 ** 32 - 1))
+@FUZZ
+def test_arbitrary_inter_bytes_with_a_reference_decode_to_payload_error_or_the_declared_shape(data, h, w, c, shift,
+                                                                                               seed):
+    """Protocol 4's inter frames read a reference: hostile bytes, any reference values and shift,
+    still give only PayloadError or the declared shape; and a tensor round-trips against them."""
+    codec = ArithCodec()
+    rng = np.random.default_rng(seed)
+    reference = Reference(rng.integers(-2 ** 15, 2 ** 15, (h, w, c)).astype(np.int16), shift)
+    _, start = codec.encode_keyframe(np.zeros((h, w, c), np.int8))
+    try:
+        planes, _ = codec.decode_residuals(b"A1" + c.to_bytes(2, "little") + data, (h, w, c), start, reference)
+        assert planes.shape == (c, h, w) and planes.dtype == np.int8
+    except PayloadError as e:
+        assert str(e).startswith("arith payload ")
+    residuals = np.where(rng.random((h, w, c)) < 0.3, rng.integers(-128, 128, (h, w, c)), 0).astype(np.int8)
+    payload, end = codec.encode_residuals(residuals, start, reference)
+    planes, decoded_end = codec.decode_residuals(payload, (h, w, c), start, reference)
+    np.testing.assert_array_equal(planes, residuals.transpose(2, 0, 1))
+    assert decoded_end == end
+
+
 def test_binding_checks_its_arguments():
     out = np.empty((2, 3, 4), np.int8)
     with pytest.raises(ValueError):
@@ -218,6 +242,16 @@ def test_binding_checks_its_arguments():
         _arith.decode(b"A1\x02\x00", out, 0, 4, 2)
     with pytest.raises(TypeError):
         _arith.decode(b"A1\x02\x00", bytes(24), 3, 4, 2)  # not writable
+    latents = np.zeros((3, 4, 2), np.int8)
+    for reference, shift, error in ((np.zeros((3, 4, 2), np.int32), 0, TypeError),  # not int16
+                                    (np.zeros((3, 4, 1), np.int16), 0, ValueError),  # not one value per latent
+                                    (np.zeros((3, 4, 2), np.int16), 16, ValueError),  # shift past 15
+                                    (np.zeros((3, 4, 3), np.int16)[:, :, :2], 0, ValueError)):  # not contiguous
+        with pytest.raises(error):
+            _arith.encode_frame(latents, None, True, reference, shift)
+        with pytest.raises(error):
+            _arith.decode_frame(_arith.encode(latents), np.empty((2, 3, 4), np.int8), 3, 4, 2, None, True, reference,
+                                shift)
 
 
 # ----- the format is pinned -----

@@ -11,13 +11,15 @@ import pytest
 
 from arith_latents import blocky
 from caed.codecs.arith import ArithCodec
+from caed.codecs.base import Reference
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "daemon" / "csrc"
 HARNESS = ROOT / "tests" / "fuzz" / "arith_fuzz.c"
 RUNS = 100_000
 # The harness's selector: H = 1 + b0 % 8, W = 1 + b1 % 8, C = CHANNELS[(b2 & 0x7F) % 7], b2's top bit an
-# inter frame's residuals (starting from the models an all-zero 8x8x192 keyframe leaves).
+# inter frame's residuals (starting from the models an all-zero 8x8x192 keyframe leaves), b0's top bit
+# with reference contexts (protocol 4) at shift (b0 >> 3) & 15 from reference_values().
 CHANNELS = [1, 3, 32, 64, 65, 128, 192]
 SEED_SHAPES = [(3, 4, 64), (8, 8, 192), (2, 5, 65), (1, 1, 1), (4, 7, 128), (6, 3, 3), (5, 5, 32), (8, 1, 192)]
 
@@ -38,9 +40,15 @@ def fuzzer(tmp_path_factory):
     return binary
 
 
+def reference_values(count: int) -> np.ndarray:
+    """The harness's reference_values(): value i is ((i * 2654435761) mod 2^32 >> 20) mod 513 - 256."""
+    i = np.arange(count, dtype=np.uint64)
+    return ((((i * 2654435761) % 2**32) >> 20) % 513 - 256).astype(np.int16)
+
+
 def _seed_corpus(folder: Path) -> None:
     """Real payloads of small dct8-like and generic latents, each behind its selector: as keyframes,
-    and as inter frames' residuals from the harness's start state."""
+    and as inter frames' residuals from the harness's start state, without and with its reference."""
     codec = ArithCodec()
     _, start = codec.encode_keyframe(np.zeros((8, 8, 192), np.int8))
     for i, (h, w, c) in enumerate(SEED_SHAPES):
@@ -48,6 +56,11 @@ def _seed_corpus(folder: Path) -> None:
         (folder / f"seed{i}").write_bytes(bytes([h - 1, w - 1, CHANNELS.index(c)]) + codec.encode(latents))
         residuals, _ = codec.encode_residuals(latents // 3, start)
         (folder / f"inter{i}").write_bytes(bytes([h - 1, w - 1, 0x80 | CHANNELS.index(c)]) + residuals)
+        shift = i % 4
+        reference = Reference(reference_values(h * w * c).reshape(h, w, c), shift)
+        residuals, _ = codec.encode_residuals(latents // 3, start, reference)
+        (folder / f"reference{i}").write_bytes(bytes([0x80 | shift << 3 | (h - 1), w - 1, 0x80 | CHANNELS.index(c)])
+                                               + residuals)
 
 
 def test_decoder_survives_100k_mutated_payloads_under_asan_and_ubsan(fuzzer, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from arith_latents import blocky, kodak, pinned
 from caed.codecs.arith import ArithCodec
+from caed.codecs.base import Reference
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "daemon" / "csrc"
@@ -49,8 +50,11 @@ def test_aarch64_payloads_and_decodes_are_identical_to_x86_64(aarch64_driver, tm
                                          str(inter_file)], check=True, timeout=120)
         payload, state = codec.encode_keyframe(latents)
         assert payload_file.read_bytes() == payload, f"latents {i} {latents.shape}: payloads differ"
-        # the same latents as an inter frame's residuals, from the models the keyframe left
-        assert inter_file.read_bytes() == codec.encode_residuals(latents, state)[0], f"latents {i}: inter payloads differ"
+        # the same latents as an inter frame's residuals, from the models the keyframe left, reading
+        # 3 * latents as the reference at shift 1
+        reference = Reference(3 * np.ascontiguousarray(latents).astype(np.int16), 1)
+        assert inter_file.read_bytes() == codec.encode_residuals(latents, state, reference)[0], \
+            f"latents {i}: inter payloads differ"
         planes = np.frombuffer(planes_file.read_bytes(), np.int8).reshape(c, h, w)
         np.testing.assert_array_equal(planes, codec.decode(payload, latents.shape))
         np.testing.assert_array_equal(planes, latents.transpose(2, 0, 1))

@@ -5,6 +5,7 @@ import pytest
 
 from arith_latents import blocky, pinned
 from caed.codecs.arith import ArithCodec
+from caed.codecs.base import Reference
 
 ZIGZAG = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14,
           21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60,
@@ -27,6 +28,7 @@ ZERO_AROUND = _table([0, 1, 2, 4, 6, 9, 14])
 MAGNITUDE_AROUND = _table([0, 3, 6, 12, 24])
 EDGE = _table([1, 3, 6, 12, 24])
 GRADIENT = _table([0, 1, 3, 7, 15, 31, 63])
+REFERENCE = _table([0, 1, 2, 4, 6])
 
 
 def bucket(table, v):
@@ -113,9 +115,10 @@ def lower_neighbours(c, dct):
 
 
 def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None = None,
-           residual: bool = False) -> np.ndarray:
+           residual: bool = False, reference: np.ndarray | None = None, shift: int = 0) -> np.ndarray:
     """A keyframe's payload; with `models` (left as the payload leaves them) and `residual`, an
-    inter frame's (arith §7)."""
+    inter frame's (arith §7), whose contexts read `reference` (int (H, W, C), `shift` finer than the
+    frame's grid) where given (protocol 4)."""
     if len(payload) < 4 or payload[:2] != b"A1":
         raise Corrupt("magic")
     if int.from_bytes(payload[2:4], "little") != c_total:
@@ -129,6 +132,10 @@ def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None =
     def at(y, x, c):
         return int(out[y, x, c]) if 0 <= y < h and 0 <= x < w else 0
 
+    def ref(y, x, c):
+        v = int(reference[y, x, c])
+        return -(-v >> shift) if v < 0 else v >> shift
+
     for y in range(h):
         for x in range(w):
             previous_residual = 0
@@ -140,8 +147,11 @@ def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None =
                 n_up = counts[y - 1, x, b] if y > 0 else 0
                 predicted = (n_left + n_up + 1) // 2 if x > 0 and y > 0 else n_left + n_up
                 n_previous = bucket(SMALL, counts[y, x, b - 1]) if b > 0 else 0
-                count = d.uint(("count", cls, n_previous, bucket(PREDICTED, predicted)),
-                               ("count_by_sides", cls, bucket(SIDE, n_left), bucket(SIDE, n_up)), "low_count", 7)
+                second = ("count_by_sides", cls, bucket(SIDE, n_left), bucket(SIDE, n_up))
+                if reference is not None:
+                    low = sum(ref(y, x, base + (ZIGZAG[k + 1] if dct else k)) != 0 for k in range(min(5, n)))
+                    second = ("count_by_reference", cls, low, bucket(SIDE, predicted))
+                count = d.uint(("count", cls, n_previous, bucket(PREDICTED, predicted)), second, "low_count", 7)
                 if count > n - first:
                     raise Corrupt("count")
                 counts[y, x, b] = count
@@ -155,9 +165,11 @@ def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None =
                     if residual:
                         prediction = 0
                     ahead = abs(at(y - 1, x + 1, base) - u) if y > 0 and x + 1 < w else 0
+                    second = ("dc_by_texture", cls, bucket(GRADIENT, ahead), bucket(GRADIENT, abs(l - u)))
+                    if reference is not None:
+                        second = ("dc_by_reference", cls, bucket(GRADIENT, abs(ref(y, x, base))), bucket(SMALL, count))
                     size = d.uint(("dc", cls, bucket(SMALL, count), bucket(GRADIENT, gradient),
-                                   bucket(SMALL, abs(previous_residual)) if b > 0 else 0),
-                                  ("dc_by_texture", cls, bucket(GRADIENT, ahead), bucket(GRADIENT, abs(l - u))), "low_dc", 8)
+                                   bucket(SMALL, abs(previous_residual)) if b > 0 else 0), second, "low_dc", 8)
                     dc = prediction
                     if size:
                         negative = d.bit(("dc_sign", cls, sgn(previous_residual) if b > 0 else 1))
@@ -173,9 +185,15 @@ def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None =
                     lower = sum(abs(int(out[y, x, base + m])) for m in lower_neighbours(c, dct))
                     around = (2 * (abs(left) + abs(up) + lower) + abs(at(y - 1, x - 1, base + c))
                               + abs(at(y - 1, x + 1, base + c)))
+                    r = ref(y, x, base + c) if reference is not None else 0
+                    zero_second = ("zero_by_channel", cls, c, bucket(ZERO_AROUND, around), bucket(COUNT, count))
+                    magnitude_second = ("magnitude_by_channel", cls, c, bucket(MAGNITUDE_AROUND, around))
+                    if reference is not None:
+                        zero_second = ("zero_by_reference", cls, c, bucket(REFERENCE, abs(r)), bucket(ZERO_AROUND, around))
+                        magnitude_second = ("magnitude_by_reference", cls, c, bucket(REFERENCE, abs(r)))
                     if remaining < n - k and not d.bit2(
                             ("zero", cls, bucket(ZERO_AROUND, around), bucket(REMAINING, remaining), bucket(FREQUENCY, k)),
-                            ("zero_by_channel", cls, c, bucket(ZERO_AROUND, around), bucket(COUNT, count))):
+                            zero_second):
                         k += 1
                         continue
                     remaining -= 1
@@ -189,8 +207,9 @@ def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None =
                         magnitude = ("magnitude", cls, bucket(COUNT, count), bucket(MAGNITUDE_AROUND, around),
                                      bucket(FREQUENCY, k))
                         sign = ("sign", cls, min(k, 10), sgn(left), sgn(up), pv)
-                    size = 1 + d.uint(magnitude, ("magnitude_by_channel", cls, c, bucket(MAGNITUDE_AROUND, around)),
-                                      "low_magnitude", 7)
+                        if reference is not None:
+                            sign = ("sign_by_reference", cls, min(k, 10), sgn(r), sgn(left), sgn(up))
+                    size = 1 + d.uint(magnitude, magnitude_second, "low_magnitude", 7)
                     negative = d.bit(sign)
                     if size == 128 and not negative:
                         raise Corrupt("value")
@@ -239,3 +258,23 @@ def test_the_documented_decoder_follows_a_stream_of_inter_frames(shape):
         payload, state = codec.encode_residuals(residuals, state)
         assert payload != codec.encode(residuals)
         np.testing.assert_array_equal(decode(payload, *shape, models, residual=True), residuals.transpose(2, 0, 1))
+
+
+@pytest.mark.parametrize("shape, shift", [((4, 5, 192), 0), ((4, 5, 192), 2), ((3, 4, 65), 1)])
+def test_the_documented_decoder_reads_the_reference_as_protocol_4_does(shape, shift):
+    """arith §7, protocol 4: an inter frame's contexts also read its reference's values on its grid;
+    the documented decoder, given the same values, agrees with the coder, and the values matter."""
+    codec, models = ArithCodec(), Models()
+    keyframe = blocky(10, shape)
+    payload, state = codec.encode_keyframe(keyframe)
+    decode(payload, *shape, models)
+    rng = np.random.default_rng(shift)
+    for seed in (11, 12):
+        residuals = blocky(seed, shape) // 3
+        residuals[: shape[0] // 2] = 0
+        values = (rng.integers(-9, 10, shape) * (rng.random(shape) < 0.4) << shift) + rng.integers(0, 1 << shift, shape)
+        start = state
+        payload, state = codec.encode_residuals(residuals, start, Reference(values.astype(np.int16), shift))
+        assert payload != codec.encode_residuals(residuals, start)[0]
+        np.testing.assert_array_equal(decode(payload, *shape, models, residual=True, reference=values, shift=shift),
+                                      residuals.transpose(2, 0, 1))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from caed.codecs import PayloadError, create_codec
+from caed.codecs.base import Reference
 from caed.temporal import (KEYFRAME_COARSENING, ChainBroken, TemporalEncoder, TemporalState, pack_inter, requantize,
                            unpack_inter)
 from caed.wire import FrameDecoder, FrameEncoder, Rejected
@@ -121,9 +122,10 @@ def test_inter_payload_errors_are_payload_rejections():
 
 
 def test_an_inter_payload_is_decoded_against_its_reference_and_a_corrupt_one_is_a_payload_error():
-    """An arith inter frame's payload starts from the models its reference's payload left: decoded
-    from fresh models instead it is another tensor, or no tensor at all; its codec payload is only
-    checked once its reference is known (a late joiner's frames stay `no_keyframe`)."""
+    """An arith inter frame's payload starts from the models its reference's payload left and reads
+    the reference's values: decoded from fresh models, or without those values, it is another
+    tensor, or no tensor at all; its codec payload is only checked once its reference is known (a
+    late joiner's frames stay `no_keyframe`)."""
     encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=10, rate=1)
     decoder, state = FrameDecoder(), TemporalState()
     messages = [parts for _, parts in stream(encoder, frames(3))]
@@ -131,15 +133,17 @@ def test_an_inter_payload_is_decoded_against_its_reference_and_a_corrupt_one_is_
     inter = decoder.decode(messages[1])
     assert inter.planes is None and not inter.header.keyframe
     codec = create_codec("arith")
-    fresh_planes = None
-    try:
-        fresh_planes, _, _ = unpack_inter(codec, inter.payload, SHAPE, None)
-    except PayloadError:
-        pass
+    key = decoder.decode(messages[0])
+    reference = Reference(np.ascontiguousarray(key.planes.reshape(SHAPE[2], -1).T, np.int16), 0)
+    wrong = []
+    for start, values_given in ((None, reference), (key.coder_state, None)):
+        try:
+            wrong.append(unpack_inter(codec, inter.payload, SHAPE, start, reference=values_given)[0])
+        except PayloadError:
+            wrong.append(None)
     values = state.apply(inter)
-    key_state = decoder.decode(messages[0]).coder_state
-    planes, _, _ = unpack_inter(codec, inter.payload, SHAPE, key_state)
-    assert fresh_planes is None or not np.array_equal(fresh_planes, planes)
+    planes, _, _ = unpack_inter(codec, inter.payload, SHAPE, key.coder_state, reference=reference)
+    assert all(other is None or not np.array_equal(other, planes) for other in wrong)
     assert np.count_nonzero(planes) > 0 and values.shape == (SHAPE[2], *SHAPE[:2])
     corrupt = messages[2][:2] + [messages[2][2] + b"\x00"]  # a byte after the coder's last one
     frame = decoder.decode(corrupt)  # the framing is whole: accepted here
@@ -213,6 +217,55 @@ def test_a_rate_step_in_a_still_scene_sends_no_block_and_makes_no_keyframe(step)
     assert not after.keyframe and after.blocks_sent == 0
 
 
+def test_a_protocol_3_recording_still_decodes_to_its_encoders_reconstruction():
+    """Protocol 3 coded an inter frame's residuals without reading its reference's values; a
+    recording made then replays through today's viewer state, rate steps included, and the same
+    payloads labelled protocol 4 would not."""
+    import msgpack
+
+    from caed.codecs.arith import ArithCodec
+
+    class Protocol3Arith(ArithCodec):
+        def encode_residuals(self, residuals, start, reference=None):
+            return super().encode_residuals(residuals, start)
+
+    encoder = TemporalEncoder(Protocol3Arith(), SHAPE, 0, keyframe_interval=10, rate=1)
+    decoder, state, mislabelled = FrameDecoder(), TemporalState(), TemporalState()
+    wrong = 0
+    for i, (coded, parts) in enumerate(stream(encoder, frames(12), FrameEncoder("cam0", "m", "arith"))):
+        encoder.rate = 1 + i % 2  # every frame a rate step: the viewer's rows change grid
+        header = msgpack.unpackb(parts[1])
+        recorded = [parts[0], msgpack.packb({**header, "version": 3}), parts[2]]
+        np.testing.assert_array_equal(state.apply(decoder.decode(recorded)), encoder.values())
+        if mislabelled is None:
+            continue
+        if coded.keyframe:
+            mislabelled.apply(decoder.decode(parts))
+        else:
+            try:
+                wrong += not np.array_equal(mislabelled.apply(decoder.decode(parts)), encoder.values())
+            except PayloadError:
+                wrong += 1
+            mislabelled = None  # its chain is off from here
+    assert wrong == 1
+
+
+@pytest.mark.parametrize("reference", ["previous", "keyframe"])
+def test_the_viewer_reads_the_reference_the_encoder_coded_against_across_rate_steps(reference):
+    """Protocol 4's inter payloads read their reference's values on the frame's grid: the viewer's
+    rows (at the finest fix point of the chain) give the encoder's (at the model's), through steps
+    to coarser and finer rates, so every frame decodes to the encoder's reconstruction."""
+    encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=8, reference=reference, rate=2)
+    decoder, state = FrameDecoder(), TemporalState()
+    rates = [2, 3, 1, 4, 0, 2, 1, 3, 3, 0, 4, 2, 1]
+    inter_frames = 0
+    for i, (coded, parts) in enumerate(stream(encoder, frames(len(rates)))):
+        encoder.rate = rates[(i + 1) % len(rates)]
+        inter_frames += not coded.keyframe
+        np.testing.assert_array_equal(state.apply(decoder.decode(parts)), encoder.values())
+    assert inter_frames >= 8
+
+
 def test_a_protocol_2_recording_still_decodes_to_its_encoders_reconstruction():
     """Protocol 2 coded an inter frame's residual tensor like any tensor (fresh arith models, DCs
     predicted from their neighbours); a recording made then replays through today's viewer state,
@@ -222,7 +275,7 @@ def test_a_protocol_2_recording_still_decodes_to_its_encoders_reconstruction():
     from caed.codecs.arith import ArithCodec
 
     class Protocol2Arith(ArithCodec):
-        def encode_residuals(self, residuals, start):
+        def encode_residuals(self, residuals, start, reference=None):
             return self.encode(residuals), None
 
     encoder = TemporalEncoder(Protocol2Arith(), SHAPE, 0, keyframe_interval=10, rate=1)
@@ -245,3 +298,25 @@ def test_a_protocol_2_recording_still_decodes_to_its_encoders_reconstruction():
             assert wrong
             mislabelled = None  # its chain is off from here
     assert inter_frames == 1
+
+
+@pytest.mark.parametrize("key_fix_point, inter_fix_point", [(0, -20), (-10, 6)])
+def test_an_inter_frame_whose_grid_the_reference_cannot_reach_is_a_payload_error(key_fix_point, inter_fix_point):
+    """A header may declare any fix point in range; one that puts an inter frame more than 15 steps
+    from its chain's finest (arith's reference shift), or whose finer grid would overflow the
+    viewer's int16 rows, is refused as `payload`, never another exception, and the reference stays."""
+    import msgpack
+
+    encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=10)
+    decoder, state = FrameDecoder(), TemporalState()
+    messages = [parts for _, parts in stream(encoder, frames(2))]
+    key_header, inter_header = (msgpack.unpackb(parts[1]) for parts in messages)
+    key = [messages[0][0], msgpack.packb({**key_header, "fix_point": key_fix_point}), messages[0][2]]
+    inter = [messages[1][0], msgpack.packb({**inter_header, "fix_point": inter_fix_point}), messages[1][2]]
+    state.apply(decoder.decode(key))
+    with pytest.raises(PayloadError):
+        state.apply(decoder.decode(inter))
+    # the reference is still held: the frame on its chain's grid decodes to the encoder's integers
+    good = [messages[1][0], msgpack.packb({**inter_header, "fix_point": key_fix_point}), messages[1][2]]
+    values = state.apply(decoder.decode(good))
+    np.testing.assert_array_equal(values * np.float32(2.0 ** key_fix_point), encoder.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _arith
-from .base import Codec, PayloadError
+from .base import Codec, PayloadError, Reference
 
 
 class ArithCodec(Codec):
@@ -46,26 +46,39 @@ class ArithCodec(Codec):
     # DCs as 0 (docs/wire.md, arith §7). Measured on both clips' inter frames (bench/inter_coder.py,
     # rates 1-3): 5.5-7.2 % fewer bytes on pedestrians_720p, 11.4-14.4 % on vtest, whose inter
     # frames are small enough (0.7-1.9 kB) that fresh models spent much of them learning.
+    #
+    # Since protocol 4 an inter frame's contexts also read its reference's values (`reference`):
+    # where the picture moves the reference holds detail, and the residual's counts, DCs, zero
+    # flags, magnitudes and signs follow it (docs/wire.md, arith §7). Measured on the first 60
+    # frames of each clip (bench/inter_coder.py, rates 1-3): the inter frames' bytes fall a further
+    # 7.0-8.4 % on pedestrians_720p and 5.8-7.0 % on vtest.
     def encode_keyframe(self, latents: np.ndarray) -> tuple[bytes, object]:
         return _arith.encode_frame(_readable(latents), None, False)
 
-    def encode_residuals(self, residuals: np.ndarray, start: object) -> tuple[bytes, object]:
-        return _arith.encode_frame(_readable(residuals), start, True)
+    def encode_residuals(self, residuals: np.ndarray, start: object,
+                         reference: Reference | None = None) -> tuple[bytes, object]:
+        return _arith.encode_frame(_readable(residuals), start, True, *_reference(reference))
 
     def decode_keyframe(self, payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray, object]:
-        return self._decode_frame(payload, shape, None, False)
+        return self._decode_frame(payload, shape, None, False, None)
 
-    def decode_residuals(self, payload: bytes, shape: tuple[int, int, int], start: object) -> tuple[np.ndarray, object]:
-        return self._decode_frame(payload, shape, start, True)
+    def decode_residuals(self, payload: bytes, shape: tuple[int, int, int], start: object,
+                         reference: Reference | None = None) -> tuple[np.ndarray, object]:
+        return self._decode_frame(payload, shape, start, True, reference)
 
     @staticmethod
-    def _decode_frame(payload: bytes, shape: tuple[int, int, int], start, residual: bool) -> tuple[np.ndarray, object]:
+    def _decode_frame(payload: bytes, shape: tuple[int, int, int], start, residual: bool,
+                      reference: Reference | None) -> tuple[np.ndarray, object]:
         planes = np.empty((shape[2], shape[0], shape[1]), np.int8)
         try:
-            end = _arith.decode_frame(payload, planes, *shape, start, residual)
+            end = _arith.decode_frame(payload, planes, *shape, start, residual, *_reference(reference))
         except _arith.CorruptPayload as e:
             raise PayloadError(f"arith payload {e}") from None
         return planes, end
+
+
+def _reference(reference: Reference | None) -> tuple:
+    return (None, 0) if reference is None else (reference.values, reference.shift)
 
 
 def _readable(latents: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ can never make the receiver allocate more than the declared latent tensor.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -13,6 +14,17 @@ import numpy as np
 
 class PayloadError(ValueError):
     """The payload does not decode to exactly the declared number of bytes."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An inter frame's reference values as both ends hold them (protocol 4), for a codec whose
+    contexts read them: C-contiguous int16, one row of C values per position (H, W, C) or (H*W, C),
+    at a fix point `shift` steps finer than the frame's (value v is sign(v) * (|v| >> shift) on the
+    frame's grid)."""
+
+    values: np.ndarray
+    shift: int
 
 
 class Codec(ABC):
@@ -29,21 +41,25 @@ class Codec(ABC):
 
     # Temporal coding (docs/wire.md, "Keyframes and inter frames"): a codec may carry state from a
     # payload of a stream to the inter frames predicted from its frame, and code an inter frame's
-    # residual tensor its own way. Each end keeps its own state; it never travels. These defaults
-    # carry none (None) and code residuals like any tensor.
+    # residual tensor its own way, its contexts reading the reference's values where given. Each end
+    # keeps its own state; it never travels. These defaults carry none (None) and code residuals
+    # like any tensor.
     def encode_keyframe(self, latents: np.ndarray) -> tuple[bytes, object]:
         """A keyframe's payload and the state the inter frames predicted from it start from."""
         return self.encode(latents), None
 
-    def encode_residuals(self, residuals: np.ndarray, start: object) -> tuple[bytes, object]:
+    def encode_residuals(self, residuals: np.ndarray, start: object,
+                         reference: Reference | None = None) -> tuple[bytes, object]:
         """An inter frame's payload of its residual tensor, starting from `start`, the state its
-        reference frame's payload left; and the state it leaves."""
+        reference frame's payload left (and reading `reference`, its values); and the state it
+        leaves."""
         return self.encode(residuals), None
 
     def decode_keyframe(self, payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray, object]:
         return self.decode(payload, shape), None
 
-    def decode_residuals(self, payload: bytes, shape: tuple[int, int, int], start: object) -> tuple[np.ndarray, object]:
+    def decode_residuals(self, payload: bytes, shape: tuple[int, int, int], start: object,
+                         reference: Reference | None = None) -> tuple[np.ndarray, object]:
         return self.decode(payload, shape), None
 
 

@@ -322,6 +322,14 @@ static const uint8_t gradient_bucket[65] = {
 /* scan index for signs: 0..9, 10+ */
 #define SIGN_FREQUENCY 11
 
+/* Contexts from the reference frame (inter frames, protocol 4; `r` is a value on this frame's
+ * grid, see arith.h). |r| of the same coefficient: 0, 1, 2, 3-4, 5-6, 7+. */
+#define REFERENCE 6
+static const uint8_t reference_bucket[8] = {0, 1, 2, 3, 3, 4, 4, 5};
+/* non-zeros among the reference block's first five scan positions (DCT blocks: channels 1, 8, 16,
+ * 9, 2; other blocks: their first five channels): 0..5 */
+#define REFERENCE_LOW 6
+
 typedef struct {
     /* A block's non-zero count: [class][previous block's count here][predicted];
      * [class][left block's count][upper block's count]. */
@@ -345,6 +353,16 @@ typedef struct {
      * vertical AC [class][vertical][edge step][left][up][previous]. */
     bit_model sign[CLASSES][SIGN_FREQUENCY][3][3][3];
     bit_model edge_sign[CLASSES][2][3][3][3][3];
+    /* Inter frames with a reference (protocol 4): each the second model of its decision in place
+     * of the one above it, for counts [class][reference's low non-zeros][predicted count, as a
+     * side bucket]; DC residuals [class][|reference DC|, gradient bucket][block's count]; zero flags
+     * [class][channel][|r|][around]; magnitudes [class][channel][|r|]; signs (not the first
+     * horizontal and vertical AC's) [class][frequency][sign of r][left][up]. */
+    uint_model count_by_reference[CLASSES][REFERENCE_LOW][SIDE];
+    uint_model dc_by_reference[CLASSES][GRADIENT][SMALL];
+    bit_model zero_by_reference[CLASSES][BLOCK][REFERENCE][ZERO_AROUND];
+    uint_model magnitude_by_reference[CLASSES][BLOCK][REFERENCE];
+    bit_model sign_by_reference[CLASSES][SIGN_FREQUENCY][3][3][3];
     /* The bits below the top one: non-zero counts, DC residuals, magnitudes. */
     low_bit_models low_count, low_dc, low_magnitude;
 } models;
@@ -442,6 +460,8 @@ typedef struct {
     int8_t *planes;           /* decoding: the output, (C, H, W) */
     int previous_dc_residual; /* of the block before, at this position */
     int dc_prediction;        /* -1: DCs are predicted from their neighbours; 0: predicted as 0 (residuals) */
+    const int16_t *reference; /* NULL, or the reference frame's values (NHWC, see arith.h) */
+    unsigned reference_shift;
     model_set models;
 } tensor_walk;
 
@@ -462,6 +482,14 @@ static inline unsigned count_nonzero(const int8_t *v, unsigned n)
     return count;
 }
 
+/* The reference's value of channel `channel` of the block at `values` on this frame's grid:
+ * sign(v) * (|v| >> shift), the same for both signs (an arithmetic shift would not be). */
+static inline int reference_value(const int16_t *values, unsigned channel, unsigned shift)
+{
+    const int v = values[channel];
+    return v < 0 ? -(int)((unsigned)-v >> shift) : (int)((unsigned)v >> shift);
+}
+
 /* Codes block b at (y, x): its non-zero count, for a DCT block (`dct`: t->dct) its DC, then the
  * non-zero coefficients in scan order. Decoding, the block must be zero in t->row beforehand;
  * its values are written there and the non-zeros to t->planes. */
@@ -480,6 +508,8 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     const size_t plane_size = t->height * t->width;
     int8_t *plane_values = encoding ? NULL : t->planes + y * t->width + x; /* channel c at [c * plane_size] */
     models *m = &t->models.by_use;
+    const unsigned shift = t->reference_shift;
+    const int16_t *reference = t->reference ? t->reference + (y * t->width + x) * c_count + base : NULL;
 
     /* The non-zero count. */
     const unsigned left_count = has_left ? counts[(x - 1) * stride + b] : 0;
@@ -487,9 +517,16 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     const unsigned predicted = has_left && has_up ? (left_count + up_count + 1) >> 1 : left_count + up_count;
     const unsigned previous_count = b > 0 ? BUCKET(small_bucket, counts[x * stride + b - 1]) : 0;
     const unsigned present = encoding ? t->present[x * stride + b] : 0;
+    uint_model *count_second = &m->count_by_sides[cls][BUCKET(side_bucket, left_count)][BUCKET(side_bucket, up_count)];
+    if (reference) {
+        /* What the reference had here: where the picture moves, its blocks carry detail. */
+        unsigned low = 0;
+        for (unsigned k = 0; k < REFERENCE_LOW - 1 && k < n; k++)
+            low += reference_value(reference, dct ? zigzag[k + 1] : k, shift) != 0;
+        count_second = &m->count_by_reference[cls][low][BUCKET(side_bucket, predicted)];
+    }
     const unsigned count = code_uint(co, &m->count[cls][previous_count][BUCKET(predicted_bucket, predicted)],
-                                     &m->count_by_sides[cls][BUCKET(side_bucket, left_count)][BUCKET(side_bucket, up_count)],
-                                     &m->low_count, present, 7, encoding);
+                                     count_second, &m->low_count, present, 7, encoding);
     if (count > n - first)
         return ARITH_BAD_COUNT;
     counts[x * stride + b] = (uint8_t)count;
@@ -510,9 +547,12 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
         const unsigned ahead = has_up && x + 1 < t->width ? absolute(up_right_block[0] - up) : 0;
         const unsigned previous = b > 0 ? BUCKET(small_bucket, absolute(t->previous_dc_residual)) : 0;
         const int residual = encoding ? block[0] - predicted_dc : 0;
+        uint_model *dc_second = &m->dc_by_texture[cls][BUCKET(gradient_bucket, ahead)][BUCKET(gradient_bucket, absolute(left - up))];
+        if (reference)
+            dc_second = &m->dc_by_reference[cls][BUCKET(gradient_bucket, absolute(reference_value(reference, 0, shift)))]
+                                           [BUCKET(small_bucket, count)];
         const unsigned size = code_uint(co, &m->dc[cls][BUCKET(small_bucket, count)][BUCKET(gradient_bucket, gradient)][previous],
-                                        &m->dc_by_texture[cls][BUCKET(gradient_bucket, ahead)][BUCKET(gradient_bucket, absolute(left - up))],
-                                        &m->low_dc, absolute(residual), 8, encoding);
+                                        dc_second, &m->low_dc, absolute(residual), 8, encoding);
         int dc = predicted_dc;
         if (size) {
             const unsigned previous_sign = b > 0 ? sign_class(t->previous_dc_residual) : 1;
@@ -547,10 +587,13 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
                           up_left_magnitudes[channel] + up_right_magnitudes[channel];
         around = around < AROUND_LIMIT ? around : AROUND_LIMIT;
         const int value = encoding ? block[channel] : 0;
+        const int r = reference ? reference_value(reference, channel, shift) : 0;
+        const unsigned r_bucket = BUCKET(reference_bucket, absolute(r));
         if (remaining < n - k) {
             bit_model *z = &m->zero[cls][zero_around_bucket[around]][remaining_bucket[remaining]][step.frequency];
-            bit_model *z_channel = &m->zero_by_channel[cls][channel][zero_around_bucket[around]][count_class];
-            if (!code_bit_of_two(co, z, z_channel, value != 0, encoding))
+            bit_model *z_second = reference ? &m->zero_by_reference[cls][channel][r_bucket][zero_around_bucket[around]]
+                                            : &m->zero_by_channel[cls][channel][zero_around_bucket[around]][count_class];
+            if (!code_bit_of_two(co, z, z_second, value != 0, encoding))
                 continue;
         }
         remaining--;
@@ -568,10 +611,13 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
             sign = &m->edge_sign[cls][step.edge - 1][sign_class(edge)][left_sign][up_sign][previous_sign];
         } else {
             magnitude = &m->magnitude[cls][count_class][magnitude_around_bucket[around]][step.frequency];
-            sign = &m->sign[cls][step.sign_frequency][left_sign][up_sign][previous_sign];
+            sign = reference ? &m->sign_by_reference[cls][step.sign_frequency][sign_class(r)][left_sign][up_sign]
+                             : &m->sign[cls][step.sign_frequency][left_sign][up_sign][previous_sign];
         }
-        const unsigned size = 1 + code_uint(co, magnitude, &m->magnitude_by_channel[cls][channel][magnitude_around_bucket[around]],
-                                            &m->low_magnitude, absolute(value) - 1, 7, encoding);
+        uint_model *magnitude_second = reference ? &m->magnitude_by_reference[cls][channel][r_bucket]
+                                                 : &m->magnitude_by_channel[cls][channel][magnitude_around_bucket[around]];
+        const unsigned size = 1 + code_uint(co, magnitude, magnitude_second, &m->low_magnitude, absolute(value) - 1, 7,
+                                            encoding);
         const unsigned negative = code_bit(co, sign, value < 0, encoding);
         magnitudes[channel] = (uint8_t)size;
         if (!encoding) {
@@ -770,6 +816,10 @@ size_t arith_state_size(void)
 static int walk_start(tensor_walk *t, const arith_frame *frame)
 {
     t->dc_prediction = frame && frame->residual ? 0 : -1;
+    t->reference = frame ? frame->reference : NULL;
+    t->reference_shift = frame ? frame->reference_shift : 0;
+    if (t->reference && t->reference_shift > ARITH_MAX_SHIFT)
+        return ARITH_BAD_SHIFT;
     if (!frame || !frame->start)
         return ARITH_OK;
     memcpy(&t->models, frame->start, sizeof t->models);
@@ -872,6 +922,7 @@ const char *arith_strerror(int status)
     case ARITH_BAD_COUNT: return "codes more non-zeros than a block has coefficients";
     case ARITH_BAD_VALUE: return "decodes a value outside int8";
     case ARITH_BAD_STATE: return "start state is not one the coder leaves";
+    case ARITH_BAD_SHIFT: return "reference shift exceeds 15";
     default: return "unknown error";
     }
 }

@@ -25,19 +25,28 @@ enum arith_status {
     ARITH_TRAILING,       /* bytes left after the last coded symbol */
     ARITH_BAD_COUNT,      /* a block's non-zero count exceeds its coefficients */
     ARITH_BAD_VALUE,      /* a decoded value lies outside int8 */
-    ARITH_BAD_STATE       /* a start state holds a model this coder never leaves */
+    ARITH_BAD_STATE,      /* a start state holds a model this coder never leaves */
+    ARITH_BAD_SHIFT       /* reference_shift exceeds ARITH_MAX_SHIFT */
 };
 
 /* How a payload relates to the stream's others (temporal coding, docs/wire.md "arith §7"). A
  * keyframe starts from fresh models and predicts DCs from their neighbours: NULL options. An inter
  * frame's residuals start where the reference frame's payload left the models (`start`) and
- * predict DCs as 0 (`residual`). A state is arith_state_size() bytes of this build's models, in
- * host byte order: each end keeps its own, they never travel. */
+ * predict DCs as 0 (`residual`); since protocol 4 their contexts also read the reference frame's
+ * values (`reference`), which both ends hold. A state is arith_state_size() bytes of this build's
+ * models, in host byte order: each end keeps its own, they never travel. */
 typedef struct {
     const void *start; /* NULL: fresh models; else a state an earlier payload left in `end` */
     void *end;         /* NULL, or arith_state_size() bytes: the models as this payload leaves them */
     int residual;      /* non-zero: the tensor holds an inter frame's residuals */
+    /* NULL, or the reference frame's values, (height, width, channels) int16 in that order
+     * (NHWC), at a fix point `reference_shift` (0..ARITH_MAX_SHIFT) finer than this frame's:
+     * value v reads as sign(v) * (|v| >> reference_shift) on this frame's grid. */
+    const int16_t *reference;
+    unsigned reference_shift;
 } arith_frame;
+
+#define ARITH_MAX_SHIFT 15
 
 size_t arith_state_size(void);
 

@@ -15,39 +15,81 @@ static PyObject *raise_status(int status)
     return NULL;
 }
 
-/* The arith_frame a call describes: `start` None or a buffer of arith_state_size() bytes (held in
- * *start_view, released by the caller when start_view->obj is set), and a fresh bytes object for
- * the end state. 0, or -1 with an exception set. */
-static int frame_options(PyObject *start, int residual, Py_buffer *start_view, PyObject **end, arith_frame *frame)
+/* Buffers a call holds while it codes, each released when its obj is set. */
+typedef struct {
+    Py_buffer start, reference;
+} held_buffers;
+
+static void release_held(held_buffers *held)
 {
-    start_view->obj = NULL;
+    if (held->start.obj)
+        PyBuffer_Release(&held->start);
+    if (held->reference.obj)
+        PyBuffer_Release(&held->reference);
+    held->start.obj = held->reference.obj = NULL;
+}
+
+/* The arith_frame a call describes: `start` None or a buffer of arith_state_size() bytes,
+ * `reference` None or a C-contiguous int16 buffer (its size is checked against the tensor's by
+ * reference_fits), both held in *held; and a fresh bytes object for the end state. 0, or -1 with
+ * an exception set and nothing held. */
+static int frame_options(PyObject *start, int residual, PyObject *reference, int reference_shift, held_buffers *held,
+                         PyObject **end, arith_frame *frame)
+{
+    Py_buffer *start_view = &held->start;
+    held->start.obj = held->reference.obj = NULL;
     frame->start = NULL;
     frame->residual = residual;
+    frame->reference = NULL;
+    frame->reference_shift = 0;
+    if (reference != Py_None) {
+        if (reference_shift < 0 || reference_shift > ARITH_MAX_SHIFT) {
+            PyErr_Format(PyExc_ValueError, "reference_shift must be 0..%d, got %d", ARITH_MAX_SHIFT, reference_shift);
+            return -1;
+        }
+        if (PyObject_GetBuffer(reference, &held->reference, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+            return -1;
+        if (held->reference.itemsize != 2 || !held->reference.format || strcmp(held->reference.format, "h") != 0) {
+            PyErr_SetString(PyExc_TypeError, "a reference is a C-contiguous int16 (H, W, C) buffer");
+            release_held(held);
+            return -1;
+        }
+        frame->reference = (const int16_t *)held->reference.buf;
+        frame->reference_shift = (unsigned)reference_shift;
+    }
     if (start != Py_None) {
         if (PyObject_GetBuffer(start, start_view, PyBUF_SIMPLE) < 0)
             return -1;
         if ((size_t)start_view->len != arith_state_size()) {
             PyErr_Format(PyExc_ValueError, "a start state is %zu bytes, not %zd", arith_state_size(), start_view->len);
-            PyBuffer_Release(start_view);
-            start_view->obj = NULL;
+            release_held(held);
             return -1;
         }
         frame->start = start_view->buf;
     }
     *end = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)arith_state_size());
     if (!*end) {
-        if (start_view->obj)
-            PyBuffer_Release(start_view);
-        start_view->obj = NULL;
+        release_held(held);
         return -1;
     }
     frame->end = PyBytes_AS_STRING(*end);
     return 0;
 }
 
+/* 0 if the frame's reference (if any) holds exactly one int16 per value of an H x W x C tensor,
+ * else -1 with ValueError set. */
+static int reference_fits(const held_buffers *held, size_t height, size_t width, size_t channels)
+{
+    if (!held || !held->reference.obj || (size_t)held->reference.len / 2 == height * width * channels)
+        return 0;
+    PyErr_Format(PyExc_ValueError, "the reference holds %zd values, the tensor %zu", held->reference.len / 2,
+                 height * width * channels);
+    return -1;
+}
+
 /* The payload of `source`, a 3-d int8 buffer (H, W, C) whose positions lie at one stride
  * (strides[0] == W * strides[1]): NHWC memory or a (C, H, W) planes view, read in place. */
-static PyObject *encode_buffer(PyObject *source, const arith_frame *frame)
+static PyObject *encode_buffer(PyObject *source, const arith_frame *frame, const held_buffers *held)
 {
     Py_buffer view;
     if (PyObject_GetBuffer(source, &view, PyBUF_STRIDES | PyBUF_FORMAT) < 0)
@@ -62,6 +104,8 @@ static PyObject *encode_buffer(PyObject *source, const arith_frame *frame)
         PyErr_SetString(PyExc_ValueError, "encode needs positions at one stride (strides[0] == W * strides[1])");
         goto done;
     }
+    if (reference_fits(held, height, width, channels) < 0)
+        goto done;
     /* A first guess that fits every dct8 frame seen; the core reports the exact size otherwise. */
     size_t capacity = height * width * channels / 4 + 1024, written = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -97,24 +141,23 @@ static PyObject *arith_encode_py(PyObject *self, PyObject *args)
     PyObject *source;
     if (!PyArg_ParseTuple(args, "O:encode", &source))
         return NULL;
-    return encode_buffer(source, NULL);
+    return encode_buffer(source, NULL, NULL);
 }
 
-/* encode_frame(latents, start, residual) -> (payload, end state). */
+/* encode_frame(latents, start, residual, reference=None, reference_shift=0) -> (payload, end state). */
 static PyObject *arith_encode_frame_py(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *source, *start, *end = NULL;
-    int residual;
-    if (!PyArg_ParseTuple(args, "OOp:encode_frame", &source, &start, &residual))
+    PyObject *source, *start, *reference = Py_None, *end = NULL;
+    int residual, reference_shift = 0;
+    if (!PyArg_ParseTuple(args, "OOp|Oi:encode_frame", &source, &start, &residual, &reference, &reference_shift))
         return NULL;
-    Py_buffer start_view;
+    held_buffers held;
     arith_frame frame;
-    if (frame_options(start, residual, &start_view, &end, &frame) < 0)
+    if (frame_options(start, residual, reference, reference_shift, &held, &end, &frame) < 0)
         return NULL;
-    PyObject *payload = encode_buffer(source, &frame), *result = NULL;
-    if (start_view.obj)
-        PyBuffer_Release(&start_view);
+    PyObject *payload = encode_buffer(source, &frame, &held), *result = NULL;
+    release_held(&held);
     if (payload)
         result = PyTuple_Pack(2, payload, end);
     Py_XDECREF(payload);
@@ -125,7 +168,7 @@ static PyObject *arith_encode_frame_py(PyObject *self, PyObject *args)
 /* Decodes `payload` into `out`, a writable C-contiguous buffer of H*W*C bytes, as (C, H, W)
  * planes; Py_None, or NULL with CorruptPayload (or another error) set. */
 static PyObject *decode_buffers(Py_buffer *payload, Py_buffer *out, Py_ssize_t height, Py_ssize_t width,
-                                Py_ssize_t channels, const arith_frame *frame)
+                                Py_ssize_t channels, const arith_frame *frame, const held_buffers *held)
 {
     if (height < 1 || width < 1 || channels < 1 || channels > ARITH_MAX_CHANNELS) {
         PyErr_SetString(PyExc_ValueError, "decode needs a shape of positive dimensions and at most 65535 channels");
@@ -136,6 +179,8 @@ static PyObject *decode_buffers(Py_buffer *payload, Py_buffer *out, Py_ssize_t h
         PyErr_SetString(PyExc_ValueError, "decode's output buffer must be C-contiguous and hold exactly H*W*C bytes");
         return NULL;
     }
+    if (reference_fits(held, (size_t)height, (size_t)width, (size_t)channels) < 0)
+        return NULL;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = arith_decode_frame((const uint8_t *)payload->buf, (size_t)payload->len, (size_t)height,
@@ -143,7 +188,7 @@ static PyObject *decode_buffers(Py_buffer *payload, Py_buffer *out, Py_ssize_t h
     Py_END_ALLOW_THREADS
     if (status == ARITH_OK)
         Py_RETURN_NONE;
-    if (status == ARITH_NO_MEMORY || status == ARITH_BAD_SHAPE || status == ARITH_BAD_STATE)
+    if (status == ARITH_NO_MEMORY || status == ARITH_BAD_SHAPE || status == ARITH_BAD_STATE || status == ARITH_BAD_SHIFT)
         return raise_status(status);
     PyErr_SetString(corrupt_payload, arith_strerror(status));
     return NULL;
@@ -158,30 +203,30 @@ static PyObject *arith_decode_py(PyObject *self, PyObject *args)
     Py_ssize_t height, width, channels;
     if (!PyArg_ParseTuple(args, "y*w*nnn:decode", &payload, &out, &height, &width, &channels))
         return NULL;
-    PyObject *result = decode_buffers(&payload, &out, height, width, channels, NULL);
+    PyObject *result = decode_buffers(&payload, &out, height, width, channels, NULL, NULL);
     PyBuffer_Release(&payload);
     PyBuffer_Release(&out);
     return result;
 }
 
-/* decode_frame(payload, out, height, width, channels, start, residual) -> end state. */
+/* decode_frame(payload, out, height, width, channels, start, residual, reference=None,
+ * reference_shift=0) -> end state. */
 static PyObject *arith_decode_frame_py(PyObject *self, PyObject *args)
 {
     (void)self;
     Py_buffer payload, out;
     Py_ssize_t height, width, channels;
-    PyObject *start, *end = NULL;
-    int residual;
-    if (!PyArg_ParseTuple(args, "y*w*nnnOp:decode_frame", &payload, &out, &height, &width, &channels, &start,
-                          &residual))
+    PyObject *start, *reference = Py_None, *end = NULL;
+    int residual, reference_shift = 0;
+    if (!PyArg_ParseTuple(args, "y*w*nnnOp|Oi:decode_frame", &payload, &out, &height, &width, &channels, &start,
+                          &residual, &reference, &reference_shift))
         return NULL;
-    Py_buffer start_view;
+    held_buffers held;
     arith_frame frame;
     PyObject *result = NULL;
-    if (frame_options(start, residual, &start_view, &end, &frame) == 0) {
-        result = decode_buffers(&payload, &out, height, width, channels, &frame);
-        if (start_view.obj)
-            PyBuffer_Release(&start_view);
+    if (frame_options(start, residual, reference, reference_shift, &held, &end, &frame) == 0) {
+        result = decode_buffers(&payload, &out, height, width, channels, &frame, &held);
+        release_held(&held);
         if (result) {
             Py_DECREF(result);
             result = end;
@@ -199,9 +244,11 @@ static PyMethodDef methods[] = {
     {"decode", arith_decode_py, METH_VARARGS,
      "decode(payload, out, height, width, channels): fill out with the (C, H, W) planes or raise CorruptPayload"},
     {"encode_frame", arith_encode_frame_py, METH_VARARGS,
-     "encode_frame(latents, start, residual) -> (payload, end state): a payload of the stream's temporal coding"},
+     "encode_frame(latents, start, residual, reference=None, reference_shift=0) -> (payload, end state): a payload "
+     "of the stream's temporal coding"},
     {"decode_frame", arith_decode_frame_py, METH_VARARGS,
-     "decode_frame(payload, out, height, width, channels, start, residual) -> end state"},
+     "decode_frame(payload, out, height, width, channels, start, residual, reference=None, reference_shift=0) -> "
+     "end state"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "caed._arith",

@@ -4,9 +4,10 @@
  *
  * reads H*W*C int8 latents in NHWC order from LATENTS, writes their keyframe payload to PAYLOAD,
  * decodes that payload and writes the (C, H, W) planes to PLANES; then codes the same latents as
- * an inter frame's residuals starting from the models the keyframe left, writes that payload to
- * INTER and checks that it decodes back from the models the keyframe's decoding left. Exit status
- * 0, or 1 with a message.
+ * an inter frame's residuals starting from the models the keyframe left and reading 3 * latents
+ * (int16) as its reference at shift 1 (protocol 4), writes that payload to INTER and checks that
+ * it decodes back from the models the keyframe's decoding left. Exit status 0, or 1 with a
+ * message.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,12 @@ int main(int argc, char **argv)
     uint8_t *inter = malloc(capacity);
     if (!encoder_state || !decoder_state || !inter)
         return fail("memory", "out of memory");
-    const arith_frame encode_key = {NULL, encoder_state, 0}, decode_key = {NULL, decoder_state, 0};
+    int16_t *reference = malloc(count * sizeof *reference);
+    if (!reference)
+        return fail("memory", "out of memory");
+    for (size_t i = 0; i < count; i++)
+        reference[i] = (int16_t)(3 * latents[i]);
+    const arith_frame encode_key = {NULL, encoder_state, 0, NULL, 0}, decode_key = {NULL, decoder_state, 0, NULL, 0};
     int status = arith_encode_frame(latents, (ptrdiff_t)channels, 1, height, width, channels, &encode_key, payload,
                                     capacity, &written);
     if (status != ARITH_OK)
@@ -48,7 +54,8 @@ int main(int argc, char **argv)
     if (status != ARITH_OK)
         return fail("decode", arith_strerror(status));
     size_t inter_written = 0;
-    const arith_frame encode_inter = {encoder_state, NULL, 1}, decode_inter = {decoder_state, NULL, 1};
+    const arith_frame encode_inter = {encoder_state, NULL, 1, reference, 1},
+                      decode_inter = {decoder_state, NULL, 1, reference, 1};
     status = arith_encode_frame(latents, (ptrdiff_t)channels, 1, height, width, channels, &encode_inter, inter,
                                 capacity, &inter_written);
     if (status != ARITH_OK)
@@ -68,6 +75,7 @@ int main(int argc, char **argv)
     free(decoder_state);
     free(inter);
     free(inter_planes);
+    free(reference);
     f = fopen(argv[5], "wb");
     if (!f || fwrite(payload, 1, written, f) != written || fclose(f) != 0)
         return fail(argv[5], "cannot write");

@@ -3,7 +3,8 @@
  *
  * Input: three bytes choosing a small shape (H = 1 + b0 % 8, W = 1 + b1 % 8, C from `channels`
  * by (b2 & 0x7F)) and, by b2's top bit, a keyframe's payload (0) or an inter frame's residuals
- * (1: starting from the models an all-zero 8x8x192 keyframe leaves), then the payload. The
+ * (1: starting from the models an all-zero 8x8x192 keyframe leaves; with b0's top bit set, also
+ * reading reference_values() at reference_shift (b0 >> 3) & 15, protocol 4), then the payload. The
  * decoder must return a status without any sanitizer report; when it accepts, the tensor it
  * produced must encode back to a payload that decodes to the same tensor, and encoder and decoder
  * must leave the same models (they walk the same contexts).
@@ -16,6 +17,21 @@
 
 static const size_t channels[] = {1, 3, 32, 64, 65, 128, 192};
 
+/* The inter frames' reference: value i is ((i * 2654435761) mod 2^32 >> 20) mod 513 - 256, the
+ * first H*W*C of them read as the (H, W, C) tensor (tests/test_codec_arith_fuzz.py writes seeds with
+ * the same). */
+static const int16_t *reference_values(void)
+{
+    static int16_t values[8 * 8 * 192];
+    static int ready;
+    if (!ready) {
+        for (uint32_t i = 0; i < sizeof values / sizeof values[0]; i++)
+            values[i] = (int16_t)((int)(((i * 2654435761u) >> 20) % 513) - 256);
+        ready = 1;
+    }
+    return values;
+}
+
 /* The models an all-zero 8x8x192 keyframe leaves: the inter frames' start state. */
 static const uint8_t *inter_start(void)
 {
@@ -25,7 +41,7 @@ static const uint8_t *inter_start(void)
         static uint8_t payload[4096];
         size_t written = 0;
         state = malloc(arith_state_size());
-        const arith_frame keyframe = {NULL, state, 0};
+        const arith_frame keyframe = {NULL, state, 0, NULL, 0};
         if (!state || arith_encode_frame(zeros, 192, 1, 8, 8, 192, &keyframe, payload, sizeof payload, &written) != ARITH_OK)
             abort();
     }
@@ -39,12 +55,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const size_t height = 1 + data[0] % 8, width = 1 + data[1] % 8;
     const size_t c = channels[(data[2] & 0x7F) % (sizeof channels / sizeof channels[0])];
     const int inter = data[2] >> 7;
+    const int16_t *reference = inter && (data[0] & 0x80) ? reference_values() : NULL;
+    const unsigned shift = (data[0] >> 3) & 15;
     const size_t count = height * width * c, state_size = arith_state_size();
     int8_t *planes = malloc(count);
     uint8_t *decoded_end = malloc(state_size);
     if (!planes || !decoded_end)
         abort();
-    const arith_frame decoding = {inter ? inter_start() : NULL, decoded_end, inter};
+    const arith_frame decoding = {inter ? inter_start() : NULL, decoded_end, inter, reference, shift};
     if (arith_decode_frame(data + 3, size - 3, height, width, c, &decoding, planes) == ARITH_OK) {
         /* Re-encode from the planes, read in place: position stride 1, channel stride H*W. */
         size_t capacity = 2 * count + 64, written = 0;
@@ -52,7 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int8_t *again = malloc(count);
         if (!payload || !again || !encoded_end)
             abort();
-        const arith_frame encoding = {decoding.start, encoded_end, inter}, redecoding = {decoding.start, NULL, inter};
+        const arith_frame encoding = {decoding.start, encoded_end, inter, reference, shift},
+                          redecoding = {decoding.start, NULL, inter, reference, shift};
         if (arith_encode_frame(planes, 1, (ptrdiff_t)(height * width), height, width, c, &encoding, payload, capacity,
                                &written) != ARITH_OK)
             abort();
