@@ -483,11 +483,30 @@ static inline unsigned count_nonzero(const int8_t *v, unsigned n)
 }
 
 /* The reference's value of channel `channel` of the block at `values` on this frame's grid:
- * sign(v) * (|v| >> shift), the same for both signs (an arithmetic shift would not be). */
+ * sign(v) * (|v| >> shift), the same for both signs (an arithmetic shift would not be). Without
+ * branches: the signs of a residual's reference are unpredictable. */
 static inline int reference_value(const int16_t *values, unsigned channel, unsigned shift)
 {
-    const int v = values[channel];
-    return v < 0 ? -(int)((unsigned)-v >> shift) : (int)((unsigned)v >> shift);
+    const int v = values[channel], negative = -(v < 0);
+    const int magnitude = (int)((unsigned)((v ^ negative) - negative) >> shift);
+    return (magnitude ^ negative) - negative;
+}
+
+/* How many of the reference block's first five scan positions (REFERENCE_LOW) are non-zero on this
+ * frame's grid: |v| >= 2^shift, tested as one unsigned compare each, on every block of an inter
+ * frame. */
+WALK unsigned reference_low(const int16_t *values, const int dct, unsigned n, unsigned shift)
+{
+    const int limit = 1 << shift;
+    const unsigned span = 2u * (unsigned)limit - 2u;
+#define NONZERO(i) ((unsigned)((int)values[i] + limit - 1) > span)
+    if (dct)
+        return NONZERO(1) + NONZERO(8) + NONZERO(16) + NONZERO(9) + NONZERO(2);
+    unsigned low = 0;
+    for (unsigned k = 0; k < REFERENCE_LOW - 1 && k < n; k++)
+        low += NONZERO(k);
+    return low;
+#undef NONZERO
 }
 
 /* Codes block b at (y, x): its non-zero count, for a DCT block (`dct`: t->dct) its DC, then the
@@ -518,13 +537,8 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
     const unsigned previous_count = b > 0 ? BUCKET(small_bucket, counts[x * stride + b - 1]) : 0;
     const unsigned present = encoding ? t->present[x * stride + b] : 0;
     uint_model *count_second = &m->count_by_sides[cls][BUCKET(side_bucket, left_count)][BUCKET(side_bucket, up_count)];
-    if (reference) {
-        /* What the reference had here: where the picture moves, its blocks carry detail. */
-        unsigned low = 0;
-        for (unsigned k = 0; k < REFERENCE_LOW - 1 && k < n; k++)
-            low += reference_value(reference, dct ? zigzag[k + 1] : k, shift) != 0;
-        count_second = &m->count_by_reference[cls][low][BUCKET(side_bucket, predicted)];
-    }
+    if (reference) /* what the reference had here: where the picture moves, its blocks carry detail */
+        count_second = &m->count_by_reference[cls][reference_low(reference, dct, n, shift)][BUCKET(side_bucket, predicted)];
     const unsigned count = code_uint(co, &m->count[cls][previous_count][BUCKET(predicted_bucket, predicted)],
                                      count_second, &m->low_count, present, 7, encoding);
     if (count > n - first)
@@ -691,13 +705,18 @@ static int walk_init(tensor_walk *t, size_t height, size_t width, size_t channel
         t->steps[k].sign_frequency = (uint8_t)(k < SIGN_FREQUENCY - 1 ? k : SIGN_FREQUENCY - 1);
         t->steps[k].edge = (uint8_t)(t->dct && channel == 1 ? 1 : t->dct && channel == 8 ? 2 : 0);
     }
-    /* Every model starts at p = 1/2, never seen: one set, then copies of what is set. */
+    return ARITH_OK;
+}
+
+/* Every model at p = 1/2, never seen (a payload without a start state): one set, then copies of
+ * what is set. */
+static void walk_fresh_models(tensor_walk *t)
+{
     const size_t count = sizeof t->models.all / sizeof t->models.all[0];
     t->models.all[0].p0 = PROB_ONE / 2;
     t->models.all[0].seen = 0;
     for (size_t done = 1; done < count; done *= 2)
         memcpy(t->models.all + done, t->models.all, (count - done < done ? count - done : done) * sizeof t->models.all[0]);
-    return ARITH_OK;
 }
 
 static void walk_free(tensor_walk *t)
@@ -811,8 +830,10 @@ size_t arith_state_size(void)
     return sizeof(models);
 }
 
-/* The walk's models from `frame`'s start state, or ARITH_BAD_STATE if any model in it is not one
- * this coder could have left (a probability outside 1..32767, a count past its last rate). */
+/* The walk's models from `frame`'s start state (fresh ones without), or ARITH_BAD_STATE if any
+ * model in it is not one this coder could have left (a probability outside 1..32767, a count past
+ * its last rate). The check runs over every model without stopping early, which compilers turn
+ * into vector code: a start state is ~100k models, checked on every inter frame. */
 static int walk_start(tensor_walk *t, const arith_frame *frame)
 {
     t->dc_prediction = frame && frame->residual ? 0 : -1;
@@ -820,14 +841,16 @@ static int walk_start(tensor_walk *t, const arith_frame *frame)
     t->reference_shift = frame ? frame->reference_shift : 0;
     if (t->reference && t->reference_shift > ARITH_MAX_SHIFT)
         return ARITH_BAD_SHIFT;
-    if (!frame || !frame->start)
+    if (!frame || !frame->start) {
+        walk_fresh_models(t);
         return ARITH_OK;
+    }
     memcpy(&t->models, frame->start, sizeof t->models);
     const bit_model *m = t->models.all;
+    unsigned bad = 0;
     for (size_t i = 0; i < sizeof t->models.all / sizeof m[0]; i++)
-        if (m[i].p0 < 1 || m[i].p0 >= PROB_ONE || m[i].seen > ADAPT_SEEN_MAX)
-            return ARITH_BAD_STATE;
-    return ARITH_OK;
+        bad |= ((unsigned)m[i].p0 - 1u >= PROB_ONE - 1u) | (m[i].seen > ADAPT_SEEN_MAX);
+    return bad ? ARITH_BAD_STATE : ARITH_OK;
 }
 
 int arith_encode_frame(const int8_t *latents, ptrdiff_t position_stride, ptrdiff_t channel_stride,
