@@ -832,8 +832,8 @@ size_t arith_state_size(void)
 
 /* The walk's models from `frame`'s start state (fresh ones without), or ARITH_BAD_STATE if any
  * model in it is not one this coder could have left (a probability outside 1..32767, a count past
- * its last rate). The check runs over every model without stopping early, which compilers turn
- * into vector code: a start state is ~100k models, checked on every inter frame. */
+ * its last rate). A start state is ~100k models, checked on every inter frame: the check runs over
+ * all of them without a branch per model. */
 static int walk_start(tensor_walk *t, const arith_frame *frame)
 {
     t->dc_prediction = frame && frame->residual ? 0 : -1;
