@@ -145,6 +145,16 @@ class Loop:
         return self.decoder.finish(np.ascontiguousarray(synthesized.transpose(2, 0, 1), np.float32)[None])
 
 
+def block_grid(picture: np.ndarray, block: int) -> tuple[int, int, tuple[int, int], tuple]:
+    """(H, W, the motion blocks' grid, the padding that makes H x W whole blocks) of a picture whose
+    sides are multiples of 8 (dct8's blocks), else ValueError."""
+    h, w = picture.shape[:2]
+    if h % 8 or w % 8:
+        raise ValueError(f"the proxy takes pictures whose sides are multiples of 8, not {w}x{h}")
+    grid = (-(-h // block), -(-w // block))
+    return h, w, grid, ((0, grid[0] * block - h), (0, grid[1] * block - w))
+
+
 def block_decision(still: np.ndarray, q: np.ndarray, fix_point: int, noise: float,
                    bits_per_value: float) -> tuple[np.ndarray, float]:
     """caed.temporal's block decision in quantizer steps: send a position when the error skipping it
@@ -169,11 +179,7 @@ def closed_loop(loop: Loop, frames: list[np.ndarray], fix_point: int, motion: bo
     from caed.fixed_point import dequantize, encoder_input_float, psnr, quantize_latents
 
     codec = ArithCodec()
-    h, w = frames[0].shape[:2]
-    if h % 8 or w % 8:
-        raise ValueError(f"the proxy takes pictures whose sides are multiples of 8, not {w}x{h}")
-    grid = (-(-h // block), -(-w // block))
-    padding = ((0, grid[0] * block - h), (0, grid[1] * block - w))
+    h, w, grid, padding = block_grid(frames[0], block)
     bias = loop.synthesize(np.zeros((loop.spec.latent_shape[2], h // 8, w // 8), np.float32))
     rates, qualities, moving, sent_share = [], [], [], []
     reconstruction = state = None
@@ -239,11 +245,7 @@ def latent_loop(loop: Loop, frames: list[np.ndarray], fix_point: int, motion: bo
     from caed.fixed_point import dequantize, encoder_input_float, psnr, quantize_latents
 
     codec = ArithCodec()
-    h, w = frames[0].shape[:2]
-    if h % 8 or w % 8:
-        raise ValueError(f"the proxy takes pictures whose sides are multiples of 8, not {w}x{h}")
-    grid = (-(-h // block), -(-w // block))
-    padding = ((0, grid[0] * block - h), (0, grid[1] * block - w))
+    h, w, grid, padding = block_grid(frames[0], block)
     shift = compensate_overlapped if overlapped else compensate
     step = np.float32(2.0 ** -fix_point)
     rates, qualities, moving, sent_share, predicted_share = [], [], [], [], []
