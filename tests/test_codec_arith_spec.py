@@ -189,8 +189,9 @@ def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None =
                     zero_second = ("zero_by_channel", cls, c, bucket(ZERO_AROUND, around), bucket(COUNT, count))
                     magnitude_second = ("magnitude_by_channel", cls, c, bucket(MAGNITUDE_AROUND, around))
                     if reference is not None:
-                        zero_second = ("zero_by_reference", cls, c, bucket(REFERENCE, abs(r)), bucket(ZERO_AROUND, around))
-                        magnitude_second = ("magnitude_by_reference", cls, c, bucket(REFERENCE, abs(r)))
+                        zero_second = ("zero_by_reference", cls, c, bucket(REFERENCE, abs(r)), bucket(COUNT, count))
+                        magnitude_second = ("magnitude_by_reference", cls, bucket(REFERENCE, abs(r)), bucket(COUNT, count),
+                                            bucket(FREQUENCY, k))
                     if remaining < n - k and not d.bit2(
                             ("zero", cls, bucket(ZERO_AROUND, around), bucket(REMAINING, remaining), bucket(FREQUENCY, k)),
                             zero_second):

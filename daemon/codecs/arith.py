@@ -51,7 +51,7 @@ class ArithCodec(Codec):
     # where the picture moves the reference holds detail, and the residual's counts, DCs, zero
     # flags, magnitudes and signs follow it (docs/wire.md, arith §7). Measured on the first 60
     # frames of each clip (bench/inter_coder.py, rates 1-3): the inter frames' bytes fall a further
-    # 7.0-8.4 % on pedestrians_720p and 5.8-7.0 % on vtest.
+    # 7.9-9.2 % on pedestrians_720p and 7.1-7.9 % on vtest.
     def encode_keyframe(self, latents: np.ndarray) -> tuple[bytes, object]:
         return _arith.encode_frame(_readable(latents), None, False)
 

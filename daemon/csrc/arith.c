@@ -356,12 +356,12 @@ typedef struct {
     /* Inter frames with a reference (protocol 4): each the second model of its decision in place
      * of the one above it, for counts [class][reference's low non-zeros][predicted count, as a
      * side bucket]; DC residuals [class][|reference DC|, gradient bucket][block's count]; zero flags
-     * [class][channel][|r|][around]; magnitudes [class][channel][|r|]; signs (not the first
-     * horizontal and vertical AC's) [class][frequency][sign of r][left][up]. */
+     * [class][channel][|r|][block's count]; magnitudes [class][|r|][block's count][frequency];
+     * signs (not the first horizontal and vertical AC's) [class][frequency][sign of r][left][up]. */
     uint_model count_by_reference[CLASSES][REFERENCE_LOW][SIDE];
     uint_model dc_by_reference[CLASSES][GRADIENT][SMALL];
-    bit_model zero_by_reference[CLASSES][BLOCK][REFERENCE][ZERO_AROUND];
-    uint_model magnitude_by_reference[CLASSES][BLOCK][REFERENCE];
+    bit_model zero_by_reference[CLASSES][BLOCK][REFERENCE][COUNT];
+    uint_model magnitude_by_reference[CLASSES][REFERENCE][COUNT][FREQUENCY];
     bit_model sign_by_reference[CLASSES][SIGN_FREQUENCY][3][3][3];
     /* The bits below the top one: non-zero counts, DC residuals, magnitudes. */
     low_bit_models low_count, low_dc, low_magnitude;
@@ -605,7 +605,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
         const unsigned r_bucket = BUCKET(reference_bucket, absolute(r));
         if (remaining < n - k) {
             bit_model *z = &m->zero[cls][zero_around_bucket[around]][remaining_bucket[remaining]][step.frequency];
-            bit_model *z_second = reference ? &m->zero_by_reference[cls][channel][r_bucket][zero_around_bucket[around]]
+            bit_model *z_second = reference ? &m->zero_by_reference[cls][channel][r_bucket][count_class]
                                             : &m->zero_by_channel[cls][channel][zero_around_bucket[around]][count_class];
             if (!code_bit_of_two(co, z, z_second, value != 0, encoding))
                 continue;
@@ -628,7 +628,7 @@ WALK int code_block(tensor_walk *t, coder *co, size_t y, size_t x, size_t b, con
             sign = reference ? &m->sign_by_reference[cls][step.sign_frequency][sign_class(r)][left_sign][up_sign]
                              : &m->sign[cls][step.sign_frequency][left_sign][up_sign][previous_sign];
         }
-        uint_model *magnitude_second = reference ? &m->magnitude_by_reference[cls][channel][r_bucket]
+        uint_model *magnitude_second = reference ? &m->magnitude_by_reference[cls][r_bucket][count_class][step.frequency]
                                                  : &m->magnitude_by_channel[cls][channel][magnitude_around_bucket[around]];
         const unsigned size = 1 + code_uint(co, magnitude, magnitude_second, &m->low_magnitude, absolute(value) - 1, 7,
                                             encoding);
