@@ -463,7 +463,8 @@ class TemporalState:
                 if h.version >= 4 and updated.size and int(np.abs(updated).max()) << shift > INT16_MAX:
                     raise PayloadError(f"inter frame's values overflow its chain's grid ({shift} steps finer)")
                 values[:, sent] = updated * np.float32(2.0 ** -h.fix_point)
-                rows = rows.copy() if rows is held.rows else rows
+                if rows is held.rows and held is self._key:  # the keyframe's stay for the frames predicted from it;
+                    rows = rows.copy()  # a previous frame's are this frame's now (its values: the caller's)
                 rows[sent.ravel()] = updated.T.astype(np.int16) << shift
                 self._last = _Held(h.seq, values, coder_state, rows, rows_fix_point)
                 return values
