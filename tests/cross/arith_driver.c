@@ -21,6 +21,15 @@ static int fail(const char *what, const char *detail)
     return 1;
 }
 
+/* Writes `size` bytes to `path`; 0, or 1 with a message. */
+static int write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
+        return fail(path, "cannot write");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 8)
@@ -68,20 +77,15 @@ int main(int argc, char **argv)
         return fail("decode inter", arith_strerror(status));
     if (memcmp(inter_planes, planes, count) != 0)
         return fail("inter", "does not decode back to the latents");
-    f = fopen(argv[7], "wb");
-    if (!f || fwrite(inter, 1, inter_written, f) != inter_written || fclose(f) != 0)
-        return fail(argv[7], "cannot write");
+    if (write_file(argv[7], inter, inter_written))
+        return 1;
     free(encoder_state);
     free(decoder_state);
     free(inter);
     free(inter_planes);
     free(reference);
-    f = fopen(argv[5], "wb");
-    if (!f || fwrite(payload, 1, written, f) != written || fclose(f) != 0)
-        return fail(argv[5], "cannot write");
-    f = fopen(argv[6], "wb");
-    if (!f || fwrite(planes, 1, count, f) != count || fclose(f) != 0)
-        return fail(argv[6], "cannot write");
+    if (write_file(argv[5], payload, written) || write_file(argv[6], planes, count))
+        return 1;
     free(latents);
     free(planes);
     free(payload);
