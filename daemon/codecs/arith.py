@@ -42,7 +42,7 @@ class ArithCodec(Codec):
         return planes
 
     # Temporal coding: the state is the coder's models as a payload leaves them (`STATE_BYTES`,
-    # ~270 kB); an inter frame's payload starts from its reference's, and predicts its residual
+    # ~390 kB); an inter frame's payload starts from its reference's, and predicts its residual
     # DCs as 0 (docs/wire.md, arith §7). Measured on both clips' inter frames (bench/inter_coder.py,
     # rates 1-3): 5.5-7.2 % fewer bytes on pedestrians_720p, 11.4-14.4 % on vtest, whose inter
     # frames are small enough (0.7-1.9 kB) that fresh models spent much of them learning.
