@@ -56,7 +56,6 @@ LAMBDA_PER_STEP2 = 0.036
 NOISE_FLOOR_FACTOR = 2.0  # a block's reference error below this many times the noise level is noise
 NOISE_RISE = 1.02  # per frame: the noise level follows the median block's error down at once, up slowly
 RATE_HYSTERESIS = 0.1  # see TemporalEncoder._rate_step
-MAX_REFERENCE_SHIFT = 15  # arith's limit (ARITH_MAX_SHIFT); the daemon's frames span at most max_rate (4) fix points
 INT16_MAX = 32767
 SCENE_CUT_SHARE = 0.6  # an inter frame that would send more than this share of the blocks is a keyframe instead
 KEYFRAME_COARSENING = 1  # fix point steps a keyframe may go below the rate control's to fit its window
@@ -411,22 +410,22 @@ class ChainBroken(LookupError):
 @dataclass
 class _Held:
     """A frame the viewer holds: its values as the decoder takes them, float32 (C, H, W) (exact:
-    int8 * 2**-F); the same values as int16 rows of C values (H*W, C) at `rows_fix_point`, the
-    finest fix point of its chain since the keyframe (exact too), which an inter frame's codec
-    reads as its reference (protocol 4, codecs.base.Reference); and the state its payload left the
-    codec in."""
+    int8 * 2**-F); for a stream whose codec reads an inter frame's reference (protocol 4,
+    Codec.max_reference_shift) the same values as int16 rows of C values (H*W, C) at
+    `rows_fix_point`, the finest fix point of its chain since the keyframe (exact too), else None;
+    and the state its payload left the codec in."""
 
     seq: int
     values: np.ndarray
     coder_state: object
-    rows: np.ndarray
+    rows: np.ndarray | None
     rows_fix_point: int
 
 
 class TemporalState:
     """One stream's decoded latents at the viewer: the last keyframe and the last frame applied,
     each with the state its payload left the codec in (an inter frame's payload starts from its
-    reference's and, since protocol 4, reads the reference's values)."""
+    reference's and, since protocol 4, may read the reference's values)."""
 
     def __init__(self):
         self._key: _Held | None = None
@@ -436,36 +435,33 @@ class TemporalState:
         """The latent values of `frame` (a caed.wire.LatentFrame; do not modify them); ChainBroken if
         its reference is not held, PayloadError if its inter payload does not decode against it."""
         h = frame.header
+        # the int16 rows cost a keyframe ~2 ms at 720p: only for codecs that read them
+        reads_reference = h.version >= 4 and frame.codec.max_reference_shift is not None
         if h.keyframe:
             values = dequantize(frame.planes, h.fix_point)
-            rows = cv2.transpose(frame.planes.reshape(len(frame.planes), -1)).astype(np.int16)
+            rows = (cv2.transpose(frame.planes.reshape(len(frame.planes), -1)).astype(np.int16)
+                    if reads_reference else None)
             self._key = self._last = _Held(h.seq, values, frame.coder_state, rows, h.fix_point)
             return values
         height, width, channels = h.shape
         for held in (self._last, self._key):
             if held is not None and held.seq == h.ref_seq and held.values.shape == (channels, height, width):
-                rows, rows_fix_point = held.rows, held.rows_fix_point
-                if h.fix_point > rows_fix_point:  # a finer frame than any before: the rows take its grid
-                    steps = h.fix_point - rows_fix_point
-                    if h.version >= 4 and int(np.abs(rows, dtype=np.int32).max()) << steps > INT16_MAX:
-                        raise PayloadError(f"inter frame at fix point {h.fix_point}, {steps} steps finer than its "
-                                           "chain: its reference's values overflow that grid")
-                    rows, rows_fix_point = rows << steps, h.fix_point
-                shift = rows_fix_point - h.fix_point
-                if h.version >= 4 and shift > MAX_REFERENCE_SHIFT:
-                    raise PayloadError(f"inter frame at fix point {h.fix_point}, {shift} steps coarser than its chain's "
-                                       f"finest ({rows_fix_point}): at most {MAX_REFERENCE_SHIFT}")
-                reference = Reference(rows, shift) if h.version >= 4 else None
+                rows, rows_fix_point, reference = None, h.fix_point, None
+                if reads_reference:
+                    rows, rows_fix_point = self._rows_for(held, h.fix_point, frame.codec.max_reference_shift)
+                    reference = Reference(rows, rows_fix_point - h.fix_point)
                 planes, sent, coder_state = unpack_inter(frame.codec, frame.payload, h.shape, held.coder_state,
                                                          residuals=h.version >= 3, reference=reference)
                 values = held.values.copy()
                 updated = np.rint(values[:, sent] * np.float32(2.0 ** h.fix_point)) + planes[:, sent]
-                if h.version >= 4 and updated.size and int(np.abs(updated).max()) << shift > INT16_MAX:
-                    raise PayloadError(f"inter frame's values overflow its chain's grid ({shift} steps finer)")
+                if reads_reference:
+                    shift = rows_fix_point - h.fix_point
+                    if updated.size and int(np.abs(updated).max()) << shift > INT16_MAX:
+                        raise PayloadError(f"inter frame's values overflow its chain's grid ({shift} steps finer)")
+                    if rows is held.rows and held is self._key:  # the keyframe's stay for the frames predicted
+                        rows = rows.copy()  # from it; a previous frame's are this frame's now (its values: the caller's)
+                    rows[sent.ravel()] = updated.T.astype(np.int16) << shift
                 values[:, sent] = updated * np.float32(2.0 ** -h.fix_point)
-                if rows is held.rows and held is self._key:  # the keyframe's stay for the frames predicted from it;
-                    rows = rows.copy()  # a previous frame's are this frame's now (its values: the caller's)
-                rows[sent.ravel()] = updated.T.astype(np.int16) << shift
                 self._last = _Held(h.seq, values, coder_state, rows, rows_fix_point)
                 return values
         self._last = None
@@ -473,3 +469,23 @@ class TemporalState:
             raise ChainBroken("no_keyframe", f"frame {h.seq} is an inter frame and no keyframe has arrived yet")
         raise ChainBroken("broken_chain", f"frame {h.seq} is predicted from frame {h.ref_seq}, which this viewer "
                                           "does not hold")
+
+    @staticmethod
+    def _rows_for(held: _Held, fix_point: int, max_shift: int) -> tuple[np.ndarray, int]:
+        """`held`'s int16 rows and their fix point for an inter frame at `fix_point` that reads them,
+        or PayloadError where they cannot serve: not kept (the stream changed codec or protocol
+        within a chain), overflowing a finer frame's grid, or more than `max_shift` steps finer."""
+        rows, rows_fix_point = held.rows, held.rows_fix_point
+        if rows is None:
+            raise PayloadError("inter frame reads its reference's values, which its chain's codec or protocol "
+                               "did not keep")
+        if fix_point > rows_fix_point:  # a finer frame than any before: the rows take its grid
+            steps = fix_point - rows_fix_point
+            if int(np.abs(rows, dtype=np.int32).max()) << steps > INT16_MAX:
+                raise PayloadError(f"inter frame at fix point {fix_point}, {steps} steps finer than its "
+                                   "chain: its reference's values overflow that grid")
+            rows, rows_fix_point = rows << steps, fix_point
+        if rows_fix_point - fix_point > max_shift:
+            raise PayloadError(f"inter frame at fix point {fix_point}, {rows_fix_point - fix_point} steps coarser "
+                               f"than its chain's finest ({rows_fix_point}): at most {max_shift}")
+        return rows, rows_fix_point

@@ -80,7 +80,7 @@ class LatentFrame:
     # decoder takes it; inter frame: None (its payload decodes against its reference's codec state)
     wire_bytes: int  # size of all parts as received
     payload: bytes | None = None  # inter frame: its payload, framing checked (caed.temporal.parse_inter)
-    codec: Codec | None = None  # the codec that decodes it (TemporalState.apply)
+    codec: Codec | None = None  # the codec of its payload (an inter frame's decodes in TemporalState.apply)
     coder_state: object = None  # keyframe: the state its payload left the codec in
     values: np.ndarray | None = None  # float32 (C, H, W): the reconstruction, once applied to the stream's
     # caed.temporal.TemporalState (what the decoder takes; for a keyframe the planes dequantized)
@@ -224,4 +224,4 @@ class FrameDecoder:
             planes, coder_state = codec.decode_keyframe(payload, header.shape)
         except PayloadError as e:
             raise Rejected("payload", str(e)) from None
-        return LatentFrame(header, planes.view(DTYPES[header.dtype]), wire_bytes, coder_state=coder_state)
+        return LatentFrame(header, planes.view(DTYPES[header.dtype]), wire_bytes, codec=codec, coder_state=coder_state)

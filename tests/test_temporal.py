@@ -306,3 +306,22 @@ def test_an_inter_frame_whose_grid_the_reference_cannot_reach_is_a_payload_error
     good = [messages[1][0], msgpack.packb({**inter_header, "fix_point": key_fix_point}), messages[1][2]]
     values = state.apply(decoder.decode(good))
     np.testing.assert_array_equal(values * np.float32(2.0 ** key_fix_point), encoder.values())
+
+
+def test_an_inter_frame_that_reads_a_reference_its_chain_did_not_keep_is_a_payload_error():
+    """The viewer keeps the int16 rows an arith inter frame reads only for streams whose codec
+    reads them. A chain whose keyframe came in another codec (a hostile or broken sender) gives
+    an arith inter frame nothing to read: refused as `payload`, never another exception."""
+    import msgpack
+
+    arith = [parts for _, parts in stream(TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=10),
+                                          frames(2))]
+    planar = [parts for _, parts in stream(TemporalEncoder(create_codec("zstd-planes"), SHAPE, 0,
+                                                           keyframe_interval=10), frames(2))]
+    decoder, state = FrameDecoder(), TemporalState()
+    for parts in planar:  # its own inter frame decodes
+        state.apply(decoder.decode(parts))
+    state.apply(decoder.decode(planar[0]))
+    assert msgpack.unpackb(arith[1][1])["ref_seq"] == msgpack.unpackb(planar[0][1])["seq"]
+    with pytest.raises(PayloadError, match="did not keep"):
+        state.apply(decoder.decode(arith[1]))

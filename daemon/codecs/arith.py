@@ -29,6 +29,7 @@ class ArithCodec(Codec):
     """
 
     name = "arith"
+    max_reference_shift = _arith.MAX_REFERENCE_SHIFT
 
     def encode(self, latents: np.ndarray) -> bytes:
         return _arith.encode(_readable(latents))

@@ -29,6 +29,10 @@ class Reference:
 
 class Codec(ABC):
     name: str
+    # How many fix point steps finer than an inter frame its reference's values may be for this
+    # codec's residuals to read them (Reference.shift); None: they read none, and a viewer keeps no
+    # Reference for its streams.
+    max_reference_shift: int | None = None
 
     @abstractmethod
     def encode(self, latents: np.ndarray) -> bytes:

@@ -269,5 +269,6 @@ PyMODINIT_FUNC PyInit__arith(void)
     Py_INCREF(corrupt_payload);
     PyModule_AddIntConstant(m, "HEADER_BYTES", ARITH_HEADER_BYTES);
     PyModule_AddIntConstant(m, "STATE_BYTES", (long)arith_state_size());
+    PyModule_AddIntConstant(m, "MAX_REFERENCE_SHIFT", ARITH_MAX_SHIFT);
     return m;
 }
