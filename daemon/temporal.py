@@ -29,6 +29,9 @@ down at once and up by at most 2 % a frame, so a pan or a change of light is sen
 ignored). A block that was sent in the previous frame keeps being sent, with keyframe
 references, until it clearly matches the keyframe again (hysteresis: no flicker between the
 keyframe's picture and the current one). A frame that would send most blocks is a keyframe.
+On a grid coarser than the model's, a sent block's residuals round towards the reference (a dead
+zone), and the decision counts what that leaves: values that only crossed a rounding boundary
+are not worth a block (TemporalEncoder._residuals).
 
 The rate: the stream's model runs at its latent fix point F0; a frame at a coarser fix point
 F < F0 requantizes the int8 latents by caed.fixed_point's rule (round half to even, saturate).
@@ -60,6 +63,9 @@ INT16_MAX = 32767
 SCENE_CUT_SHARE = 0.6  # an inter frame that would send more than this share of the blocks is a keyframe instead
 KEYFRAME_COARSENING = 1  # fix point steps a keyframe may go below the rate control's to fit its window
 HYSTERESIS = 0.5  # a block sent last frame stays sent while its gain exceeds this share of the threshold
+# A sent block's residuals round towards the reference: |r| < 2/3 of a step is 0 (H.264 encoders'
+# 1/3 rounding offset), where the frame is coarser than the model's latents (TemporalEncoder._residuals)
+DEAD_ZONE_OFFSET = 1 / 3
 MAP_LEVEL = 3  # zstd level of the zeroed-block map (a few bytes; level hardly matters for time)
 
 
@@ -335,6 +341,24 @@ class TemporalEncoder:
             return reference
         return np.rint(reference / 2.0 ** (self.fix_point - fix_point)).astype(np.int16)
 
+    def _residuals(self, latents: np.ndarray, base: np.ndarray, fix_point: int) -> np.ndarray:
+        """int8 residuals at `fix_point` of blocks of the model's int8 `latents` against `base`
+        (the reference's blocks on that grid, _base). On a grid coarser than the model's they round
+        with a dead zone, |r| < 2/3 of a step to 0 (DEAD_ZONE_OFFSET), where plain rounding would
+        give the latents' own grid values; _inter counts what that leaves as the error of sending,
+        so a block whose values only crossed a rounding boundary is not sent. BD-rate (PSNR)
+        against plain rounding, dct8-q0 latents at fix points 0..-4 (the finest point is the same):
+        -14.6 % on vtest (60 frames) and -4.4 % on pedestrians_720p (40 frames); rounding at 0.2
+        instead of 1/3 -17.2 % and -0.7 %, at 0.45 -11.2 % and -3.2 %; the dead zone in the
+        decision only (residuals plainly rounded) -9.6 % and -3.9 %; its error measured against the
+        model's latents instead of the grid's (the textbook gain) +4.5 % and +7.6 %."""
+        steps = self.fix_point - fix_point
+        if not steps:
+            return np.clip(latents.astype(np.int16) - base, -128, 127).astype(np.int8)
+        r = latents * np.float32(2.0 ** -steps) - base
+        r = np.copysign(np.floor(np.abs(r) + np.float32(DEAD_ZONE_OFFSET)), r)
+        return np.clip(r, -128, 127).astype(np.int8)
+
     def _inter(self, latents: np.ndarray, fix_point: int, theta: float) -> CodedFrame:
         h, w, c = self.shape
         q = np.ascontiguousarray(requantize(latents, self.fix_point, fix_point)).reshape(-1, c)
@@ -368,19 +392,25 @@ class TemporalEncoder:
         noise = NOISE_FLOOR_FACTOR * self._noise
         candidates = np.flatnonzero(d_skip > noise)
         sent = np.zeros(h * w, bool)
+        residual, base = np.zeros((0, c), np.int8), np.zeros((0, c), np.int16)
         if len(candidates):
             qc = q[candidates]
+            base = self._base(reference[candidates], fix_point)
+            residuals = self._residuals(latents.reshape(-1, c)[candidates], base, fix_point)
             bits = self._bits_per_value * (np.count_nonzero(qc, axis=1) + 1)
             lam = self.lambda_scale * LAMBDA_PER_STEP2 * 4.0 ** theta  # step**2, continuous between rates
             gain = d_skip[candidates] - noise
+            if fix_point < self.fix_point:  # what sending leaves on the frame's grid: values the dead zone kept
+                left = (qc - base - residuals) * np.float32(2 ** (self.fix_point - fix_point))
+                gain -= np.einsum("ij,ij->i", left, left)
             threshold = lam * bits
             keep_on = self._sent_last[candidates] & (self.reference == "keyframe")
-            sent[candidates] = gain > np.where(keep_on, HYSTERESIS * threshold, threshold)
+            chosen = gain > np.where(keep_on, HYSTERESIS * threshold, threshold)
+            sent[candidates[chosen]] = True
+            residual, base = residuals[chosen], base[chosen]
         if sent.sum() > SCENE_CUT_SHARE * h * w:  # a new scene: the keyframe is cheaper and clean
             return self._keyframe(latents, fix_point)
         values = np.zeros((h * w, c), np.int8)
-        base = self._base(reference[sent], fix_point)
-        residual = np.clip(q[sent].astype(np.int16) - base, -128, 127).astype(np.int8)
         values[sent] = residual
         start = self._key_coder_state if self.reference == "keyframe" else self._coder_state
         payload, self._coder_state = pack_inter(self.codec, values.reshape(h, w, c), sent.reshape(h, w), residual, start,

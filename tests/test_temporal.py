@@ -67,6 +67,24 @@ def test_noise_alone_sends_no_block_and_the_mover_is_sent():
     assert sum(len(c.payload) for c in moving[1:]) < 0.2 * 9 * len(moving[0].payload)
 
 
+def test_a_block_that_only_crossed_a_rounding_boundary_is_not_sent_and_residuals_round_towards_the_reference():
+    """At rate 1 a step is two of the model's units. A block whose values moved from 2 to 3 units
+    (1 to 1.5 steps) rounds to a new value on the grid, but sending it would leave the picture
+    where skipping does: it is not sent. One moved from 2 to 7 (2.5 steps from its reference) is
+    sent as a residual of 2, not the 3 plain rounding gives (the dead zone: |r| < 2/3 is 0)."""
+    encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=10, rate=1)
+    key = np.full(SHAPE, 2, np.int8)
+    moved = key.copy()
+    moved[0, 0], moved[5, 5] = 3, 7
+    state, decoder = TemporalState(), FrameDecoder()
+    for coded, parts in stream(encoder, [key, moved]):
+        shown = state.apply(decoder.decode(parts))
+    assert not coded.keyframe and coded.blocks_sent == 1
+    values = encoder.values()
+    assert (values[:, 0, 0] == 2).all() and (values[:, 5, 5] == 6).all()
+    np.testing.assert_array_equal(shown, values)
+
+
 def test_lost_frame_breaks_the_previous_frame_chain_until_the_next_keyframe():
     encoder = TemporalEncoder(create_codec("zstd-planes"), SHAPE, 0, keyframe_interval=5, reference="previous")
     decoder, state, shown = FrameDecoder(), TemporalState(), []
