@@ -5,8 +5,8 @@ import pytest
 
 from caed.codecs import PayloadError, create_codec
 from caed.codecs.base import Reference
-from caed.temporal import (KEYFRAME_COARSENING, ChainBroken, TemporalEncoder, TemporalState, pack_inter, requantize,
-                           unpack_inter)
+from caed.temporal import (KEYFRAME_COARSENING, KEYFRAME_REFINEMENT, STILL_SCENE_SHARE, ChainBroken, TemporalEncoder,
+                           TemporalState, pack_inter, requantize, unpack_inter)
 from caed.wire import FrameDecoder, FrameEncoder, Rejected
 
 SHAPE = (12, 16, 64)  # latent blocks (H, W) of C values
@@ -85,6 +85,35 @@ def test_a_block_that_only_crossed_a_rounding_boundary_is_not_sent_and_residuals
     np.testing.assert_array_equal(shown, values)
 
 
+@pytest.mark.parametrize("rate", [0, 1, 3])
+def test_a_still_scenes_keyframes_are_coded_one_fix_point_finer_where_the_model_has_one(rate):
+    """A keyframe after an interval whose inter frames sent few blocks (here the mover's ~3 %), or
+    with no frame before it, is coded one fix point finer than the rate."""
+    encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=4, rate=rate)
+    coded = [encoder.encode(q) for q in frames(9)]
+    assert [c.keyframe for c in coded] == [i % 4 == 0 for i in range(9)]
+    assert all(c.blocks_sent < STILL_SCENE_SHARE * c.blocks for c in coded if not c.keyframe)
+    assert [c.fix_point for c in coded] == [min(0, KEYFRAME_REFINEMENT - rate) if c.keyframe else -rate for c in coded]
+
+
+def test_a_busy_scenes_keyframes_are_coded_at_the_rate():
+    """Where the inter frames replace many blocks (a third of them here) a finer keyframe's blocks
+    would not last: the next keyframe is coded at the frame's rate (the first is finer: nothing
+    before it to step from)."""
+    rng = np.random.default_rng(1)
+    latents = [np.clip(np.rint(scene(rng)), -128, 127).astype(np.int8)]
+    for _ in range(5):
+        q = latents[-1].copy()
+        changed = rng.random(SHAPE[:2]) < 1 / 3
+        q[changed] = np.clip(np.rint(scene(rng)[changed]), -128, 127)
+        latents.append(q)
+    encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=4, rate=1)
+    coded = [encoder.encode(q) for q in latents]
+    assert [c.keyframe for c in coded] == [True, False, False, False, True, False]
+    assert all(c.blocks_sent > STILL_SCENE_SHARE * c.blocks for c in coded if not c.keyframe)
+    assert [c.fix_point for c in coded] == [-1 + KEYFRAME_REFINEMENT] + [-1] * 5
+
+
 def test_lost_frame_breaks_the_previous_frame_chain_until_the_next_keyframe():
     encoder = TemporalEncoder(create_codec("zstd-planes"), SHAPE, 0, keyframe_interval=5, reference="previous")
     decoder, state, shown = FrameDecoder(), TemporalState(), []
@@ -152,7 +181,8 @@ def test_an_inter_payload_is_decoded_against_its_reference_and_a_corrupt_one_is_
     assert inter.planes is None and not inter.header.keyframe
     codec = create_codec("arith")
     key = decoder.decode(messages[0])
-    reference = Reference(np.ascontiguousarray(key.planes.reshape(SHAPE[2], -1).T, np.int16), 0)
+    reference = Reference(np.ascontiguousarray(key.planes.reshape(SHAPE[2], -1).T, np.int16),
+                          key.header.fix_point - inter.header.fix_point)
     wrong = []
     for start, values_given in ((None, reference), (key.coder_state, None)):
         try:
@@ -227,10 +257,12 @@ def test_a_rate_step_in_a_still_scene_sends_no_block_and_makes_no_keyframe(step)
     for q in still[:5]:
         encoder.encode(q)
     encoder.control.theta = 2.0
-    before = encoder.encode(still[5], force_keyframe=True)
-    assert before.fix_point == -2
+    key = encoder.encode(still[5], force_keyframe=True)
+    before = encoder.encode(still[6])
+    assert key.fix_point == -2 + KEYFRAME_REFINEMENT and before.fix_point == -2  # a step already
+    assert not before.keyframe and before.blocks_sent == 0
     encoder.control.theta = 2.0 + step  # the control moves one step, coarser or finer
-    after = encoder.encode(still[6])
+    after = encoder.encode(still[7])
     assert after.fix_point == -2 - step
     assert not after.keyframe and after.blocks_sent == 0
 
