@@ -490,7 +490,7 @@ class TemporalState:
         """The latent values of `frame` (a caed.wire.LatentFrame; do not modify them); ChainBroken if
         its reference is not held, PayloadError if its inter payload does not decode against it."""
         h = frame.header
-        # the int16 rows cost a keyframe ~2 ms at 720p: only for codecs that read them
+        # the int16 rows cost a 720p keyframe 0.46 ms, an inter frame up to ~0.7: only for codecs that read them
         reads_reference = h.version >= 4 and frame.codec.max_reference_shift is not None
         if h.keyframe:
             values = dequantize(frame.planes, h.fix_point)
