@@ -50,9 +50,10 @@ import zstandard
 
 from .codecs import Codec, PayloadError
 from .codecs.base import Reference, pixel_order
-from .fixed_point import dequantize, quantize_latents
+from .fixed_point import dequantize
 
 REFERENCES = ("previous", "keyframe")
+MAX_RATE = 4  # fix point steps below the model's a frame may be coded at: dct8-q0 .. dct8-q4, the rates its decoder learnt
 # lambda per squared quantizer step: 0.3x the high-rate slope of a uniform quantizer (2 ln2 / 12),
 # the best BD-rate against caed-intra of 0.1x, 0.3x and 1x on both clips (caed-eval --video)
 LAMBDA_PER_STEP2 = 0.036
@@ -73,12 +74,16 @@ MAP_LEVEL = 3  # zstd level of the zeroed-block map (a few bytes; level hardly m
 
 def requantize(latents: np.ndarray, from_fix_point: int, to_fix_point: int) -> np.ndarray:
     """int8 latents at `from_fix_point` as int8 at the coarser `to_fix_point` (<= from), by the
-    wire's own rounding rule (caed.fixed_point.quantize_latents)."""
+    wire's own rounding rule (caed.fixed_point.quantize_latents: half to even), in one OpenCV pass
+    over the int8 values (q * 2**-k is exact in float32, and saturate_cast rounds half to even):
+    0.17 ms for a 512x768 frame here, 0.52 ms through a float32 copy of the tensor."""
     if to_fix_point == from_fix_point:
         return latents
     if to_fix_point > from_fix_point:
         raise ValueError(f"cannot requantize latents at fix point {from_fix_point} to the finer {to_fix_point}")
-    return quantize_latents(dequantize(latents, from_fix_point), to_fix_point)
+    flat = np.ascontiguousarray(latents).reshape(-1, latents.shape[-1])
+    return cv2.addWeighted(flat, 2.0 ** (to_fix_point - from_fix_point), flat, 0.0, 0.0,
+                           dtype=cv2.CV_8S).reshape(latents.shape)
 
 
 # ----- the inter payload -----
@@ -241,7 +246,7 @@ class TemporalEncoder:
 
     def __init__(self, codec: Codec, shape: tuple[int, int, int], fix_point: int, keyframe_interval: int,
                  reference: str = "previous", rate: int = 0, bitrate_bps: float = 0.0, fps: float = 30.0,
-                 max_rate: int = 4, lambda_scale: float = 1.0, overhead_bytes: int = 0):
+                 max_rate: int = MAX_RATE, lambda_scale: float = 1.0, overhead_bytes: int = 0):
         if reference not in REFERENCES:
             raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
         if keyframe_interval < 1:

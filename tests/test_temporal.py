@@ -5,6 +5,7 @@ import pytest
 
 from caed.codecs import PayloadError, create_codec
 from caed.codecs.base import Reference
+from caed.fixed_point import dequantize, quantize_latents
 from caed.temporal import (KEYFRAME_COARSENING, KEYFRAME_REFINEMENT, STILL_SCENE_SHARE, ChainBroken, TemporalEncoder,
                            TemporalState, pack_inter, requantize, unpack_inter)
 from caed.wire import FrameDecoder, FrameEncoder, Rejected
@@ -40,6 +41,14 @@ def stream(encoder, latents, wire=None):
         yield coded, wire.message(q.shape, coded.payload, picture=(8 * q.shape[0], 8 * q.shape[1]),
                                   fix_point=coded.fix_point, seq=coded.index,
                                   ref_seq=coded.ref_index, frame_index=coded.index, t_capture_ns=1)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4])
+def test_requantize_is_the_wires_rounding_of_every_int8_value(steps):
+    every = np.arange(-128, 128, dtype=np.int8).reshape(2, 2, 64)
+    expected = quantize_latents(dequantize(every, 0), -steps)
+    np.testing.assert_array_equal(requantize(every, 0, -steps), expected)
+    np.testing.assert_array_equal(requantize(every[0].copy(), 3, 3 - steps), expected[0])  # (n, C) rows too
 
 
 @pytest.mark.parametrize("reference", ["previous", "keyframe"])
