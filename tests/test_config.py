@@ -34,6 +34,9 @@ def test_defaults_toml_then_flags(tmp_path):
     ("keyframe_interval = -1", "keyframe_interval"),
     ('reference = "last"', "reference"),
     ("bitrate = -5", "bitrate"),
+    ("rate = 5", "rate"),
+    ("rate = 1\nkeyframe_interval = 0", "rate"),
+    ("rate = 1\nbitrate = 500", "rate"),
 ])
 def test_bad_toml_value_exits_2_naming_the_key(tmp_path, capsys, toml, key):
     with pytest.raises(SystemExit) as e:

@@ -72,11 +72,13 @@ def test_check_prints_the_dpu_tensors(dpu_double, tmp_path):
     onnx_model = write_tiny_encoder(tmp_path / "tiny.onnx", H, W, C)
     xmodel = write_xmodel(tmp_path / "tiny.xmodel", encoder_onnx=onnx_model, input_shape=(H, W, 3), input_fix_point=7,
                           latent_shape=(H // 2, W // 2, C), latent_fix_point=4, name="tiny-check")
-    out, err = caed("--check", "--backend", "vart", "--model", str(xmodel), double=dpu_double).communicate(timeout=120)
+    out, err = caed("--check", "--backend", "vart", "--model", str(xmodel), "--keyframe-interval", "2",
+                    "--rate", "1", double=dpu_double).communicate(timeout=120)
     described = json.loads(out)
     assert described["backend"] == "vart" and described["model_id"] == "tiny-check"
     assert described["input"]["name"] == "image_fix" and described["input"]["fix_point"] == 7
     assert described["latent"]["shape"] == [H // 2, W // 2, C] and described["latent"]["fix_point"] == 4
+    assert described["frames_fix_points"] == [3]  # the model's, less the rate
     assert described["dpu_target"] == "DPUCZDX8G_ISA1_B2304"
 
 
