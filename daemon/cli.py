@@ -110,7 +110,7 @@ class DaemonConfig:
                                                         "alone is coded better by the coarser model itself")
         if self.rate and self.bitrate:
             raise config.ConfigError("rate", self.rate, "and bitrate exclude each other: a bitrate picks each "
-                                                        "frame's rate")
+                                                        "frame's rate (set rate = 0)")
         try:
             ip_address(self.metrics_addr)
         except ValueError:

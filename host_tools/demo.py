@@ -1,8 +1,9 @@
 """`make demo`: the board daemon and the host viewer on this machine, over loopback ZeroMQ.
 
 The daemon streams a fixed camera (the bundled `cctv` source: a still scene, a few moving
-objects, sensor noise) through the default model with temporal coding, so a new user sees what
-a CCTV stream costs; `--source synthetic` pans over photographs instead (everything moves). The
+objects, sensor noise) with temporal coding, the way docs/temporal.md recommends for one: the
+finest model (dct8-q0) coded at dct8-q1's step (`rate = 1`), so a new user sees what a CCTV
+stream costs; `--source synthetic` pans over photographs instead (everything moves). The
 viewer decodes it, writes the video, compares every frame with the source replayed locally, and
 prints its report (FPS, latency, loss, keyframes, bits per pixel, PSNR).
 """
@@ -33,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="camera frame rate (default: 15; the daemon encodes it on one core, the viewer decodes on "
                         "the other)")
     p.add_argument("--out", type=Path, default=Path("out"), help="folder for the video and JSON summaries")
-    p.add_argument("--model", default="", help="model for the daemon (default: the daemon's default)")
+    p.add_argument("--model", default="dct8-q0", help="model for the daemon (default: dct8-q0)")
+    p.add_argument("--rate", type=int, default=1,
+                   help="fix points below the model's the daemon codes at (default: 1; 0 for a model that is "
+                        "not a multi-rate family's finest)")
     p.add_argument("--source", default="cctv", choices=("cctv", "synthetic"),
                    help="the generated camera to stream (default: cctv, a fixed view)")
     args = p.parse_args(argv)
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     daemon_cmd = [sys.executable, "-m", "caed.cli", "--source", args.source, "--fps", str(args.fps),
                   "--workers", "1", "--bind", endpoint,
                   "--metrics-port", "0", "--duration", str(args.seconds + 30), "--log-level", "warning",
-                  "--json", str(args.out / "daemon-summary.json")] + (["--model", args.model] if args.model else [])
+                  "--model", args.model, "--rate", str(args.rate), "--json", str(args.out / "daemon-summary.json")]
     viewer_cmd = [sys.executable, "-m", "caed_host.cli", "--connect", endpoint, "--decoder-threads", "1", "--sink",
                   f"video:{args.out / 'demo.mp4'}", "--reference", args.source, "--frames", str(args.frames),
                   "--duration", str(args.seconds), "--metrics-port", "0", "--json",
