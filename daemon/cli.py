@@ -147,8 +147,12 @@ def check(cfg: DaemonConfig) -> int:
     except (ValueError, SourceError, EncoderError) as e:
         print(f"caed --check: FAILED: {e}", file=sys.stderr)
         return 1
+    if cfg.rate > max_rate(encoder):
+        encoder.close()
+        print(f"caed --check: FAILED: rate = {cfg.rate}: {rate_problem(encoder)}", file=sys.stderr)
+        return config.EXIT_USAGE
     finest = encoder.latent.fix_point - cfg.rate
-    coarsest = encoder.latent.fix_point - MAX_RATE if cfg.bitrate else finest
+    coarsest = encoder.latent.fix_point - max_rate(encoder) if cfg.bitrate else finest
     described = {**encoder.describe(), "source": {"spec": cfg.source, "frames": list(frames)},
                  "resolution": cfg.resolution, "frames_fix_points": list(range(finest, coarsest - 1, -1))}
     print(json.dumps(described, indent=2, default=str))
@@ -178,6 +182,19 @@ def reload(cfg: DaemonConfig, args) -> None:
         log.info("SIGHUP: %s reloaded", args.config)
 
 
+def max_rate(encoder) -> int:
+    """Fix points below the model's that frames may be coded at: down to the coarsest its decoder
+    learnt where the manifest says (dct8-q1: 3, to dct8-q4's), else MAX_RATE."""
+    if encoder.coarsest_fix_point is None:
+        return MAX_RATE
+    return min(MAX_RATE, encoder.latent.fix_point - encoder.coarsest_fix_point)
+
+
+def rate_problem(encoder) -> str:
+    return (f"model {encoder.model_id}'s latents are at fix point {encoder.latent.fix_point} and its decoder learnt "
+            f"none coarser than {encoder.coarsest_fix_point}: rate must be <= {max_rate(encoder)}")
+
+
 def temporal_encoder(cfg: DaemonConfig, encoder, frame_encoder: FrameEncoder) -> TemporalEncoder | None:
     """The stream's temporal coder, or None when every frame is a keyframe at the model's rate
     (protocol 1's stream: the payload compression then runs on the encoder workers); ValueError
@@ -188,6 +205,7 @@ def temporal_encoder(cfg: DaemonConfig, encoder, frame_encoder: FrameEncoder) ->
         return None
     return TemporalEncoder(create_codec(cfg.codec, cfg.zstd_level), encoder.latent.shape, encoder.latent.fix_point,
                            interval, cfg.reference, rate=cfg.rate, bitrate_bps=1e3 * cfg.bitrate, fps=fps,
+                           max_rate=max_rate(encoder),
                            overhead_bytes=frame_encoder.overhead_bytes(encoder.latent.shape, encoder.picture))
 
 
@@ -212,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                                  picture=picture)
     except EncoderError as e:
         config.fail("caed", str(e))
+    if cfg.rate > max_rate(encoder):
+        encoder.close()
+        config.fail("caed", f"rate = {cfg.rate}: {rate_problem(encoder)}", config.EXIT_USAGE)
     h, w = encoder.picture
     try:
         frame_encoder = FrameEncoder(cfg.stream, encoder.model_id, cfg.codec, cfg.zstd_level)

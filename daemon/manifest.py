@@ -48,7 +48,7 @@ class ModelSpec:
     decoder_post: Path | None = None
     decoder_post_int8: Path | None = None
     manifest: dict = field(default_factory=dict, compare=False, repr=False)  # all of model.json, for
-    # the keys only some tools read (macs, family, payload_codec, dpu_latent_scale_log2, ...)
+    # the keys only some tools read (macs, family, coarsest_fix_point, payload_codec, dpu_latent_scale_log2, ...)
 
     @classmethod
     def load(cls, manifest: Path) -> "ModelSpec":

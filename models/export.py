@@ -131,7 +131,7 @@ def export(model_name: str, checkpoint: Path, out: Path, calibration: Path, n_ca
         rate_dir = out.parent / f"{out.name}-q{k}"
         rate_dir.mkdir(exist_ok=True)
         rate = {**manifest, "latent": {"shape": list(latent_shape), "fix_point": fix_point},
-                "family": out.name, "rate_index": k, "payload_codec": "arith",
+                "family": out.name, "rate_index": k, "coarsest_fix_point": min(rates), "payload_codec": "arith",
                 "encoder": f"../{out.name}/encoder.onnx", "decoder": f"../{out.name}/decoder.onnx",
                 "encoder_int8": f"../{out.name}/encoder_int8_q{k}.onnx",
                 **{key: f"../{out.name}/{name}" for key, name in split.items()}}

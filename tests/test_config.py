@@ -1,9 +1,10 @@
+import json
 import subprocess
 import sys
 
 import pytest
 
-from caed import config
+from caed import config, manifest
 from caed.cli import DaemonConfig
 from caed_host.cli import ViewerConfig
 
@@ -92,3 +93,18 @@ def test_daemon_refuses_a_bitrate_its_headers_alone_exceed(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "bitrate = 5: bitrate 5 kbit/s leaves nothing for the latents" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_rate_stops_at_the_coarsest_fix_point_the_models_decoder_learnt(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "caed.cli", "--model", "dct8-q1", "--rate", "4", "--frames", "1",
+                          "--metrics-port", "0", "--bind", f"ipc://{tmp_path / 'caed.sock'}"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    model_id = manifest.find("dct8-q1").model_id
+    assert f"rate = 4: model {model_id}'s latents are at fix point -1 and its decoder learnt none coarser than -4: " \
+           "rate must be <= 3" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "caed.cli", "--model", "dct8-q1", "--bitrate", "400", "--check"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["frames_fix_points"] == [-1, -2, -3, -4]  # a bitrate's range: dct8-q1 to dct8-q4

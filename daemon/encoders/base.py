@@ -37,9 +37,12 @@ class EncoderBackend(ABC):
     name: str = ""
 
     def __init__(self, model_id: str, input: TensorInfo, latent: TensorInfo, workers: int,
-                 input_colours: str = "rgb", picture: tuple[int, int] | None = None):
+                 input_colours: str = "rgb", picture: tuple[int, int] | None = None,
+                 coarsest_fix_point: int | None = None):
         """`picture`: the (H, W) the daemon streams, at most the input's size (the input is that
-        picture padded to the model's size multiple); by default the input's own size."""
+        picture padded to the model's size multiple); by default the input's own size.
+        `coarsest_fix_point`: the coarsest latent fix point the model's decoder learnt (a
+        multi-rate family's last rate, model.json's `coarsest_fix_point`), where the manifest says."""
         if workers < 1:
             raise EncoderError(f"workers must be >= 1, got {workers}")
         if input.fix_point < 0:  # [0, 1] pixels at a step of 2 or more: two levels, a broken model
@@ -47,6 +50,10 @@ class EncoderBackend(ABC):
         self.model_id = model_id
         self.input = input
         self.latent = latent
+        if coarsest_fix_point is not None and (type(coarsest_fix_point) is not int or coarsest_fix_point > latent.fix_point):
+            raise EncoderError(f"model {model_id}: coarsest_fix_point = {coarsest_fix_point!r} is not an integer at "
+                               f"or below the latents' fix point {latent.fix_point}")
+        self.coarsest_fix_point = coarsest_fix_point
         self.input_colours = input_colours  # "rgb" or "bgr": the order the preprocessor must keep
         self.picture = tuple(picture or input.shape[:2])
         self.workers = workers
@@ -77,6 +84,7 @@ class EncoderBackend(ABC):
             "picture": list(self.picture),
             "input": {**vars(self.input), "colours": self.input_colours},
             "latent": vars(self.latent),
+            "coarsest_fix_point": self.coarsest_fix_point,
         }
 
     def submit(self, frame: np.ndarray, then: Callable[[np.ndarray], Any] | None = None) -> Future:

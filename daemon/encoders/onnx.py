@@ -40,7 +40,7 @@ class OnnxEncoder(EncoderBackend):
         latent_shape = spec.latent_shape if input_hw == spec.input_shape[:2] else self._latent_shape_at(input_hw)
         super().__init__(spec.model_id, TensorInfo("image", (*input_hw, 3), spec.input_fix_point),
                          TensorInfo("latent", latent_shape, spec.latent_fix_point), workers, spec.input_colours,
-                         picture)
+                         picture, spec.manifest.get("coarsest_fix_point"))
 
     def _latent_shape_at(self, input_hw: tuple[int, int]) -> tuple[int, int, int]:
         """The latents' (H, W, C) for an input of another size than the manifest's: one run of the

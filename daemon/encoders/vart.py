@@ -81,9 +81,11 @@ def _tensor_info(tensor, path: Path, role: str) -> TensorInfo:
     return TensorInfo(name=tensor.name, shape=dims[1:], fix_point=_fix_point(tensor, path))
 
 
-def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo) -> tuple[str, int, str, int]:
-    """(model id, latent scale log2, input colour order, size multiple) from the model.json
-    shipped beside the xmodel; without one, the graph (net) name, 0, RGB and 8.
+def _manifest(path: Path, graph, input_info: TensorInfo,
+              latent_info: TensorInfo) -> tuple[str, int, str, int, int | None]:
+    """(model id, latent scale log2, input colour order, size multiple, coarsest fix point its
+    decoder learnt or None) from the model.json shipped beside the xmodel; without one, the graph
+    (net) name, 0, RGB, 8 and None.
 
     The manifest must describe this xmodel's tensors: the host picks its decoder by that id. A
     rate of a multi-rate model is compiled with its latents divided by 2**k
@@ -92,7 +94,7 @@ def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo
     """
     manifest = path.parent / "model.json"
     if not manifest.is_file():
-        return graph.get_name(), 0, "rgb", 8
+        return graph.get_name(), 0, "rgb", 8, None
     from caed.manifest import ModelSpec
 
     try:
@@ -105,7 +107,7 @@ def _manifest(path: Path, graph, input_info: TensorInfo, latent_info: TensorInfo
                            f"{path.name} has {input_info.shape} / {latent_info.shape}: not the same model")
     if type(shift) is not int or not 0 <= shift <= 16:
         raise EncoderError(f"{manifest}: dpu_latent_scale_log2 = {shift!r} is not an integer in [0, 16]")
-    return spec.model_id, shift, spec.input_colours, spec.size_multiple
+    return spec.model_id, shift, spec.input_colours, spec.size_multiple, spec.manifest.get("coarsest_fix_point")
 
 
 def wait_job(runner, job) -> int:
@@ -147,11 +149,11 @@ class VartEncoder(EncoderBackend):
         self._first = self._create_runner()
         try:
             input_info, latent_info = self._check_tensors()
-            model_id, shift, colours, multiple = _manifest(path, graph, input_info, latent_info)
+            model_id, shift, colours, multiple, coarsest = _manifest(path, graph, input_info, latent_info)
             if picture is not None:
                 self._check_picture(picture, input_info, multiple)
             latent_info = dataclasses.replace(latent_info, fix_point=latent_info.fix_point - shift)
-            super().__init__(model_id, input_info, latent_info, workers, colours, picture)
+            super().__init__(model_id, input_info, latent_info, workers, colours, picture, coarsest)
         except BaseException:
             self._first = None  # drop the runner now: it holds the DPU
             raise
