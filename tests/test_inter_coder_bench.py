@@ -3,26 +3,16 @@
 it sends today."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from caed.codecs.arith import ArithCodec
 from caed.codecs.base import Reference
 
-BENCH = Path(__file__).parents[1] / "bench" / "inter_coder.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("inter_coder", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench_scripts import load_bench
 
 
 def test_the_ways_are_protocols_2_3_and_4_and_each_part_alone():
-    bench = load_bench()
+    bench = load_bench("inter_coder")
     rng = np.random.default_rng(3)
     shape = (6, 8, 192)
     stream = []

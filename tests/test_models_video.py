@@ -11,6 +11,8 @@ pytest.importorskip("matplotlib")
 from caed.sources import CctvSource  # noqa: E402
 from caed_models.evaluate import main  # noqa: E402
 
+from bench_scripts import load_bench  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
@@ -72,16 +74,13 @@ def test_video_eval_names_a_missing_clip(tmp_path, capsys):
 def test_decoder_versions_bench_compares_a_revisions_decoder_on_a_clip(clip, tmp_path):
     """bench/decoder_versions.py against HEAD's own decoder: the same PSNR at every rate (the
     revision's file is read from git, today's from the tree, which this commit leaves alone)."""
-    import importlib.util
     import subprocess
     from pathlib import Path
 
     root = Path(__file__).parents[1]
     if subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "daemon/weights/dct8/decoder.onnx"]).returncode:
         pytest.skip("the working tree's dct8 decoder differs from HEAD's")
-    spec = importlib.util.spec_from_file_location("decoder_versions", root / "bench" / "decoder_versions.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("decoder_versions")
     out = tmp_path / "versions.json"
     assert bench.main(["--video", str(clip), "--baseline", "HEAD", "--frames", "2", "--json", str(out)]) == 0
     psnr = json.loads(out.read_text())["psnr_db"]

@@ -4,21 +4,15 @@ prediction where the vectors agree, and on a still scene the closed loop with mo
 without it."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).parents[1] / "bench" / "motion_proxy.py"
+from bench_scripts import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("motion_proxy", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("motion_proxy")
 
 
 def texture(h: int, w: int, seed: int = 0) -> np.ndarray:

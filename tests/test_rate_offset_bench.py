@@ -3,22 +3,13 @@ ways are one and the same stream; below it, the finest model's latents coded at 
 rate's own latents are different streams, the first's keyframe one fix point finer."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from caed.manifest import find
 from caed.wire import FrameEncoder
 
-BENCH = Path(__file__).parents[1] / "bench" / "rate_offset.py"
+from bench_scripts import load_bench
 
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("rate_offset", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_two_ways_agree_at_the_finest_rate_and_differ_below_it(monkeypatch):
@@ -26,7 +17,7 @@ def test_the_two_ways_agree_at_the_finest_rate_and_differ_below_it(monkeypatch):
 
     from caed_models.evaluate import ModelCodec, family_finest
 
-    bench = load_bench()
+    bench = load_bench("rate_offset")
     monkeypatch.setattr(bench, "RATES", (0, 1))
     spec = family_finest(find("dct8-q0"))
     model = ModelCodec(spec)
