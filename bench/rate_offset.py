@@ -88,9 +88,10 @@ def main(argv=None) -> int:
         print(f"{way}: " + ", ".join(f"{q['bpp']:.4f} bpp {q['psnr']:.2f} dB" for q in codecs[way]), file=sys.stderr)
     points = []
     for crf in X264_CRF:
-        rate, decoded = ffmpeg_point(frames, fps, ["-c:v", "libx264", *X264_LIVE, "-crf", str(crf), "-f", "h264"], ".h264")
-        points.append({"bpp": round(rate, 5), "psnr": round(float(np.mean([psnr(f, d) for f, d in zip(frames, decoded)])), 4),
-                       "setting": crf})
+        rate, decoded = ffmpeg_point(frames, fps, ["-c:v", "libx264", *X264_LIVE, "-crf", str(crf), "-f", "h264"],
+                                     ".h264")
+        quality = float(np.mean([psnr(f, d) for f, d in zip(frames, decoded)]))
+        points.append({"bpp": round(rate, 5), "psnr": round(quality, 4), "setting": crf})
     codecs["x264-live"] = sorted(points, key=lambda q: q["bpp"])
     curves = {name: [(q["bpp"], q["psnr"]) for q in pts] for name, pts in codecs.items()}
     bd = {anchor: {name: round(bd_rate(curves[anchor], curve), 2) for name, curve in curves.items() if name != anchor}

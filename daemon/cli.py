@@ -63,9 +63,9 @@ class DaemonConfig:
     bitrate: float = setting(0.0, "target bitrate in kbit/s, held by choosing each frame's rate and blocks "
                                   "(0 = every frame at the model's rate)", min=0.0, max=1e6)
     rate: int = setting(0, "temporal coding: code every frame this many fix points coarser than the model's "
-                           "latents, which then tell the coder what the coarser grid rounds away (dct8-q0 with rate 1 "
-                           "sends 5-25 %% fewer bits than dct8-q1 at equal PSNR on two fixed-camera clips, docs/temporal.md)",
-                        min=0, max=MAX_RATE)
+                           "latents, which then tell the coder what the coarser grid rounds away (dct8-q0 with "
+                           "rate 1 sends 5-25 %% fewer bits than dct8-q1 at equal PSNR on two fixed-camera clips, "
+                           "docs/temporal.md)", min=0, max=MAX_RATE)
     sndhwm: int = setting(4, "ZeroMQ send high-water mark (messages): a slow subscriber loses frames, "
                              "never adds latency", min=1, max=10000)
     curve_secret_key: str = setting("", "CURVE: this board's NAME.key_secret (from caed-keys); encrypts the stream")
@@ -149,7 +149,7 @@ def check(cfg: DaemonConfig) -> int:
         return 1
     if cfg.rate > max_rate(encoder):
         encoder.close()
-        print(f"caed --check: FAILED: rate = {cfg.rate}: {rate_problem(encoder)}", file=sys.stderr)
+        print(f"caed --check: FAILED: rate = {cfg.rate}: {rate_limit_message(encoder)}", file=sys.stderr)
         return config.EXIT_USAGE
     finest = encoder.latent.fix_point - cfg.rate
     coarsest = encoder.latent.fix_point - max_rate(encoder) if cfg.bitrate else finest
@@ -190,7 +190,7 @@ def max_rate(encoder) -> int:
     return min(MAX_RATE, encoder.latent.fix_point - encoder.coarsest_fix_point)
 
 
-def rate_problem(encoder) -> str:
+def rate_limit_message(encoder) -> str:
     return (f"model {encoder.model_id}'s latents are at fix point {encoder.latent.fix_point} and its decoder learnt "
             f"none coarser than {encoder.coarsest_fix_point}: rate must be <= {max_rate(encoder)}")
 
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         config.fail("caed", str(e))
     if cfg.rate > max_rate(encoder):
         encoder.close()
-        config.fail("caed", f"rate = {cfg.rate}: {rate_problem(encoder)}", config.EXIT_USAGE)
+        config.fail("caed", f"rate = {cfg.rate}: {rate_limit_message(encoder)}", config.EXIT_USAGE)
     h, w = encoder.picture
     try:
         frame_encoder = FrameEncoder(cfg.stream, encoder.model_id, cfg.codec, cfg.zstd_level)

@@ -53,7 +53,9 @@ from .codecs.base import Reference, pixel_order
 from .fixed_point import dequantize
 
 REFERENCES = ("previous", "keyframe")
-MAX_RATE = 4  # fix point steps below the model's a frame may be coded at: dct8-q0 .. dct8-q4, the rates its decoder learnt
+# the most fix point steps below the model's a frame may be coded at: dct8's five rates (a model's
+# manifest may allow fewer, `coarsest_fix_point`: the coarsest its decoder learnt)
+MAX_RATE = 4
 # lambda per squared quantizer step: 0.3x the high-rate slope of a uniform quantizer (2 ln2 / 12),
 # the best BD-rate against caed-intra of 0.1x, 0.3x and 1x on both clips (caed-eval --video)
 LAMBDA_PER_STEP2 = 0.036

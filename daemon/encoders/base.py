@@ -50,7 +50,8 @@ class EncoderBackend(ABC):
         self.model_id = model_id
         self.input = input
         self.latent = latent
-        if coarsest_fix_point is not None and (type(coarsest_fix_point) is not int or coarsest_fix_point > latent.fix_point):
+        if coarsest_fix_point is not None and (type(coarsest_fix_point) is not int
+                                               or coarsest_fix_point > latent.fix_point):
             raise EncoderError(f"model {model_id}: coarsest_fix_point = {coarsest_fix_point!r} is not an integer at "
                                f"or below the latents' fix point {latent.fix_point}")
         self.coarsest_fix_point = coarsest_fix_point
