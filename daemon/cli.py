@@ -64,7 +64,7 @@ class DaemonConfig:
                                   "(0 = every frame at the model's rate)", min=0.0, max=1e6)
     rate: int = setting(0, "temporal coding: code every frame this many fix points coarser than the model's "
                            "latents, which then tell the coder what the coarser grid rounds away (dct8-q0 with "
-                           "rate 1 sends 5-25 %% fewer bits than dct8-q1 at equal PSNR on two fixed-camera clips, "
+                           "rate 1 sends 5-29 %% fewer bits than dct8-q1 at equal PSNR on two fixed-camera clips, "
                            "docs/temporal.md)", min=0, max=MAX_RATE)
     sndhwm: int = setting(4, "ZeroMQ send high-water mark (messages): a slow subscriber loses frames, "
                              "never adds latency", min=1, max=10000)

@@ -40,9 +40,9 @@ def test_video_eval_measures_the_four_codecs_in_one_run(clip, tmp_path, capsys):
         assert len(points) >= 5 and all(p["bpp"] > 0 and 15 < p["psnr"] < 60 and 0 < p["ms_ssim"] <= 1
                                         for p in points)
     assert "caed-temporal" in result["bd_rate"]["caed-intra"] and "caed-temporal" in result["bd_rate"]["x264-live"]
-    # two keyframes among four frames, the inter frames of a still scene: temporal costs less
-    intra = {p["fix_point"]: p["bpp"] for p in result["codecs"]["caed-intra"]}
-    assert all(p["bpp"] < intra[p["fix_point"]] for p in result["codecs"]["caed-temporal"])
+    # two keyframes among four frames, the inter frames of a still scene: temporal costs less at equal
+    # PSNR (not at equal fix point: a still scene's keyframes are finer than the rate, and cost more)
+    assert result["bd_rate"]["caed-intra"]["caed-temporal"]["psnr"] < -20
     assert "BD-rate vs caed-intra" in capsys.readouterr().out
 
 

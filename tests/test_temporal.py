@@ -6,8 +6,8 @@ import pytest
 from caed.codecs import PayloadError, create_codec
 from caed.codecs.base import Reference
 from caed.fixed_point import dequantize, quantize_latents
-from caed.temporal import (KEYFRAME_COARSENING, KEYFRAME_REFINEMENT, STILL_SCENE_SHARE, ChainBroken, TemporalEncoder,
-                           TemporalState, pack_inter, requantize, unpack_inter)
+from caed.temporal import (KEYFRAME_COARSENING, KEYFRAME_REFINEMENT, KEYFRAME_REFINEMENT_BITRATE, STILL_SCENE_SHARE,
+                           ChainBroken, TemporalEncoder, TemporalState, pack_inter, requantize, unpack_inter)
 from caed.wire import FrameDecoder, FrameEncoder, Rejected
 
 SHAPE = (12, 16, 64)  # latent blocks (H, W) of C values
@@ -95,9 +95,10 @@ def test_a_block_that_only_crossed_a_rounding_boundary_is_not_sent_and_residuals
 
 
 @pytest.mark.parametrize("rate", [0, 1, 3])
-def test_a_still_scenes_keyframes_are_coded_one_fix_point_finer_where_the_model_has_one(rate):
+def test_a_still_scenes_keyframes_are_coded_finer_as_far_as_the_model_goes(rate):
     """A keyframe after an interval whose inter frames sent few blocks (here the mover's ~3 %), or
-    with no frame before it, is coded one fix point finer than the rate."""
+    with no frame before it, is coded KEYFRAME_REFINEMENT fix points finer than the rate, at most
+    the model's own."""
     encoder = TemporalEncoder(create_codec("arith"), SHAPE, 0, keyframe_interval=4, rate=rate)
     coded = [encoder.encode(q) for q in frames(9)]
     assert [c.keyframe for c in coded] == [i % 4 == 0 for i in range(9)]
@@ -120,7 +121,7 @@ def test_a_busy_scenes_keyframes_are_coded_at_the_rate():
     coded = [encoder.encode(q) for q in latents]
     assert [c.keyframe for c in coded] == [True, False, False, False, True, False]
     assert all(c.blocks_sent > STILL_SCENE_SHARE * c.blocks for c in coded if not c.keyframe)
-    assert [c.fix_point for c in coded] == [-1 + KEYFRAME_REFINEMENT] + [-1] * 5
+    assert [c.fix_point for c in coded] == [min(0, -1 + KEYFRAME_REFINEMENT)] + [-1] * 5
 
 
 def test_lost_frame_breaks_the_previous_frame_chain_until_the_next_keyframe():
@@ -268,7 +269,7 @@ def test_a_rate_step_in_a_still_scene_sends_no_block_and_makes_no_keyframe(step)
     encoder.control.theta = 2.0
     key = encoder.encode(still[5], force_keyframe=True)
     before = encoder.encode(still[6])
-    assert key.fix_point == -2 + KEYFRAME_REFINEMENT and before.fix_point == -2  # a step already
+    assert key.fix_point == -2 + KEYFRAME_REFINEMENT_BITRATE and before.fix_point == -2  # a step already
     assert not before.keyframe and before.blocks_sent == 0
     encoder.control.theta = 2.0 + step  # the control moves one step, coarser or finer
     after = encoder.encode(still[7])
