@@ -10,7 +10,7 @@ k = 0..4 is coded by the daemon's temporal encoder (`reference = "previous"`, a 
 - `finer model`: the finest model's int8 latents (dct8-q0), coded k fix points coarser (the
   daemon's `--model dct8-q0 --rate k`; caed-eval's caed-temporal): the encoder knows each value to
   a fraction of the frame's step, so inter residuals round towards the reference and a still
-  scene's keyframes are one fix point finer (docs/temporal.md, "What the encoder sends");
+  scene's keyframes are finer, as far as the model goes (docs/temporal.md, "What the encoder sends");
 - `own model`: rate k's own model (dct8-qk), its latents rounded once to that grid, coded at the
   model's rate (the daemon's `--model dct8-qk`).
 

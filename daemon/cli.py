@@ -147,14 +147,13 @@ def check(cfg: DaemonConfig) -> int:
     except (ValueError, SourceError, EncoderError) as e:
         print(f"caed --check: FAILED: {e}", file=sys.stderr)
         return 1
-    if cfg.rate > max_rate(encoder):
+    problem = rate_problem(cfg, encoder)
+    if problem:
         encoder.close()
-        print(f"caed --check: FAILED: rate = {cfg.rate}: {rate_limit_message(encoder)}", file=sys.stderr)
+        print(f"caed --check: FAILED: {problem}", file=sys.stderr)
         return config.EXIT_USAGE
-    finest = encoder.latent.fix_point - cfg.rate
-    coarsest = encoder.latent.fix_point - max_rate(encoder) if cfg.bitrate else finest
     described = {**encoder.describe(), "source": {"spec": cfg.source, "frames": list(frames)},
-                 "resolution": cfg.resolution, "frames_fix_points": list(range(finest, coarsest - 1, -1))}
+                 "resolution": cfg.resolution, "frames_fix_points": coded_fix_points(cfg, encoder)}
     print(json.dumps(described, indent=2, default=str))
     encoder.close()
     return 0
@@ -190,9 +189,20 @@ def max_rate(encoder) -> int:
     return min(MAX_RATE, encoder.latent.fix_point - encoder.coarsest_fix_point)
 
 
-def rate_limit_message(encoder) -> str:
-    return (f"model {encoder.model_id}'s latents are at fix point {encoder.latent.fix_point} and its decoder learnt "
-            f"none coarser than {encoder.coarsest_fix_point}: rate must be <= {max_rate(encoder)}")
+def rate_problem(cfg: DaemonConfig, encoder) -> str | None:
+    """Why `rate` cannot be used with this model (a `rate = ...` error message), or None."""
+    if cfg.rate <= max_rate(encoder):
+        return None
+    return (f"rate = {cfg.rate}: model {encoder.model_id}'s latents are at fix point {encoder.latent.fix_point} and "
+            f"its decoder learnt none coarser than {encoder.coarsest_fix_point}: rate must be <= {max_rate(encoder)}")
+
+
+def coded_fix_points(cfg: DaemonConfig, encoder) -> list[int]:
+    """The fix points frames will be coded at, finest first: the model's less `rate`, or with a
+    bitrate every one down to max_rate below the model's."""
+    finest = encoder.latent.fix_point - cfg.rate
+    coarsest = encoder.latent.fix_point - max_rate(encoder) if cfg.bitrate else finest
+    return list(range(finest, coarsest - 1, -1))
 
 
 def temporal_encoder(cfg: DaemonConfig, encoder, frame_encoder: FrameEncoder) -> TemporalEncoder | None:
@@ -230,9 +240,10 @@ def main(argv: list[str] | None = None) -> int:
                                  picture=picture)
     except EncoderError as e:
         config.fail("caed", str(e))
-    if cfg.rate > max_rate(encoder):
+    problem = rate_problem(cfg, encoder)
+    if problem:
         encoder.close()
-        config.fail("caed", f"rate = {cfg.rate}: {rate_limit_message(encoder)}", config.EXIT_USAGE)
+        config.fail("caed", problem, config.EXIT_USAGE)
     h, w = encoder.picture
     try:
         frame_encoder = FrameEncoder(cfg.stream, encoder.model_id, cfg.codec, cfg.zstd_level)
@@ -263,15 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         encoder.close()
         publisher.close()
         config.fail("caed", f"bitrate = {cfg.bitrate:g}: {e}", config.EXIT_USAGE)
+    fix_points = coded_fix_points(cfg, encoder)
     if temporal is None:
-        log.info("every frame a keyframe at the model's fix point %d", encoder.latent.fix_point)
+        log.info("every frame a keyframe at the model's fix point %d", fix_points[0])
     elif cfg.bitrate:
         log.info("temporal coding, keyframes every %d frames, holding %g kbit/s with fix points %d to %d",
-                 temporal.keyframe_interval, cfg.bitrate, encoder.latent.fix_point,
-                 encoder.latent.fix_point - temporal.control.max_theta)
+                 temporal.keyframe_interval, cfg.bitrate, fix_points[0], fix_points[-1])
     else:
         log.info("temporal coding, keyframes every %d frames, frames at fix point %d (the model's %d, rate %d)",
-                 temporal.keyframe_interval, encoder.latent.fix_point - cfg.rate, encoder.latent.fix_point, cfg.rate)
+                 temporal.keyframe_interval, fix_points[0], encoder.latent.fix_point, cfg.rate)
     metrics.bitrate_target.set(1e3 * cfg.bitrate)
     pipeline = Pipeline(latest, encoder, publisher, frame_encoder, metrics, SystemdNotifier(), temporal=temporal)
     stop = threading.Event()

@@ -11,7 +11,6 @@ from caed.wire import FrameEncoder
 from bench_scripts import load_bench
 
 
-
 def test_the_two_ways_agree_at_the_finest_rate_and_differ_below_it(monkeypatch):
     import cv2
 
