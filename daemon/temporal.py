@@ -8,8 +8,9 @@ reference's block or sends the block's residual against it on the frame's quanti
 residual tensor has the frame's shape, zeros where nothing is sent, and goes through the
 stream's own payload codec: temporal coding works with any codec, and one may code residuals its
 own way, carrying state from the reference's payload and reading the reference's values, which
-both ends hold (`arith` runs its models on along the chain, predicts residual DCs as 0 and, since
-protocol 4, takes contexts from the reference: docs/wire.md arith §7).
+both ends hold (`arith` runs its models on along the chain, predicts residual DCs as 0, since
+protocol 4 takes contexts from the reference and since protocol 5 codes which blocks were sent,
+then only theirs: docs/wire.md arith §7).
 
 Reference structure: by default every inter frame is predicted from the previous frame
 (`REFERENCES`; the header's `ref_seq` names the reference). Predicting from the keyframe instead
@@ -99,12 +100,16 @@ def pack_inter(codec: Codec, values: np.ndarray, sent: np.ndarray, sent_values: 
     sent blocks hold their new values,
     all other blocks zero. A block is sent if it holds a non-zero value or its map bit is set; so
     the map carries only the rare sent blocks that are all zero, and an all-zero block costs the
-    codec next to nothing. `sent_values`: values's sent blocks, (n, C). Returns the payload and the
-    codec's state after it."""
-    zeroed = np.zeros(sent.shape, bool)
-    zeroed[sent] = ~sent_values.any(axis=1)
-    zmap = zstandard.ZstdCompressor(level=MAP_LEVEL).compress(np.packbits(zeroed).tobytes()) if zeroed.any() else b""
-    coded, end = codec.encode_residuals(values, start, reference)
+    codec next to nothing. A codec that codes the positions sent itself (Codec.codes_positions,
+    protocol 5) is given `sent` and the map stays empty. `sent_values`: values's sent blocks, (n, C).
+    Returns the payload and the codec's state after it."""
+    zmap = b""
+    if not codec.codes_positions:
+        zeroed = np.zeros(sent.shape, bool)
+        zeroed[sent] = ~sent_values.any(axis=1)
+        if zeroed.any():
+            zmap = zstandard.ZstdCompressor(level=MAP_LEVEL).compress(np.packbits(zeroed).tobytes())
+    coded, end = codec.encode_residuals(values, start, reference, sent if codec.codes_positions else None)
     return len(zmap).to_bytes(4, "little") + zmap + coded, end
 
 
@@ -133,13 +138,20 @@ def parse_inter(payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray
 
 
 def unpack_inter(codec: Codec, payload: bytes, shape: tuple[int, int, int], start: object,
-                 residuals: bool = True, reference: Reference | None = None) -> tuple[np.ndarray, np.ndarray, object]:
+                 residuals: bool = True, reference: Reference | None = None,
+                 positions: bool = False) -> tuple[np.ndarray, np.ndarray, object]:
     """(planes (C, H, W) int8, sent (H, W) bool, the codec's state after it) of an inter payload
     whose reference frame's payload left the codec in `start` (and whose values are `reference`,
     protocol 4), or PayloadError. `residuals` False: a protocol 2 payload, which coded the residual
-    tensor like any tensor (and leaves no state)."""
+    tensor like any tensor (and leaves no state). `positions`: a protocol 5 payload of a codec that
+    codes the positions sent (Codec.codes_positions), whose map must be empty."""
     zeroed, coded = parse_inter(payload, shape)
-    planes, end = (codec.decode_residuals(coded, shape, start, reference) if residuals
+    if positions:
+        if zeroed is not None:
+            raise PayloadError(f"inter payload of {codec.name}, which codes the positions sent, carries a block map")
+        planes, end, sent = codec.decode_residuals(coded, shape, start, reference, positions=True)
+        return planes, sent, end
+    planes, end = (codec.decode_residuals(coded, shape, start, reference)[:2] if residuals
                    else (codec.decode(coded, shape), None))
     sent = planes.any(axis=0)
     if zeroed is not None:
@@ -521,7 +533,8 @@ class TemporalState:
                     rows, rows_fix_point = self._rows_for(held, h.fix_point, frame.codec.max_reference_shift)
                     reference = Reference(rows, rows_fix_point - h.fix_point)
                 planes, sent, coder_state = unpack_inter(frame.codec, frame.payload, h.shape, held.coder_state,
-                                                         residuals=h.version >= 3, reference=reference)
+                                                         residuals=h.version >= 3, reference=reference,
+                                                         positions=h.version >= 5 and frame.codec.codes_positions)
                 values = held.values.copy()
                 updated = np.rint(values[:, sent] * np.float32(2.0 ** h.fix_point)) + planes[:, sent]
                 if reads_reference:

@@ -21,10 +21,10 @@ import numpy as np
 from .codecs import CODECS, Codec, PayloadError, create_codec
 from .temporal import parse_inter
 
-PROTOCOL_VERSION = 4  # 2: `picture` (native resolution), `ref_seq` (inter frames); 3: inter frames' codec
+PROTOCOL_VERSION = 5  # 2: `picture` (native resolution), `ref_seq` (inter frames); 3: inter frames' codec
 # payloads start from the state their reference's left (arith: its models) and code residuals their own way;
-# 4: and read their reference's values (arith: contexts)
-READABLE_VERSIONS = (2, 3, 4)  # what a receiver decodes: 2 and 3 for the recordings made before 4 (same header)
+# 4: and read their reference's values (arith: contexts); 5: and code which positions were sent (arith)
+READABLE_VERSIONS = (2, 3, 4, 5)  # what a receiver decodes: 2-4 for the recordings made before 5 (same header)
 MAX_HEADER_BYTES = 512
 MAX_DIM = 4096
 MAX_PICTURE_DIM = 32768

@@ -212,25 +212,33 @@ def test_arbitrary_latents_round_trip(h, w, c, seed, density):
 
 
 @given(st.binary(max_size=300), st.integers(1, 5), st.integers(1, 5), st.sampled_from([3, 64, 65, 192]),
-       st.integers(0, 15), st.integers(0, 2 ** 32 - 1))
+       st.integers(0, 15), st.integers(0, 2 ** 32 - 1), st.booleans())
 @FUZZ
 def test_arbitrary_inter_bytes_with_a_reference_decode_to_payload_error_or_the_declared_shape(data, h, w, c, shift,
-                                                                                               seed):
-    """Protocol 4's inter frames read a reference: hostile bytes, any reference values and shift,
-    still give only PayloadError or the declared shape; and a tensor round-trips against them."""
+                                                                                               seed, positions):
+    """Protocol 4's inter frames read a reference, protocol 5's code their positions too: hostile
+    bytes, any reference values and shift, still give only PayloadError or the declared shape; and a
+    tensor round-trips against them, with protocol 5 only its sent positions' values, and the
+    positions sent."""
     codec = ArithCodec()
     rng = np.random.default_rng(seed)
     reference = Reference(rng.integers(-2 ** 15, 2 ** 15, (h, w, c)).astype(np.int16), shift)
     _, start = codec.encode_keyframe(np.zeros((h, w, c), np.int8))
     try:
-        planes, _ = codec.decode_residuals(b"A1" + c.to_bytes(2, "little") + data, (h, w, c), start, reference)
+        planes, _, sent = codec.decode_residuals(b"A1" + c.to_bytes(2, "little") + data, (h, w, c), start, reference,
+                                                 positions)
         assert planes.shape == (c, h, w) and planes.dtype == np.int8
+        assert sent is None if not positions else (sent.shape == (h, w) and not planes[:, ~sent].any())
     except PayloadError as e:
         assert str(e).startswith("arith payload ")
     residuals = np.where(rng.random((h, w, c)) < 0.3, rng.integers(-128, 128, (h, w, c)), 0).astype(np.int8)
-    payload, end = codec.encode_residuals(residuals, start, reference)
-    planes, decoded_end = codec.decode_residuals(payload, (h, w, c), start, reference)
-    np.testing.assert_array_equal(planes, residuals.transpose(2, 0, 1))
+    sent = rng.random((h, w)) < 0.5 if positions else None
+    payload, end = codec.encode_residuals(residuals, start, reference, sent)
+    planes, decoded_end, decoded_sent = codec.decode_residuals(payload, (h, w, c), start, reference, positions)
+    expected = np.where(sent[:, :, None], residuals, 0) if positions else residuals
+    np.testing.assert_array_equal(planes, expected.transpose(2, 0, 1))
+    if positions:
+        np.testing.assert_array_equal(decoded_sent, sent)
     assert decoded_end == end
 
 

@@ -19,7 +19,8 @@ HARNESS = ROOT / "tests" / "fuzz" / "arith_fuzz.c"
 RUNS = 100_000
 # The harness's selector: H = 1 + b0 % 8, W = 1 + b1 % 8, C = CHANNELS[(b2 & 0x7F) % 7], b2's top bit an
 # inter frame's residuals (starting from the models an all-zero 8x8x192 keyframe leaves), b0's top bit
-# with reference contexts (protocol 4) at shift (b0 >> 3) & 15 from reference_values().
+# with reference contexts (protocol 4) at shift (b0 >> 3) & 15 from reference_values(), b1's top bit coding the
+# positions sent (protocol 5).
 CHANNELS = [1, 3, 32, 64, 65, 128, 192]
 SEED_SHAPES = [(3, 4, 64), (8, 8, 192), (2, 5, 65), (1, 1, 1), (4, 7, 128), (6, 3, 3), (5, 5, 32), (8, 1, 192)]
 
@@ -48,7 +49,8 @@ def reference_values(count: int) -> np.ndarray:
 
 def _seed_corpus(folder: Path) -> None:
     """Real payloads of small dct8-like and generic latents, each behind its selector: as keyframes,
-    and as inter frames' residuals from the harness's start state, without and with its reference."""
+    and as inter frames' residuals from the harness's start state, without and with its reference, and
+    with the positions sent."""
     codec = ArithCodec()
     _, start = codec.encode_keyframe(np.zeros((8, 8, 192), np.int8))
     for i, (h, w, c) in enumerate(SEED_SHAPES):
@@ -61,6 +63,10 @@ def _seed_corpus(folder: Path) -> None:
         residuals, _ = codec.encode_residuals(latents // 3, start, reference)
         (folder / f"reference{i}").write_bytes(bytes([0x80 | shift << 3 | (h - 1), w - 1, 0x80 | CHANNELS.index(c)])
                                                + residuals)
+        sent = np.random.default_rng(i).random((h, w)) < 0.5
+        residuals, _ = codec.encode_residuals(latents // 3, start, reference, sent)
+        (folder / f"positions{i}").write_bytes(bytes([0x80 | shift << 3 | (h - 1), 0x80 | (w - 1),
+                                                      0x80 | CHANNELS.index(c)]) + residuals)
 
 
 def test_decoder_survives_100k_mutated_payloads_under_asan_and_ubsan(fuzzer, tmp_path):

@@ -115,10 +115,12 @@ def lower_neighbours(c, dct):
 
 
 def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None = None,
-           residual: bool = False, reference: np.ndarray | None = None, shift: int = 0) -> np.ndarray:
+           residual: bool = False, reference: np.ndarray | None = None, shift: int = 0,
+           sent: np.ndarray | None = None) -> np.ndarray:
     """A keyframe's payload; with `models` (left as the payload leaves them) and `residual`, an
     inter frame's (arith §7), whose contexts read `reference` (int (H, W, C), `shift` finer than the
-    frame's grid) where given (protocol 4)."""
+    frame's grid) where given (protocol 4), and which codes its positions where `sent` is given, an
+    (H, W) bool array it fills (protocol 5)."""
     if len(payload) < 4 or payload[:2] != b"A1":
         raise Corrupt("magic")
     if int.from_bytes(payload[2:4], "little") != c_total:
@@ -136,8 +138,20 @@ def decode(payload: bytes, h: int, w: int, c_total: int, models: Models | None =
         v = int(reference[y, x, c])
         return -(-v >> shift) if v < 0 else v >> shift
 
+    def flag(y, x):
+        return bool(sent[y, x]) if 0 <= y < h and 0 <= x < w else False
+
     for y in range(h):
         for x in range(w):
+            if sent is not None:
+                left, up = flag(y, x - 1), flag(y - 1, x)
+                low = 0
+                if reference is not None:
+                    low = sum(ref(y, x, ZIGZAG[k + 1] if dct else k) != 0 for k in range(min(5, c_total)))
+                sent[y, x] = d.bit2(("sent_by_sides", left, up, flag(y - 1, x - 1) or flag(y - 1, x + 1)),
+                                    ("sent_by_reference", low, left + up))
+                if not sent[y, x]:
+                    continue
             previous_residual = 0
             for b in range(blocks):
                 base, n = 64 * b, min(64, c_total - 64 * b)
@@ -279,3 +293,25 @@ def test_the_documented_decoder_reads_the_reference_as_protocol_4_does(shape, sh
         assert payload != codec.encode_residuals(residuals, start)[0]
         np.testing.assert_array_equal(decode(payload, *shape, models, residual=True, reference=values, shift=shift),
                                       residuals.transpose(2, 0, 1))
+
+
+@pytest.mark.parametrize("shape, shift", [((4, 5, 192), 1), ((3, 4, 65), 0), ((2, 6, 3), 2)])
+def test_the_documented_decoder_reads_the_positions_as_protocol_5_codes_them(shape, shift):
+    """arith §7, protocol 5: an inter frame codes which positions it sent, then only their blocks;
+    the documented decoder agrees with the coder on the values and the positions, a sent position
+    may be all zero, and a position not sent reads zero whatever the encoder was given there."""
+    codec, models = ArithCodec(), Models()
+    keyframe = blocky(13, shape)
+    payload, state = codec.encode_keyframe(keyframe)
+    decode(payload, *shape, models)
+    rng = np.random.default_rng(shift)
+    for seed in (14, 15):
+        residuals = blocky(seed, shape) // 3
+        sent = rng.random(shape[:2]) < 0.4
+        sent[0, 0], residuals[0, 0] = True, 0  # sent, all zero
+        values = (rng.integers(-9, 10, shape) * (rng.random(shape) < 0.4) << shift) + rng.integers(0, 1 << shift, shape)
+        payload, state = codec.encode_residuals(residuals, state, Reference(values.astype(np.int16), shift), sent)
+        got = np.zeros(shape[:2], bool)
+        planes = decode(payload, *shape, models, residual=True, reference=values, shift=shift, sent=got)
+        np.testing.assert_array_equal(got, sent)
+        np.testing.assert_array_equal(planes, np.where(sent[:, :, None], residuals, 0).transpose(2, 0, 1))

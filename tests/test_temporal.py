@@ -196,11 +196,11 @@ def test_an_inter_payload_is_decoded_against_its_reference_and_a_corrupt_one_is_
     wrong = []
     for start, values_given in ((None, reference), (key.coder_state, None)):
         try:
-            wrong.append(unpack_inter(codec, inter.payload, SHAPE, start, reference=values_given)[0])
+            wrong.append(unpack_inter(codec, inter.payload, SHAPE, start, reference=values_given, positions=True)[0])
         except PayloadError:
             wrong.append(None)
     values = state.apply(inter)
-    planes, _, _ = unpack_inter(codec, inter.payload, SHAPE, key.coder_state, reference=reference)
+    planes, _, _ = unpack_inter(codec, inter.payload, SHAPE, key.coder_state, reference=reference, positions=True)
     assert all(other is None or not np.array_equal(other, planes) for other in wrong)
     assert np.count_nonzero(planes) > 0 and values.shape == (SHAPE[2], *SHAPE[:2])
     corrupt = messages[2][:2] + [messages[2][2] + b"\x00"]  # a byte after the coder's last one
@@ -307,24 +307,43 @@ def replay_relabelled(codec, version: int, rates: list[int]) -> int:
 def test_a_protocol_3_recording_still_decodes_to_its_encoders_reconstruction():
     """Protocol 3 coded an inter frame's residuals without reading its reference's values; a
     recording made then replays through today's viewer state, rate steps included (the viewer's
-    rows change grid every frame), and the same payloads labelled protocol 4 would not."""
+    rows change grid every frame), and the same payloads labelled protocol 5 would not."""
     from caed.codecs.arith import ArithCodec
 
     class Protocol3Arith(ArithCodec):
-        def encode_residuals(self, residuals, start, reference=None):
+        codes_positions = False
+
+        def encode_residuals(self, residuals, start, reference=None, sent=None):
             return super().encode_residuals(residuals, start)
 
     assert replay_relabelled(Protocol3Arith(), 3, [1, 2]) == 1
 
 
+def test_a_protocol_4_recording_still_decodes_to_its_encoders_reconstruction():
+    """Protocol 4 coded every block of an inter frame, its zeroed blocks in the inter payload's map,
+    where protocol 5's arith codes which positions were sent; a recording made then replays through
+    today's viewer state, and the same payloads labelled protocol 5 would not."""
+    from caed.codecs.arith import ArithCodec
+
+    class Protocol4Arith(ArithCodec):
+        codes_positions = False
+
+        def encode_residuals(self, residuals, start, reference=None, sent=None):
+            return super().encode_residuals(residuals, start, reference)
+
+    assert replay_relabelled(Protocol4Arith(), 4, [1, 2]) == 1
+
+
 def test_a_protocol_2_recording_still_decodes_to_its_encoders_reconstruction():
     """Protocol 2 coded an inter frame's residual tensor like any tensor (fresh arith models, DCs
     predicted from their neighbours); a recording made then replays through today's viewer state,
-    and the same payloads labelled protocol 4 would not."""
+    and the same payloads labelled protocol 5 would not."""
     from caed.codecs.arith import ArithCodec
 
     class Protocol2Arith(ArithCodec):
-        def encode_residuals(self, residuals, start, reference=None):
+        codes_positions = False
+
+        def encode_residuals(self, residuals, start, reference=None, sent=None):
             return self.encode(residuals), None
 
     assert replay_relabelled(Protocol2Arith(), 2, [1]) == 1

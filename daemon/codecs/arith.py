@@ -30,6 +30,7 @@ class ArithCodec(Codec):
 
     name = "arith"
     max_reference_shift = _arith.MAX_REFERENCE_SHIFT
+    codes_positions = True
 
     def encode(self, latents: np.ndarray) -> bytes:
         return _arith.encode(_readable(latents))
@@ -56,23 +57,32 @@ class ArithCodec(Codec):
     def encode_keyframe(self, latents: np.ndarray) -> tuple[bytes, object]:
         return _arith.encode_frame(_readable(latents), None, False)
 
-    def encode_residuals(self, residuals: np.ndarray, start: object,
-                         reference: Reference | None = None) -> tuple[bytes, object]:
-        return _arith.encode_frame(_readable(residuals), start, True, *_reference(reference))
+    #
+    # Since protocol 5 an inter frame codes which positions it sent, one decision each, and then
+    # only their blocks (docs/wire.md, arith §7 item 4): the ~90 % of a fixed camera's positions not
+    # sent cost one decision instead of a count and a DC per block, and the walk, the copies and
+    # the decoder skip them.
+    def encode_residuals(self, residuals: np.ndarray, start: object, reference: Reference | None = None,
+                         sent: np.ndarray | None = None) -> tuple[bytes, object]:
+        flags = None if sent is None else np.ascontiguousarray(sent, np.uint8)
+        return _arith.encode_frame(_readable(residuals), start, True, *_reference(reference), flags)
 
     def decode_keyframe(self, payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray, object]:
         return self._decode_frame(payload, shape, None, False, None)
 
     def decode_residuals(self, payload: bytes, shape: tuple[int, int, int], start: object,
-                         reference: Reference | None = None) -> tuple[np.ndarray, object]:
-        return self._decode_frame(payload, shape, start, True, reference)
+                         reference: Reference | None = None,
+                         positions: bool = False) -> tuple[np.ndarray, object, np.ndarray | None]:
+        sent = np.zeros(shape[:2], np.uint8) if positions else None
+        planes, end = self._decode_frame(payload, shape, start, True, reference, sent)
+        return planes, end, None if sent is None else sent.view(bool)
 
     @staticmethod
     def _decode_frame(payload: bytes, shape: tuple[int, int, int], start, residual: bool,
-                      reference: Reference | None) -> tuple[np.ndarray, object]:
+                      reference: Reference | None, sent: np.ndarray | None = None) -> tuple[np.ndarray, object]:
         planes = np.empty((shape[2], shape[0], shape[1]), np.int8)
         try:
-            end = _arith.decode_frame(payload, planes, *shape, start, residual, *_reference(reference))
+            end = _arith.decode_frame(payload, planes, *shape, start, residual, *_reference(reference), sent)
         except _arith.CorruptPayload as e:
             raise PayloadError(f"arith payload {e}") from None
         return planes, end

@@ -33,6 +33,10 @@ class Codec(ABC):
     # codec's residuals to read them (Reference.shift); None: they read none, and a viewer keeps no
     # Reference for its streams.
     max_reference_shift: int | None = None
+    # Whether its inter payloads code which positions were sent (protocol 5): encode_residuals then
+    # reads `sent` and only the sent positions' values, decode_residuals(positions=True) returns
+    # them, and the inter payload's zeroed-block map stays empty.
+    codes_positions: bool = False
 
     @abstractmethod
     def encode(self, latents: np.ndarray) -> bytes:
@@ -52,19 +56,22 @@ class Codec(ABC):
         """A keyframe's payload and the state the inter frames predicted from it start from."""
         return self.encode(latents), None
 
-    def encode_residuals(self, residuals: np.ndarray, start: object,
-                         reference: Reference | None = None) -> tuple[bytes, object]:
+    def encode_residuals(self, residuals: np.ndarray, start: object, reference: Reference | None = None,
+                         sent: np.ndarray | None = None) -> tuple[bytes, object]:
         """An inter frame's payload of its residual tensor, starting from `start`, the state its
-        reference frame's payload left (and reading `reference`, its values); and the state it
-        leaves."""
+        reference frame's payload left (and reading `reference`, its values, and `sent`, the (H, W)
+        bool positions sent, where the codec codes them); and the state it leaves."""
         return self.encode(residuals), None
 
     def decode_keyframe(self, payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray, object]:
         return self.decode(payload, shape), None
 
     def decode_residuals(self, payload: bytes, shape: tuple[int, int, int], start: object,
-                         reference: Reference | None = None) -> tuple[np.ndarray, object]:
-        return self.decode(payload, shape), None
+                         reference: Reference | None = None,
+                         positions: bool = False) -> tuple[np.ndarray, object, np.ndarray | None]:
+        """(planes, the state it leaves, and with `positions` (a codec that codes them, protocol 5)
+        the (H, W) bool positions sent, else None)."""
+        return self.decode(payload, shape), None, None
 
 
 def planes_from_pixels(pixels: bytes, shape: tuple[int, int, int]) -> np.ndarray:

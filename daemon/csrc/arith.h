@@ -44,6 +44,11 @@ typedef struct {
      * value v reads as sign(v) * (|v| >> reference_shift) on this frame's grid. */
     const int16_t *reference;
     unsigned reference_shift;
+    /* NULL, or H * W flags, one per position in raster order (protocol 5): the payload codes each
+     * position's flag, then the blocks of the positions sent only; the others are all zero.
+     * Encoding reads them (non-zero: sent) and only the sent positions' values, decoding writes
+     * them (1 or 0). */
+    uint8_t *sent;
 } arith_frame;
 
 #define ARITH_MAX_SHIFT 15

@@ -17,7 +17,7 @@ static PyObject *raise_status(int status)
 
 /* Buffers a call holds while it codes, each released when its obj is set. */
 typedef struct {
-    Py_buffer start, reference;
+    Py_buffer start, reference, sent;
 } held_buffers;
 
 static void release_held(held_buffers *held)
@@ -26,29 +26,45 @@ static void release_held(held_buffers *held)
         PyBuffer_Release(&held->start);
     if (held->reference.obj)
         PyBuffer_Release(&held->reference);
-    held->start.obj = held->reference.obj = NULL;
+    if (held->sent.obj)
+        PyBuffer_Release(&held->sent);
+    held->start.obj = held->reference.obj = held->sent.obj = NULL;
 }
 
 /* The arith_frame a call describes: `start` None or a buffer of arith_state_size() bytes,
- * `reference` None or a C-contiguous int16 buffer (its size is checked against the tensor's by
- * reference_fits), both held in *held; and a fresh bytes object for the end state. 0, or -1 with
- * an exception set and nothing held. */
-static int frame_options(PyObject *start, int residual, PyObject *reference, int reference_shift, held_buffers *held,
-                         PyObject **end, arith_frame *frame)
+ * `reference` None or a C-contiguous int16 buffer, `sent` None or a C-contiguous buffer of bytes
+ * (writable when decoding; both sizes are checked against the tensor's by buffers_fit), all held in
+ * *held; and a fresh bytes object for the end state. 0, or -1 with an exception set and nothing
+ * held. */
+static int frame_options(PyObject *start, int residual, PyObject *reference, int reference_shift, PyObject *sent,
+                         int writable, held_buffers *held, PyObject **end, arith_frame *frame)
 {
     Py_buffer *start_view = &held->start;
-    held->start.obj = held->reference.obj = NULL;
+    held->start.obj = held->reference.obj = held->sent.obj = NULL;
     frame->start = NULL;
     frame->residual = residual;
     frame->reference = NULL;
     frame->reference_shift = 0;
+    frame->sent = NULL;
+    if (sent != Py_None) {
+        if (PyObject_GetBuffer(sent, &held->sent, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0)
+            return -1;
+        if (held->sent.itemsize != 1) {
+            PyErr_SetString(PyExc_TypeError, "sent flags are a C-contiguous buffer of H*W bytes (uint8 or bool)");
+            release_held(held);
+            return -1;
+        }
+        frame->sent = (uint8_t *)held->sent.buf;
+    }
     if (reference != Py_None) {
         if (reference_shift < 0 || reference_shift > ARITH_MAX_SHIFT) {
             PyErr_Format(PyExc_ValueError, "reference_shift must be 0..%d, got %d", ARITH_MAX_SHIFT, reference_shift);
             return -1;
         }
-        if (PyObject_GetBuffer(reference, &held->reference, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        if (PyObject_GetBuffer(reference, &held->reference, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+            release_held(held);
             return -1;
+        }
         if (held->reference.itemsize != 2 || !held->reference.format || strcmp(held->reference.format, "h") != 0) {
             PyErr_SetString(PyExc_TypeError, "a reference is a C-contiguous int16 (H, W, C) buffer");
             release_held(held);
@@ -58,8 +74,10 @@ static int frame_options(PyObject *start, int residual, PyObject *reference, int
         frame->reference_shift = (unsigned)reference_shift;
     }
     if (start != Py_None) {
-        if (PyObject_GetBuffer(start, start_view, PyBUF_SIMPLE) < 0)
+        if (PyObject_GetBuffer(start, start_view, PyBUF_SIMPLE) < 0) {
+            release_held(held);
             return -1;
+        }
         if ((size_t)start_view->len != arith_state_size()) {
             PyErr_Format(PyExc_ValueError, "a start state is %zu bytes, not %zd", arith_state_size(), start_view->len);
             release_held(held);
@@ -76,15 +94,21 @@ static int frame_options(PyObject *start, int residual, PyObject *reference, int
     return 0;
 }
 
-/* 0 if the frame's reference (if any) holds exactly one int16 per value of an H x W x C tensor,
- * else -1 with ValueError set. */
-static int reference_fits(const held_buffers *held, size_t height, size_t width, size_t channels)
+/* 0 if the frame's reference (if any) holds exactly one int16 per value of an H x W x C tensor and
+ * its sent flags (if any) one byte per position, else -1 with ValueError set. */
+static int buffers_fit(const held_buffers *held, size_t height, size_t width, size_t channels)
 {
-    if (!held || !held->reference.obj || (size_t)held->reference.len / 2 == height * width * channels)
-        return 0;
-    PyErr_Format(PyExc_ValueError, "the reference holds %zd values, the tensor %zu", held->reference.len / 2,
-                 height * width * channels);
-    return -1;
+    if (held && held->reference.obj && (size_t)held->reference.len / 2 != height * width * channels) {
+        PyErr_Format(PyExc_ValueError, "the reference holds %zd values, the tensor %zu", held->reference.len / 2,
+                     height * width * channels);
+        return -1;
+    }
+    if (held && held->sent.obj && (size_t)held->sent.len != height * width) {
+        PyErr_Format(PyExc_ValueError, "the sent flags are %zd bytes, the tensor has %zu positions", held->sent.len,
+                     height * width);
+        return -1;
+    }
+    return 0;
 }
 
 /* The payload of `source`, a 3-d int8 buffer (H, W, C) whose positions lie at one stride
@@ -104,7 +128,7 @@ static PyObject *encode_buffer(PyObject *source, const arith_frame *frame, const
         PyErr_SetString(PyExc_ValueError, "encode needs positions at one stride (strides[0] == W * strides[1])");
         goto done;
     }
-    if (reference_fits(held, height, width, channels) < 0)
+    if (buffers_fit(held, height, width, channels) < 0)
         goto done;
     /* A first guess that fits every dct8 frame seen; the core reports the exact size otherwise. */
     size_t capacity = height * width * channels / 4 + 1024, written = 0;
@@ -144,17 +168,17 @@ static PyObject *arith_encode_py(PyObject *self, PyObject *args)
     return encode_buffer(source, NULL, NULL);
 }
 
-/* encode_frame(latents, start, residual, reference=None, reference_shift=0) -> (payload, end state). */
+/* encode_frame(latents, start, residual, reference=None, reference_shift=0, sent=None) -> (payload, end state). */
 static PyObject *arith_encode_frame_py(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *source, *start, *reference = Py_None, *end = NULL;
+    PyObject *source, *start, *reference = Py_None, *sent = Py_None, *end = NULL;
     int residual, reference_shift = 0;
-    if (!PyArg_ParseTuple(args, "OOp|Oi:encode_frame", &source, &start, &residual, &reference, &reference_shift))
+    if (!PyArg_ParseTuple(args, "OOp|OiO:encode_frame", &source, &start, &residual, &reference, &reference_shift, &sent))
         return NULL;
     held_buffers held;
     arith_frame frame;
-    if (frame_options(start, residual, reference, reference_shift, &held, &end, &frame) < 0)
+    if (frame_options(start, residual, reference, reference_shift, sent, 0, &held, &end, &frame) < 0)
         return NULL;
     PyObject *payload = encode_buffer(source, &frame, &held), *result = NULL;
     release_held(&held);
@@ -179,7 +203,7 @@ static PyObject *decode_buffers(Py_buffer *payload, Py_buffer *out, Py_ssize_t h
         PyErr_SetString(PyExc_ValueError, "decode's output buffer must be C-contiguous and hold exactly H*W*C bytes");
         return NULL;
     }
-    if (reference_fits(held, (size_t)height, (size_t)width, (size_t)channels) < 0)
+    if (buffers_fit(held, (size_t)height, (size_t)width, (size_t)channels) < 0)
         return NULL;
     int status;
     Py_BEGIN_ALLOW_THREADS
@@ -210,21 +234,22 @@ static PyObject *arith_decode_py(PyObject *self, PyObject *args)
 }
 
 /* decode_frame(payload, out, height, width, channels, start, residual, reference=None,
- * reference_shift=0) -> end state. */
+ * reference_shift=0, sent=None) -> end state; `sent`, a writable buffer of H*W bytes, receives the
+ * positions' flags of a payload that codes them. */
 static PyObject *arith_decode_frame_py(PyObject *self, PyObject *args)
 {
     (void)self;
     Py_buffer payload, out;
     Py_ssize_t height, width, channels;
-    PyObject *start, *reference = Py_None, *end = NULL;
+    PyObject *start, *reference = Py_None, *sent = Py_None, *end = NULL;
     int residual, reference_shift = 0;
-    if (!PyArg_ParseTuple(args, "y*w*nnnOp|Oi:decode_frame", &payload, &out, &height, &width, &channels, &start,
-                          &residual, &reference, &reference_shift))
+    if (!PyArg_ParseTuple(args, "y*w*nnnOp|OiO:decode_frame", &payload, &out, &height, &width, &channels, &start,
+                          &residual, &reference, &reference_shift, &sent))
         return NULL;
     held_buffers held;
     arith_frame frame;
     PyObject *result = NULL;
-    if (frame_options(start, residual, reference, reference_shift, &held, &end, &frame) == 0) {
+    if (frame_options(start, residual, reference, reference_shift, sent, 1, &held, &end, &frame) == 0) {
         result = decode_buffers(&payload, &out, height, width, channels, &frame, &held);
         release_held(&held);
         if (result) {
@@ -244,11 +269,11 @@ static PyMethodDef methods[] = {
     {"decode", arith_decode_py, METH_VARARGS,
      "decode(payload, out, height, width, channels): fill out with the (C, H, W) planes or raise CorruptPayload"},
     {"encode_frame", arith_encode_frame_py, METH_VARARGS,
-     "encode_frame(latents, start, residual, reference=None, reference_shift=0) -> (payload, end state): a payload "
-     "of the stream's temporal coding"},
+     "encode_frame(latents, start, residual, reference=None, reference_shift=0, sent=None) -> (payload, end state): "
+     "a payload of the stream's temporal coding"},
     {"decode_frame", arith_decode_frame_py, METH_VARARGS,
-     "decode_frame(payload, out, height, width, channels, start, residual, reference=None, reference_shift=0) -> "
-     "end state"},
+     "decode_frame(payload, out, height, width, channels, start, residual, reference=None, reference_shift=0, "
+     "sent=None) -> end state"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "caed._arith",

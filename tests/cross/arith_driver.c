@@ -5,8 +5,9 @@
  * reads H*W*C int8 latents in NHWC order from LATENTS, writes their keyframe payload to PAYLOAD,
  * decodes that payload and writes the (C, H, W) planes to PLANES; then codes the same latents as
  * an inter frame's residuals starting from the models the keyframe left and reading 3 * latents
- * (int16) as its reference at shift 1 (protocol 4), writes that payload to INTER and checks that
- * it decodes back from the models the keyframe's decoding left. Exit status 0, or 1 with a
+ * (int16) as its reference at shift 1 (protocol 4), its positions sent those that hold a non-zero
+ * value and every 7th (protocol 5), writes that payload to INTER and checks that it decodes back
+ * (values and positions) from the models the keyframe's decoding left. Exit status 0, or 1 with a
  * message.
  */
 #include <stdio.h>
@@ -54,6 +55,13 @@ int main(int argc, char **argv)
         return fail("memory", "out of memory");
     for (size_t i = 0; i < count; i++)
         reference[i] = (int16_t)(3 * latents[i]);
+    const size_t positions = height * width;
+    uint8_t *sent = calloc(positions, 1), *sent_decoded = calloc(positions, 1);
+    if (!sent || !sent_decoded)
+        return fail("memory", "out of memory");
+    for (size_t p = 0; p < positions; p++)
+        for (size_t c = 0; c < channels; c++)
+            sent[p] |= p % 7 == 0 || latents[p * channels + c] != 0;
     const arith_frame encode_key = {NULL, encoder_state, 0, NULL, 0}, decode_key = {NULL, decoder_state, 0, NULL, 0};
     int status = arith_encode_frame(latents, (ptrdiff_t)channels, 1, height, width, channels, &encode_key, payload,
                                     capacity, &written);
@@ -63,8 +71,8 @@ int main(int argc, char **argv)
     if (status != ARITH_OK)
         return fail("decode", arith_strerror(status));
     size_t inter_written = 0;
-    const arith_frame encode_inter = {encoder_state, NULL, 1, reference, 1},
-                      decode_inter = {decoder_state, NULL, 1, reference, 1};
+    const arith_frame encode_inter = {encoder_state, NULL, 1, reference, 1, sent},
+                      decode_inter = {decoder_state, NULL, 1, reference, 1, sent_decoded};
     status = arith_encode_frame(latents, (ptrdiff_t)channels, 1, height, width, channels, &encode_inter, inter,
                                 capacity, &inter_written);
     if (status != ARITH_OK)
@@ -75,8 +83,8 @@ int main(int argc, char **argv)
     status = arith_decode_frame(inter, inter_written, height, width, channels, &decode_inter, inter_planes);
     if (status != ARITH_OK)
         return fail("decode inter", arith_strerror(status));
-    if (memcmp(inter_planes, planes, count) != 0)
-        return fail("inter", "does not decode back to the latents");
+    if (memcmp(inter_planes, planes, count) != 0 || memcmp(sent, sent_decoded, positions) != 0)
+        return fail("inter", "does not decode back to the latents and positions");
     if (write_file(argv[7], inter, inter_written))
         return 1;
     free(encoder_state);
@@ -84,6 +92,8 @@ int main(int argc, char **argv)
     free(inter);
     free(inter_planes);
     free(reference);
+    free(sent);
+    free(sent_decoded);
     if (write_file(argv[5], payload, written) || write_file(argv[6], planes, count))
         return 1;
     free(latents);
