@@ -260,6 +260,16 @@ def test_binding_checks_its_arguments():
         with pytest.raises(error):
             _arith.decode_frame(_arith.encode(latents), np.empty((2, 3, 4), np.int8), 3, 4, 2, None, True, reference,
                                 shift)
+    for sent, error in ((np.zeros((3, 4), np.int16), TypeError),  # not bytes
+                        (np.zeros((3, 3), np.uint8), ValueError),  # not one flag per position
+                        (np.zeros((3, 5), np.uint8)[:, :4], ValueError)):  # not contiguous
+        with pytest.raises(error):
+            _arith.encode_frame(latents, None, True, None, 0, sent)
+        with pytest.raises(error):
+            _arith.decode_frame(_arith.encode(latents), np.empty((2, 3, 4), np.int8), 3, 4, 2, None, True, None, 0, sent)
+    payload, _ = _arith.encode_frame(latents, None, True, None, 0, np.zeros((3, 4), np.uint8))
+    with pytest.raises(BufferError):  # decoding writes the flags
+        _arith.decode_frame(payload, np.empty((2, 3, 4), np.int8), 3, 4, 2, None, True, None, 0, bytes(12))
 
 
 # ----- the format is pinned -----

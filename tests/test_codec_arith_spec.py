@@ -275,19 +275,29 @@ def test_the_documented_decoder_follows_a_stream_of_inter_frames(shape):
         np.testing.assert_array_equal(decode(payload, *shape, models, residual=True), residuals.transpose(2, 0, 1))
 
 
+def after_a_keyframe(seed: int, shape: tuple) -> tuple:
+    """(the coder, the documented decoder's models, the coder's state) after a keyframe of `shape`."""
+    codec, models = ArithCodec(), Models()
+    payload, state = codec.encode_keyframe(blocky(seed, shape))
+    decode(payload, *shape, models)
+    return codec, models, state
+
+
+def reference_values(rng, shape: tuple, shift: int) -> np.ndarray:
+    """A reference's values `shift` fix points finer than the frame's, 40 % non-zero on its grid."""
+    return (rng.integers(-9, 10, shape) * (rng.random(shape) < 0.4) << shift) + rng.integers(0, 1 << shift, shape)
+
+
 @pytest.mark.parametrize("shape, shift", [((4, 5, 192), 0), ((4, 5, 192), 2), ((3, 4, 65), 1)])
 def test_the_documented_decoder_reads_the_reference_as_protocol_4_does(shape, shift):
     """arith §7, protocol 4: an inter frame's contexts also read its reference's values on its grid;
     the documented decoder, given the same values, agrees with the coder, and the values matter."""
-    codec, models = ArithCodec(), Models()
-    keyframe = blocky(10, shape)
-    payload, state = codec.encode_keyframe(keyframe)
-    decode(payload, *shape, models)
+    codec, models, state = after_a_keyframe(10, shape)
     rng = np.random.default_rng(shift)
     for seed in (11, 12):
         residuals = blocky(seed, shape) // 3
         residuals[: shape[0] // 2] = 0
-        values = (rng.integers(-9, 10, shape) * (rng.random(shape) < 0.4) << shift) + rng.integers(0, 1 << shift, shape)
+        values = reference_values(rng, shape, shift)
         start = state
         payload, state = codec.encode_residuals(residuals, start, Reference(values.astype(np.int16), shift))
         assert payload != codec.encode_residuals(residuals, start)[0]
@@ -300,16 +310,13 @@ def test_the_documented_decoder_reads_the_positions_as_protocol_5_codes_them(sha
     """arith §7, protocol 5: an inter frame codes which positions it sent, then only their blocks;
     the documented decoder agrees with the coder on the values and the positions, a sent position
     may be all zero, and a position not sent reads zero whatever the encoder was given there."""
-    codec, models = ArithCodec(), Models()
-    keyframe = blocky(13, shape)
-    payload, state = codec.encode_keyframe(keyframe)
-    decode(payload, *shape, models)
+    codec, models, state = after_a_keyframe(13, shape)
     rng = np.random.default_rng(shift)
     for seed in (14, 15):
         residuals = blocky(seed, shape) // 3
         sent = rng.random(shape[:2]) < 0.4
         sent[0, 0], residuals[0, 0] = True, 0  # sent, all zero
-        values = (rng.integers(-9, 10, shape) * (rng.random(shape) < 0.4) << shift) + rng.integers(0, 1 << shift, shape)
+        values = reference_values(rng, shape, shift)
         payload, state = codec.encode_residuals(residuals, state, Reference(values.astype(np.int16), shift), sent)
         got = np.zeros(shape[:2], bool)
         planes = decode(payload, *shape, models, residual=True, reference=values, shift=shift, sent=got)

@@ -178,6 +178,28 @@ def test_inter_payload_errors_are_payload_rejections():
     assert e.value.reason == "reference"
 
 
+def test_arith_codes_the_positions_sent_itself_and_refuses_a_block_map():
+    """Protocol 5: an arith inter payload carries no zeroed-block map, a sent block that is all zero
+    comes back as sent from the codec's own flags, and a payload that carries a map is refused."""
+    import zstandard
+
+    codec = create_codec("arith")
+    keyframe = next(iter(frames(1)))
+    _, start = codec.encode_keyframe(keyframe)
+    values = np.zeros(SHAPE, np.int8)
+    values[1, 2, 3] = 5
+    sent = np.zeros(SHAPE[:2], bool)
+    sent[1, 2] = sent[0, 0] = True  # (0, 0): sent, all zero
+    payload, _ = pack_inter(codec, values, sent, values[sent], start)
+    assert payload[:4] == bytes(4)  # no map
+    planes, got, _ = unpack_inter(codec, payload, SHAPE, start, positions=True)
+    np.testing.assert_array_equal(got, sent)
+    np.testing.assert_array_equal(planes, values.transpose(2, 0, 1))
+    zmap = zstandard.ZstdCompressor().compress(np.packbits(sent & ~values.any(axis=2)).tobytes())
+    with pytest.raises(PayloadError, match="block map"):
+        unpack_inter(codec, len(zmap).to_bytes(4, "little") + zmap + payload[4:], SHAPE, start, positions=True)
+
+
 def test_an_inter_payload_is_decoded_against_its_reference_and_a_corrupt_one_is_a_payload_error():
     """An arith inter frame's payload starts from the models its reference's payload left and reads
     the reference's values: decoded from fresh models, or without those values, it is another

@@ -59,6 +59,7 @@ static int frame_options(PyObject *start, int residual, PyObject *reference, int
     if (reference != Py_None) {
         if (reference_shift < 0 || reference_shift > ARITH_MAX_SHIFT) {
             PyErr_Format(PyExc_ValueError, "reference_shift must be 0..%d, got %d", ARITH_MAX_SHIFT, reference_shift);
+            release_held(held);
             return -1;
         }
         if (PyObject_GetBuffer(reference, &held->reference, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
