@@ -113,9 +113,15 @@ def pack_inter(codec: Codec, values: np.ndarray, sent: np.ndarray, sent_values: 
     return len(zmap).to_bytes(4, "little") + zmap + coded, end
 
 
-def parse_inter(payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray | None, bytes]:
+def codes_positions(codec: Codec, version: int) -> bool:
+    """Whether `codec`'s inter payloads in protocol `version` code the positions sent themselves."""
+    return version >= 5 and codec.codes_positions
+
+
+def parse_inter(payload: bytes, shape: tuple[int, int, int], positions: bool = False) -> tuple[np.ndarray | None, bytes]:
     """(zeroed (H, W) bool or None, the codec's payload) of an inter payload, or PayloadError: its
-    framing and map, checked without the state its codec payload needs."""
+    framing and map, checked without the state its codec payload needs. `positions`: its codec
+    codes the positions sent (codes_positions), and a map is refused."""
     h, w, _ = shape
     if len(payload) < 4:
         raise PayloadError(f"inter payload is {len(payload)} bytes, shorter than its map length")
@@ -124,6 +130,8 @@ def parse_inter(payload: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray
         raise PayloadError(f"inter payload declares a {length}-byte block map, only {len(payload) - 4} bytes follow")
     if not length:
         return None, payload[4:]
+    if positions:
+        raise PayloadError("inter payload carries a block map, and its codec codes the positions sent")
     nbytes = (h * w + 7) // 8
     try:
         raw = zstandard.ZstdDecompressor().decompress(payload[4:4 + length], max_output_size=nbytes)
@@ -145,10 +153,8 @@ def unpack_inter(codec: Codec, payload: bytes, shape: tuple[int, int, int], star
     protocol 4), or PayloadError. `residuals` False: a protocol 2 payload, which coded the residual
     tensor like any tensor (and leaves no state). `positions`: a protocol 5 payload of a codec that
     codes the positions sent (Codec.codes_positions), whose map must be empty."""
-    zeroed, coded = parse_inter(payload, shape)
+    zeroed, coded = parse_inter(payload, shape, positions)
     if positions:
-        if zeroed is not None:
-            raise PayloadError(f"inter payload of {codec.name}, which codes the positions sent, carries a block map")
         planes, end, sent = codec.decode_residuals(coded, shape, start, reference, positions=True)
         return planes, sent, end
     planes, end = (codec.decode_residuals(coded, shape, start, reference)[:2] if residuals
@@ -534,7 +540,7 @@ class TemporalState:
                     reference = Reference(rows, rows_fix_point - h.fix_point)
                 planes, sent, coder_state = unpack_inter(frame.codec, frame.payload, h.shape, held.coder_state,
                                                          residuals=h.version >= 3, reference=reference,
-                                                         positions=h.version >= 5 and frame.codec.codes_positions)
+                                                         positions=codes_positions(frame.codec, h.version))
                 values = held.values.copy()
                 updated = np.rint(values[:, sent] * np.float32(2.0 ** h.fix_point)) + planes[:, sent]
                 if reads_reference:

@@ -19,7 +19,7 @@ import msgpack
 import numpy as np
 
 from .codecs import CODECS, Codec, PayloadError, create_codec
-from .temporal import parse_inter
+from .temporal import codes_positions, parse_inter
 
 PROTOCOL_VERSION = 5  # 2: `picture` (native resolution), `ref_seq` (inter frames); 3: inter frames' codec
 # payloads start from the state their reference's left (arith: its models) and code residuals their own way;
@@ -219,7 +219,7 @@ class FrameDecoder:
         wire_bytes = sum(len(p) for p in parts)
         try:
             if not header.keyframe:
-                parse_inter(payload, header.shape)
+                parse_inter(payload, header.shape, codes_positions(codec, header.version))
                 return LatentFrame(header, None, wire_bytes, payload=payload, codec=codec)
             planes, coder_state = codec.decode_keyframe(payload, header.shape)
         except PayloadError as e:

@@ -180,7 +180,8 @@ def test_inter_payload_errors_are_payload_rejections():
 
 def test_arith_codes_the_positions_sent_itself_and_refuses_a_block_map():
     """Protocol 5: an arith inter payload carries no zeroed-block map, a sent block that is all zero
-    comes back as sent from the codec's own flags, and a payload that carries a map is refused."""
+    comes back as sent from the codec's own flags, and a payload that carries a map is refused, by
+    the viewer as soon as it arrives."""
     import zstandard
 
     codec = create_codec("arith")
@@ -196,8 +197,13 @@ def test_arith_codes_the_positions_sent_itself_and_refuses_a_block_map():
     np.testing.assert_array_equal(got, sent)
     np.testing.assert_array_equal(planes, values.transpose(2, 0, 1))
     zmap = zstandard.ZstdCompressor().compress(np.packbits(sent & ~values.any(axis=2)).tobytes())
+    mapped = len(zmap).to_bytes(4, "little") + zmap + payload[4:]
     with pytest.raises(PayloadError, match="block map"):
-        unpack_inter(codec, len(zmap).to_bytes(4, "little") + zmap + payload[4:], SHAPE, start, positions=True)
+        unpack_inter(codec, mapped, SHAPE, start, positions=True)
+    with pytest.raises(Rejected) as e:  # at once, as the framing is checked
+        FrameDecoder().decode(FrameEncoder("cam0", "m", "arith").message(SHAPE, mapped, picture=(96, 128), fix_point=0,
+                                                                        seq=3, ref_seq=2, frame_index=3, t_capture_ns=1))
+    assert e.value.reason == "payload"
 
 
 def test_an_inter_payload_is_decoded_against_its_reference_and_a_corrupt_one_is_a_payload_error():

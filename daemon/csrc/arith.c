@@ -799,8 +799,8 @@ static void count_row(tensor_walk *t)
 
 /* Row y's positions that t->sent marks as sent copied into the zeroed row buffer, their blocks'
  * counts into t->present; the others stay zero, whatever `source` holds there. An inter frame sends
- * a few positions (~8 % of the synthetic camera's): 0.3 ms of copying and counting every position of a
- * 512x768 frame fell to what those cost. */
+ * a few positions (~10 % of the cctv camera's): with every position copied and counted, an inter
+ * frame that sends none took 0.30 ms to encode at 512x768 x 192, this way 0.11 ms (x86, -O2). */
 static void copy_sent_row(tensor_walk *t, const int8_t *source, ptrdiff_t position_stride, ptrdiff_t channel_stride,
                           size_t y)
 {
