@@ -59,7 +59,7 @@ def residual_streams(video: Path, frames: int, rates: list[int], interval: int) 
 
         def encode_residuals(self, q, start, reference=None, sent=None):
             kept = None if reference is None else Reference(reference.values.copy(), reference.shift)
-            self.coded.append((False, np.ascontiguousarray(q), kept, None if sent is None else sent.copy()))
+            self.coded.append((False, np.array(q), kept, None if sent is None else sent.copy()))  # the encoder reuses q
             return self.codec.encode_residuals(q, start, reference, sent)
 
         def __getattr__(self, name):
