@@ -74,6 +74,10 @@ HYSTERESIS = 0.5  # a block sent last frame stays sent while its gain exceeds th
 # 1/3 rounding offset), where the frame is coarser than the model's latents (TemporalEncoder._residuals)
 DEAD_ZONE_OFFSET = 1 / 3
 MAP_LEVEL = 3  # zstd level of the zeroed-block map (a few bytes; level hardly matters for time)
+# Positions per pass of TemporalEncoder._skip_errors: its float differences stay in the cache (1024 x
+# 192 values: 0.75 MB, about an A53 cluster's L2); 2048 ran 1.26 ms on a cold 720p frame here, 1024
+# 1.39, 512 1.61, one pass over the frame 2.25
+ERROR_CHUNK = 1024
 
 
 def requantize(latents: np.ndarray, from_fix_point: int, to_fix_point: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -297,14 +301,15 @@ class TemporalEncoder:
         self._step = int(round(self.theta))
         self._noise = math.inf  # the typical block's reference error in a still scene (sensor noise)
         self._bits_per_value = 1.0  # the codec's bits per non-zero value in the last frame: the rate estimate
-        # An inter frame's whole-frame arrays, written in place every frame. Allocated afresh, the
-        # temporal encoder took 1,230-1,290 page faults and 14.8-15.0 ms of process CPU a frame on
-        # pedestrians_720p at its own size (dct8-q0 at rate 1, 120 frames), in place 642 and
-        # 13.7-13.9 ms; on the cctv camera at 512x768 2.70-3.00 ms against 2.60-2.74 ms (at the
-        # model's own rate, where the reference needs no grid, no difference beyond the noise)
+        # An inter frame's arrays, written in place every frame (the error passes' in chunks,
+        # _skip_errors). Allocated afresh for the whole frame, the temporal encoder took ~1,240 page
+        # faults and 15.7-16.0 ms of process CPU a frame on pedestrians_720p at its own size
+        # (dct8-q0 at rate 1, 120 frames; at dct8-q1's own rate 7.5-8.2 ms), this way ~610 and
+        # 13.6-14.1 ms (6.5-6.9 ms); on the cctv camera at 512x768, whose arrays the cache holds
+        # better, no difference beyond the noise (2.8 and 2.4 ms)
         self._coarse = np.empty((h * w, c), np.int8)  # the latents on the frame's grid
-        self._on_grid = np.empty((h * w, c), np.int16)  # the reference's values on the compared grid
-        self._difference = np.empty((h * w, c), np.float32)  # their difference, on the model's scale
+        self._on_grid = np.empty((ERROR_CHUNK, c), np.int16)  # the reference's values on the compared grid
+        self._difference = np.empty((ERROR_CHUNK, c), np.float32)  # their difference, on the model's scale
         self._values = np.zeros((h * w, c), np.int8)  # the residual tensor handed to the codec
 
     @property
@@ -403,6 +408,21 @@ class TemporalEncoder:
         return cv2.addWeighted(reference, 2.0 ** (fix_point - self.fix_point), reference, 0.0, 0.0, dst=out,
                                dtype=cv2.CV_16S)
 
+    def _skip_errors(self, current: np.ndarray, reference: np.ndarray, grid: int) -> np.ndarray:
+        """Per block, the squared error skipping it would leave, on the model's scale: `current`
+        (int8 on `grid`) against the `reference` (int16 at the model's fix point) on that grid; blocks
+        kept from a finer grid (a finer keyframe's, or a finer rate's) are compared with their
+        values rounded to this one. In passes of ERROR_CHUNK positions."""
+        scale = float(2 ** (self.fix_point - grid))
+        d_skip = np.empty(len(current), np.float32)
+        for start in range(0, len(current), ERROR_CHUNK):
+            end = min(start + ERROR_CHUNK, len(current))
+            base = self._base(reference[start:end], grid, self._on_grid[:end - start])
+            diff = cv2.addWeighted(current[start:end], scale, base, -scale, 0.0, dst=self._difference[:end - start],
+                                   dtype=cv2.CV_32F)
+            d_skip[start:end] = np.einsum("ij,ij->i", diff, diff)  # 2x faster than cv2.multiply + reduce
+        return d_skip
+
     def _residuals(self, latents: np.ndarray, base: np.ndarray, fix_point: int) -> np.ndarray:
         """int8 residuals at `fix_point` of blocks of the model's int8 `latents` against `base`
         (the reference's blocks on that grid, _base). On a grid coarser than the model's they round
@@ -442,12 +462,7 @@ class TemporalEncoder:
         current = q
         if last != fix_point:
             current = requantize(requantize(latents, self.fix_point, last), last, grid).reshape(-1, c)
-        # Blocks kept from a finer grid (a finer keyframe's, or a finer rate's) are compared with
-        # their values rounded to this one, which leaves the others' as they are.
-        scale = float(2 ** (self.fix_point - grid))
-        diff = cv2.addWeighted(current, scale, self._base(reference, grid, self._on_grid), -scale, 0.0,
-                               dst=self._difference, dtype=cv2.CV_32F)
-        d_skip = np.einsum("ij,ij->i", diff, diff)  # 2x faster than cv2.multiply + reduce, 17x than REDUCE_SUM2
+        d_skip = self._skip_errors(current, reference, grid)
         # The noise level is the median block's error, except when the whole picture changes (a
         # pan, a cut, the lights): it rises at most 2 % a frame, so that change is sent, not ignored.
         self._noise = min(float(np.median(d_skip)), self._noise * NOISE_RISE)
