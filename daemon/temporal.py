@@ -301,15 +301,16 @@ class TemporalEncoder:
         self._step = int(round(self.theta))
         self._noise = math.inf  # the typical block's reference error in a still scene (sensor noise)
         self._bits_per_value = 1.0  # the codec's bits per non-zero value in the last frame: the rate estimate
-        # An inter frame's arrays, written in place every frame (the error passes' in chunks,
-        # _skip_errors). Allocated afresh for the whole frame, the temporal encoder took ~1,240 page
-        # faults and 15.7-16.0 ms of process CPU a frame on pedestrians_720p at its own size
-        # (dct8-q0 at rate 1, 120 frames; at dct8-q1's own rate 7.5-8.2 ms), this way ~610 and
-        # 13.6-14.1 ms (6.5-6.9 ms); on the cctv camera at 512x768, whose arrays the cache holds
-        # better, no difference beyond the noise (2.8 and 2.4 ms)
+        # An inter frame's arrays, written in place every frame, the block passes' a chunk at a time
+        # (_skip_errors, _sent_blocks). Allocated afresh for the whole frame, the temporal encoder
+        # took ~1,280 page faults and 14.4-14.7 ms of process CPU a frame on pedestrians_720p at its
+        # own size (dct8-q0 at rate 1, 120 frames; at dct8-q1's own rate 7.4-7.8 ms), this way ~65
+        # and 9.8-10.9 ms (6.4-6.7 ms); on the cctv camera at 512x768, whose arrays the cache holds
+        # better, no difference beyond the noise (2.8 and 2.3 ms)
         self._coarse = np.empty((h * w, c), np.int8)  # the latents on the frame's grid
         self._on_grid = np.empty((ERROR_CHUNK, c), np.int16)  # the reference's values on the compared grid
         self._difference = np.empty((ERROR_CHUNK, c), np.float32)  # their difference, on the model's scale
+        self._sign = np.empty((ERROR_CHUNK, c), np.float32)  # the sign of a sent block's difference (_residuals)
         self._values = np.zeros((h * w, c), np.int8)  # the residual tensor handed to the codec
 
     @property
@@ -423,6 +424,26 @@ class TemporalEncoder:
             d_skip[start:end] = np.einsum("ij,ij->i", diff, diff)  # 2x faster than cv2.multiply + reduce
         return d_skip
 
+    def _sent_blocks(self, latents: np.ndarray, reference: np.ndarray, rows: np.ndarray, target: np.ndarray,
+                     fix_point: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """For the blocks `rows` of the model's int8 `latents` and int16 `reference` (positions, C):
+        the reference on the grid of `fix_point` (_base), the residuals (_residuals) and, below the
+        model's fix point, the squared error sending leaves against `target` (the frame's values on
+        its grid), on the model's scale. In passes of ERROR_CHUNK blocks, as _skip_errors: a busy
+        720p frame sends ~3,000."""
+        m, c = len(rows), latents.shape[1]
+        base, residual = np.empty((m, c), np.int16), np.empty((m, c), np.int8)
+        left = np.empty(m, np.float32) if fix_point < self.fix_point else None
+        for start in range(0, m, ERROR_CHUNK):
+            part = rows[start:start + ERROR_CHUNK]
+            end = start + len(part)
+            base[start:end] = self._base(reference[part], fix_point, base[start:end])
+            residual[start:end] = self._residuals(latents[part], base[start:end], fix_point)
+            if left is not None:
+                error = (target[part] - base[start:end] - residual[start:end]) * np.float32(2 ** (self.fix_point - fix_point))
+                left[start:end] = np.einsum("ij,ij->i", error, error)
+        return base, residual, left
+
     def _residuals(self, latents: np.ndarray, base: np.ndarray, fix_point: int) -> np.ndarray:
         """int8 residuals at `fix_point` of blocks of the model's int8 `latents` against `base`
         (the reference's blocks on that grid, _base). On a grid coarser than the model's they round
@@ -439,10 +460,12 @@ class TemporalEncoder:
             return np.clip(latents.astype(np.int16) - base, -128, 127).astype(np.int8)
         if not len(latents):
             return np.zeros(latents.shape, np.int8)
-        r = cv2.addWeighted(latents, 2.0 ** -steps, base, -1.0, 0.0, dtype=cv2.CV_32F)  # exact: `steps` fraction bits
+        r = cv2.addWeighted(latents, 2.0 ** -steps, base, -1.0, 0.0, dst=self._difference[:len(latents)],
+                            dtype=cv2.CV_32F)  # exact: `steps` fraction bits
         # sign(r) * floor(|r| + offset) is r - sign(r) * (1/2 - offset) rounded to the nearest integer, never
         # a tie (r's fraction is a multiple of 2**-steps, 1/3 is none), in one OpenCV pass that saturates to int8
-        return cv2.addWeighted(r, 1.0, np.sign(r), DEAD_ZONE_OFFSET - 0.5, 0.0, dtype=cv2.CV_8S)
+        return cv2.addWeighted(r, 1.0, np.sign(r, out=self._sign[:len(latents)]), DEAD_ZONE_OFFSET - 0.5, 0.0,
+                               dtype=cv2.CV_8S)
 
     def _inter(self, latents: np.ndarray, fix_point: int, theta: float) -> CodedFrame:
         h, w, c = self.shape
@@ -479,16 +502,14 @@ class TemporalEncoder:
             needed = np.where(keep_on, HYSTERESIS * threshold, threshold)
             passed = gain > needed  # before the dead zone, which only lowers a block's gain
             chosen, gain, needed = candidates[passed], gain[passed], needed[passed]
-        base = self._base(reference[chosen], fix_point)
-        residual = self._residuals(latents.reshape(-1, c)[chosen], base, fix_point)
-        if len(chosen) and fix_point < self.fix_point:
-            # what sending leaves on the frame's grid (values the dead zone kept at the reference's),
-            # against the values d_skip compared where they are on this grid: after a step down they
-            # took the last frame's rounding path, and a block kept from a finer keyframe whose values
-            # round another way would otherwise be "sent" with no residual, coarsening it
-            target = (current if grid == fix_point else q)[chosen]
-            left = (target - base - residual) * np.float32(2 ** (self.fix_point - fix_point))
-            kept = gain - np.einsum("ij,ij->i", left, left) > needed
+        # what sending leaves on the frame's grid (values the dead zone kept at the reference's),
+        # against the values d_skip compared where they are on this grid: after a step down they
+        # took the last frame's rounding path, and a block kept from a finer keyframe whose values
+        # round another way would otherwise be "sent" with no residual, coarsening it
+        base, residual, left = self._sent_blocks(latents.reshape(-1, c), reference, chosen,
+                                                 current if grid == fix_point else q, fix_point)
+        if len(chosen) and left is not None:
+            kept = gain - left > needed
             chosen, base, residual = chosen[kept], base[kept], residual[kept]
         sent[chosen] = True
         if sent.sum() > SCENE_CUT_SHARE * h * w:  # a new scene: the keyframe is cheaper and clean
