@@ -1,7 +1,7 @@
 """The daemon's Prometheus metrics (names are what deploy/ dashboards and alert rules query)."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector, start_http_server
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 STAGES = ("preprocess", "encode", "publish", "pipeline")
@@ -53,3 +53,6 @@ class DaemonMetrics:
         self.fix_point = Gauge("caed_latent_fix_point", "Latent fix point of the last frame (the rate: lower "
                                "is coarser)", registry=r)
         self.model = Info("caed_model", "Model, backend and stream of this daemon", registry=r)
+        # process_cpu_seconds_total, memory and file descriptors (from /proc): the board's CPU budget
+        # is the whole daemon's (docs/dpu.md), and a busy 720p camera at 30 fps goes beyond it
+        ProcessCollector(registry=r)
