@@ -303,10 +303,12 @@ class TemporalEncoder:
         self._bits_per_value = 1.0  # the codec's bits per non-zero value in the last frame: the rate estimate
         # An inter frame's arrays, written in place every frame, the block passes' a chunk at a time
         # (_skip_errors, _sent_blocks). Allocated afresh for the whole frame, the temporal encoder
-        # took ~1,280 page faults and 14.4-14.7 ms of process CPU a frame on pedestrians_720p at its
-        # own size (dct8-q0 at rate 1, 120 frames; at dct8-q1's own rate 7.4-7.8 ms), this way ~65
-        # and 9.8-10.9 ms (6.4-6.7 ms); on the cctv camera at 512x768, whose arrays the cache holds
-        # better, no difference beyond the noise (2.8 and 2.3 ms)
+        # took 11.9-12.8 ms of process CPU a frame on pedestrians_720p at its own size (dct8-q0 at
+        # rate 1, 120 frames, glibc keeping freed blocks as the daemon has it: caed.tuning; at
+        # dct8-q1's own rate 7.6-8.1 ms), this way 10.4-11.3 ms (6.7-7.3 ms); without that glibc
+        # setting (a library user's process) ~1,280 page faults a frame fell to ~65 and 14.4-14.7 ms
+        # to 9.8-10.9 ms; on the cctv camera at 512x768 the encoder alone showed no difference
+        # beyond the noise (2.8 and 2.3 ms), the daemon 5-6 % less CPU (docs/dpu.md)
         self._coarse = np.empty((h * w, c), np.int8)  # the latents on the frame's grid
         self._on_grid = np.empty((ERROR_CHUNK, c), np.int16)  # the reference's values on the compared grid
         self._difference = np.empty((ERROR_CHUNK, c), np.float32)  # their difference, on the model's scale
