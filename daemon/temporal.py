@@ -404,7 +404,7 @@ class TemporalEncoder:
     def _base(self, reference: np.ndarray, fix_point: int, out: np.ndarray | None = None) -> np.ndarray:
         """Reference blocks (int16 at the model's fix point) on the grid of `fix_point`, rounded half
         to even: what a residual at that fix point adds to (int16; into `out` where given)."""
-        if fix_point == self.fix_point or not len(reference):
+        if fix_point == self.fix_point:
             return reference
         # one OpenCV pass, its saturate_cast rounding half to even (exact: v * 2**-k is a float32):
         # 0.3 ms for every block of a 720p frame here, numpy's rint of a float64 quotient 7.7 ms
@@ -460,8 +460,6 @@ class TemporalEncoder:
         steps = self.fix_point - fix_point
         if not steps:
             return np.clip(latents.astype(np.int16) - base, -128, 127).astype(np.int8)
-        if not len(latents):
-            return np.zeros(latents.shape, np.int8)
         r = cv2.addWeighted(latents, 2.0 ** -steps, base, -1.0, 0.0, dst=self._difference[:len(latents)],
                             dtype=cv2.CV_32F)  # exact: `steps` fraction bits
         # sign(r) * floor(|r| + offset) is r - sign(r) * (1/2 - offset) rounded to the nearest integer, never

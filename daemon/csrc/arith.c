@@ -785,16 +785,22 @@ static void walk_select_row(tensor_walk *t, size_t y)
 
 static const uint8_t magic[2] = {'A', '1'};
 
-/* The counts to code of the row in t->row, block by block. */
-static void count_row(tensor_walk *t)
+/* The counts to code of position x of the row in t->row, block by block. */
+static void count_position(tensor_walk *t, size_t x)
 {
     const size_t c_count = t->channels;
+    for (size_t b = 0; b < t->blocks; b++) {
+        const int8_t *block = t->row + (x + 1) * c_count + b * BLOCK;
+        const unsigned n = (unsigned)(c_count - b * BLOCK < BLOCK ? c_count - b * BLOCK : BLOCK);
+        t->present[x * t->blocks + b] = (uint8_t)(count_nonzero(block, n) - (t->dct && block[0] != 0));
+    }
+}
+
+/* The counts to code of the row in t->row. */
+static void count_row(tensor_walk *t)
+{
     for (size_t x = 0; x < t->width; x++)
-        for (size_t b = 0; b < t->blocks; b++) {
-            const int8_t *block = t->row + (x + 1) * c_count + b * BLOCK;
-            const unsigned n = (unsigned)(c_count - b * BLOCK < BLOCK ? c_count - b * BLOCK : BLOCK);
-            t->present[x * t->blocks + b] = (uint8_t)(count_nonzero(block, n) - (t->dct && block[0] != 0));
-        }
+        count_position(t, x);
 }
 
 /* Row y's positions that t->sent marks as sent copied into the zeroed row buffer, their blocks'
@@ -808,9 +814,8 @@ static void copy_sent_row(tensor_walk *t, const int8_t *source, ptrdiff_t positi
     const uint8_t *sent = t->sent + y * w;
     int8_t *values = t->row + c_count;
     memset(values, 0, w * c_count);
-    memset(t->present, 0, w * t->blocks);
     for (size_t x = 0; x < w; x++) {
-        if (!sent[x])
+        if (!sent[x]) /* no block of it is coded, so its counts are never read */
             continue;
         int8_t *position = values + x * c_count;
         const int8_t *from = source + (ptrdiff_t)x * position_stride;
@@ -820,11 +825,7 @@ static void copy_sent_row(tensor_walk *t, const int8_t *source, ptrdiff_t positi
             for (size_t c = 0; c < c_count; c++)
                 position[c] = from[(ptrdiff_t)c * channel_stride];
         }
-        for (size_t b = 0; b < t->blocks; b++) {
-            const int8_t *block = position + b * BLOCK;
-            const unsigned n = (unsigned)(c_count - b * BLOCK < BLOCK ? c_count - b * BLOCK : BLOCK);
-            t->present[x * t->blocks + b] = (uint8_t)(count_nonzero(block, n) - (t->dct && block[0] != 0));
-        }
+        count_position(t, x);
     }
 }
 
