@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from bench_scripts import load_bench
 
 PROBE = """
