@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 import zstandard
 
+from . import _temporal
 from .codecs import Codec, PayloadError
 from .codecs.base import Reference, pixel_order
 from .fixed_point import dequantize
@@ -74,9 +75,10 @@ HYSTERESIS = 0.5  # a block sent last frame stays sent while its gain exceeds th
 # 1/3 rounding offset), where the frame is coarser than the model's latents (TemporalEncoder._residuals)
 DEAD_ZONE_OFFSET = 1 / 3
 MAP_LEVEL = 3  # zstd level of the zeroed-block map (a few bytes; level hardly matters for time)
-# Positions per pass of TemporalEncoder._skip_errors: its float differences stay in the cache (1024 x
-# 192 values: 0.75 MB, about an A53 cluster's L2); 2048 ran 1.26 ms on a cold 720p frame here, 1024
-# 1.39, 512 1.61, one pass over the frame 2.25
+# Sent blocks per pass of TemporalEncoder._sent_blocks: its float differences stay in the cache (1024
+# x 192 values: 0.75 MB, about an A53 cluster's L2). Measured when every block's error took such
+# passes too: 2048 ran 1.26 ms on a cold 720p frame here, 1024 1.39, 512 1.61, one pass over the
+# frame 2.25
 ERROR_CHUNK = 1024
 
 
@@ -301,17 +303,15 @@ class TemporalEncoder:
         self._step = int(round(self.theta))
         self._noise = math.inf  # the typical block's reference error in a still scene (sensor noise)
         self._bits_per_value = 1.0  # the codec's bits per non-zero value in the last frame: the rate estimate
-        # An inter frame's arrays, written in place every frame, the block passes' a chunk at a time
-        # (_skip_errors, _sent_blocks). Allocated afresh for the whole frame, the temporal encoder
-        # took 11.9-12.8 ms of process CPU a frame on pedestrians_720p at its own size (dct8-q0 at
-        # rate 1, 120 frames, glibc keeping freed blocks as the daemon has it: caed.tuning; at
-        # dct8-q1's own rate 7.6-8.1 ms), this way 10.4-11.3 ms (6.7-7.3 ms); without that glibc
-        # setting (a library user's process) ~1,280 page faults a frame fell to ~65 and 14.4-14.7 ms
-        # to 9.8-10.9 ms; on the cctv camera at 512x768 the encoder alone showed no difference
-        # beyond the noise (2.8 and 2.3 ms), the daemon 5-6 % less CPU (docs/dpu.md)
-        self._coarse = np.empty((h * w, c), np.int8)  # the latents on the frame's grid
-        self._on_grid = np.empty((ERROR_CHUNK, c), np.int16)  # the reference's values on the compared grid
-        self._difference = np.empty((ERROR_CHUNK, c), np.float32)  # their difference, on the model's scale
+        # An inter frame's arrays, written in place every frame. Allocated afresh for the whole frame,
+        # the temporal encoder took 11.9-12.8 ms of process CPU a frame on pedestrians_720p at its own
+        # size (dct8-q0 at rate 1, 120 frames, glibc keeping freed blocks as the daemon has it:
+        # caed.tuning; at dct8-q1's own rate 7.6-8.1 ms), in place 10.4-11.3 ms (6.7-7.3 ms); without
+        # that glibc setting (a library user's process) ~1,280 page faults a frame fell to ~65.
+        self._coarse = np.empty((h * w, c), np.int8)  # the latents on the frame's grid (_temporal)
+        self._errors = np.empty(h * w, np.float64)  # every block's skip error (_temporal)
+        self._nonzero = np.empty(h * w, np.int32)  # every block's non-zero values on the frame's grid (_temporal)
+        self._difference = np.empty((ERROR_CHUNK, c), np.float32)  # a sent block's difference (_residuals)
         self._sign = np.empty((ERROR_CHUNK, c), np.float32)  # the sign of a sent block's difference (_residuals)
         self._values = np.zeros((h * w, c), np.int8)  # the residual tensor handed to the codec
 
@@ -411,28 +411,13 @@ class TemporalEncoder:
         return cv2.addWeighted(reference, 2.0 ** (fix_point - self.fix_point), reference, 0.0, 0.0, dst=out,
                                dtype=cv2.CV_16S)
 
-    def _skip_errors(self, current: np.ndarray, reference: np.ndarray, grid: int) -> np.ndarray:
-        """Per block, the squared error skipping it would leave, on the model's scale: `current`
-        (int8 on `grid`) against the `reference` (int16 at the model's fix point) on that grid; blocks
-        kept from a finer grid (a finer keyframe's, or a finer rate's) are compared with their
-        values rounded to this one. In passes of ERROR_CHUNK positions."""
-        scale = float(2 ** (self.fix_point - grid))
-        d_skip = np.empty(len(current), np.float32)
-        for start in range(0, len(current), ERROR_CHUNK):
-            end = min(start + ERROR_CHUNK, len(current))
-            base = self._base(reference[start:end], grid, self._on_grid[:end - start])
-            diff = cv2.addWeighted(current[start:end], scale, base, -scale, 0.0, dst=self._difference[:end - start],
-                                   dtype=cv2.CV_32F)
-            d_skip[start:end] = np.einsum("ij,ij->i", diff, diff)  # 2x faster than cv2.multiply + reduce
-        return d_skip
-
     def _sent_blocks(self, latents: np.ndarray, reference: np.ndarray, rows: np.ndarray, target: np.ndarray,
                      fix_point: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """For the blocks `rows` of the model's int8 `latents` and int16 `reference` (positions, C):
         the reference on the grid of `fix_point` (_base), the residuals (_residuals) and, below the
         model's fix point, the squared error sending leaves against `target` (the frame's values on
-        its grid), on the model's scale. In passes of ERROR_CHUNK blocks, as _skip_errors: a busy
-        720p frame sends ~3,000."""
+        its grid), on the model's scale. In passes of ERROR_CHUNK blocks, whose float temporaries
+        then stay in the cache: a busy 720p frame sends ~3,000."""
         m, c = len(rows), latents.shape[1]
         base, residual = np.empty((m, c), np.int16), np.empty((m, c), np.int8)
         left = np.empty(m, np.float32) if fix_point < self.fix_point else None
@@ -469,23 +454,25 @@ class TemporalEncoder:
 
     def _inter(self, latents: np.ndarray, fix_point: int, theta: float) -> CodedFrame:
         h, w, c = self.shape
-        q = np.ascontiguousarray(requantize(latents, self.fix_point, fix_point, self._coarse)).reshape(-1, c)
+        flat = np.ascontiguousarray(latents).reshape(-1, c)
         reference = self._key if self.reference == "keyframe" else self.reconstruction
-        # What skipping costs is measured against what sending would give (the coarse latents),
-        # in SIMD (OpenCV): identical quantization hides most sensor noise (it rarely moves a
-        # value across a decision boundary), the noise floor takes out the rest. Both on the
-        # coarser of this frame's grid and the last frame's: after a rate step every block would
-        # differ on the new grid, so the frame became a keyframe (the scene-cut rule below) and the
-        # picture jumped a whole fix point, 45 times in 30 s of pedestrians at 2000 kbit/s; this way
-        # a step down keeps the finer blocks and a step up refines the blocks that change.
-        # The current latents take the reference's path there (to the last frame's grid, then on),
-        # so that an unchanged block meets the same double rounding as the reference's values.
+        # What skipping costs is measured against what sending would give (the coarse latents):
+        # identical quantization hides most sensor noise (it rarely moves a value across a decision
+        # boundary), the noise floor takes out the rest. Both on the coarser of this frame's grid
+        # and the last frame's: after a rate step every block would differ on the new grid, so the
+        # frame became a keyframe (the scene-cut rule below) and the picture jumped a whole fix
+        # point, 45 times in 30 s of pedestrians at 2000 kbit/s; this way a step down keeps the finer
+        # blocks and a step up refines the blocks that change. The current latents take the
+        # reference's path there (to the last frame's grid, then on), so that an unchanged block
+        # meets the same double rounding as the reference's values. One C pass over every block
+        # (caed._temporal, daemon/csrc/temporal.c) gives the latents on the frame's grid, each
+        # block's error and its non-zero count.
         last = fix_point if self._last_fix_point is None else self._last_fix_point
-        grid = min(fix_point, last)
-        current = q
-        if last != fix_point:
-            current = requantize(requantize(latents, self.fix_point, last), last, grid).reshape(-1, c)
-        d_skip = self._skip_errors(current, reference, grid)
+        steps = self.fix_point - fix_point
+        q = self._coarse if steps else flat
+        d_skip, block_nonzero = self._errors, self._nonzero
+        _temporal.block_errors(flat, reference, steps, self.fix_point - last, q if steps else None, d_skip,
+                               block_nonzero)
         # The noise level is the median block's error, except when the whole picture changes (a
         # pan, a cut, the lights): it rises at most 2 % a frame, so that change is sent, not ignored.
         self._noise = min(float(np.median(d_skip)), self._noise * NOISE_RISE)
@@ -494,7 +481,7 @@ class TemporalEncoder:
         sent = np.zeros(h * w, bool)
         chosen = candidates
         if len(candidates):
-            bits = self._bits_per_value * (np.count_nonzero(q[candidates], axis=1) + 1)
+            bits = self._bits_per_value * (block_nonzero[candidates] + 1)
             lam = self.lambda_scale * LAMBDA_PER_STEP2 * 4.0 ** theta  # step**2, continuous between rates
             threshold = lam * bits
             keep_on = self._sent_last[candidates] & (self.reference == "keyframe")
@@ -503,11 +490,14 @@ class TemporalEncoder:
             passed = gain > needed  # before the dead zone, which only lowers a block's gain
             chosen, gain, needed = candidates[passed], gain[passed], needed[passed]
         # what sending leaves on the frame's grid (values the dead zone kept at the reference's),
-        # against the values d_skip compared where they are on this grid: after a step down they
-        # took the last frame's rounding path, and a block kept from a finer keyframe whose values
-        # round another way would otherwise be "sent" with no residual, coarsening it
-        base, residual, left = self._sent_blocks(latents.reshape(-1, c), reference, chosen,
-                                                 current if grid == fix_point else q, fix_point)
+        # against the values d_skip compared where they are on this grid: after a step down (the
+        # last frame finer) they took the last frame's rounding path, and a block kept from a finer
+        # keyframe whose values round another way would otherwise be "sent" with no residual,
+        # coarsening it
+        target = q
+        if last > fix_point:
+            target = requantize(requantize(flat, self.fix_point, last), last, fix_point)
+        base, residual, left = self._sent_blocks(flat, reference, chosen, target, fix_point)
         if len(chosen) and left is not None:
             kept = gain - left > needed
             chosen, base, residual = chosen[kept], base[kept], residual[kept]

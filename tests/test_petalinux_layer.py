@@ -99,8 +99,10 @@ def test_setuptools3_build_of_the_sdist_gives_the_caed_entry_point(staged_layer,
     scripts = re.findall(r"^(\S+) = (\S+)$", entry_points, re.M)
     assert scripts == [("caed", "caed.cli:main"), ("caed-keys", "caed.curve:main")]
     assert {"caed/cli.py", "caed/encoders/vart.py", "caed/codecs/zstd_planes.py", "caed/codecs/arith.py"} <= names
-    # the arith coder's C core, compiled by the same setup.py run (the recipe's cross compiler on a board)
-    assert [n for n in names if n.startswith("caed/_arith.") and n.endswith(".so")]
+    # the arith coder's C core and the temporal encoder's block pass, compiled by the same setup.py
+    # run (the recipe's cross compiler on a board)
+    for module in ("_arith", "_temporal"):
+        assert [n for n in names if n.startswith(f"caed/{module}.") and n.endswith(".so")], module
     installed = {n for n in names if ".dist-info/" not in n}
     assert {n.split("/")[0] for n in installed} == {"caed"}, "the board gets no host tools and no training code"
     assert not [n for n in installed if n.endswith(".onnx") or "/weights/" in n]

@@ -434,24 +434,6 @@ def test_an_inter_frame_that_reads_a_reference_its_chain_did_not_keep_is_a_paylo
         state.apply(decoder.decode(arith[1]))
 
 
-@pytest.mark.parametrize("grid_steps", [0, 1])
-def test_skip_errors_in_chunks_are_the_whole_frames(grid_steps):
-    """The block errors are computed ERROR_CHUNK positions at a time; a frame of more positions gets
-    exactly what one pass over it gives, at the model's grid and one below."""
-    from caed.temporal import ERROR_CHUNK
-
-    h, w, c = 3, ERROR_CHUNK // 2 + 5, 64
-    rng = np.random.default_rng(grid_steps)
-    encoder = TemporalEncoder(create_codec("arith"), (h, w, c), 0, keyframe_interval=10)
-    current = rng.integers(-128, 128, (h * w, c)).astype(np.int8)
-    reference = rng.integers(-300, 300, (h * w, c)).astype(np.int16)
-    errors = encoder._skip_errors(current, reference, -grid_steps)
-    base = np.round(reference * 2.0 ** -grid_steps)  # numpy rounds half to even, as the wire does
-    expected = (((current - base) * 2.0 ** grid_steps) ** 2).sum(axis=1)
-    assert h * w > ERROR_CHUNK and errors.shape == (h * w,)
-    np.testing.assert_allclose(errors, expected, rtol=1e-6)
-
-
 @pytest.mark.parametrize("steps", [0, 2])
 def test_sent_blocks_in_chunks_are_the_whole_frames(steps):
     """The sent blocks' reference on the frame's grid, residuals and left-over error, computed

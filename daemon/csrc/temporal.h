@@ -1,0 +1,39 @@
+/* The temporal encoder's pass over every block of a frame (caed.temporal.TemporalEncoder).
+ *
+ * Pure C99, integer arithmetic only, no Python headers; the CPython binding is temporal_module.c.
+ * The inputs are the encoder's own arrays, not network bytes: shapes are checked by the binding.
+ */
+#ifndef CAED_TEMPORAL_H
+#define CAED_TEMPORAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The most fix point steps below the model's that a frame, or the frame before it, may be on. */
+#define TEMPORAL_MAX_STEPS 15
+
+enum temporal_status {
+    TEMPORAL_OK = 0,
+    TEMPORAL_BAD_STEPS /* frame_steps or last_steps exceeds TEMPORAL_MAX_STEPS */
+};
+
+/* For `positions` blocks of `channels` values each (row-major, a block's values contiguous):
+ *
+ * - coarse[p]: the int8 `latents` (at the model's fix point) on the frame's grid, `frame_steps`
+ *   fix points coarser: v / 2^frame_steps, rounded half to even. This is caed.fixed_point's rule,
+ *   and caed.temporal.requantize's. Only written when frame_steps > 0; at the model's own grid the
+ *   frame's values are the latents themselves, and `coarse` may be NULL.
+ * - errors[p]: the squared error that skipping block p would leave, on the model's scale. It is
+ *   4^g * sum over c of (current - base)^2, where g = max(frame_steps, last_steps) is the coarser of
+ *   the two grids, and:
+ *   - current is the latent rounded to the last frame's grid (`last_steps`), then on to g;
+ *   - base is the int16 `reference` value (at the model's fix point) rounded to g.
+ *   It is exact: the sum is kept in int64, so an error below 2^53 converts to a double unchanged.
+ * - nonzero[p]: how many of coarse[p]'s values are not 0.
+ *
+ * TEMPORAL_OK, or TEMPORAL_BAD_STEPS with nothing written. */
+int temporal_block_errors(const int8_t *latents, const int16_t *reference, size_t positions, size_t channels,
+                          unsigned frame_steps, unsigned last_steps, int8_t *coarse, double *errors,
+                          int32_t *nonzero);
+
+#endif

@@ -1,0 +1,115 @@
+/* caed._temporal: the CPython face of temporal.c. numpy arrays in, results written into the
+ * caller's arrays (the encoder's buffers, reused frame after frame); the GIL is released while the
+ * pass runs, so the daemon's worker threads code their streams in parallel. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "temporal.h"
+
+/* A C-contiguous buffer of `ndim` dimensions and struct format `format` ("b", "h", "d", "i"), or a
+ * TypeError naming `what`. */
+static int get_array(PyObject *source, Py_buffer *view, int ndim, const char *format, Py_ssize_t itemsize,
+                     int writable, const char *what)
+{
+    if (PyObject_GetBuffer(source, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return -1;
+    const char *f = view->format ? view->format : "B";
+    if (f[0] == '<' || f[0] == '=' || f[0] == '@')
+        f++;
+    if (view->ndim != ndim || view->itemsize != itemsize || strcmp(f, format) != 0) {
+        PyErr_Format(PyExc_TypeError, "%s", what);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* block_errors(latents, reference, frame_steps, last_steps, coarse, errors, nonzero): see
+ * temporal.h. latents int8 (P, C), reference int16 (P, C), coarse int8 (P, C) or None at frame_steps
+ * 0, errors float64 (P,), nonzero int32 (P,). */
+static PyObject *block_errors_py(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *latents_obj, *reference_obj, *coarse_obj, *errors_obj, *nonzero_obj;
+    int frame_steps, last_steps;
+    if (!PyArg_ParseTuple(args, "OOiiOOO:block_errors", &latents_obj, &reference_obj, &frame_steps, &last_steps,
+                          &coarse_obj, &errors_obj, &nonzero_obj))
+        return NULL;
+    if (frame_steps < 0 || frame_steps > TEMPORAL_MAX_STEPS || last_steps < 0 || last_steps > TEMPORAL_MAX_STEPS) {
+        PyErr_Format(PyExc_ValueError, "block_errors: frame_steps and last_steps must be 0..%d, got %d and %d",
+                     TEMPORAL_MAX_STEPS, frame_steps, last_steps);
+        return NULL;
+    }
+    Py_buffer latents, reference, coarse, errors, nonzero;
+    PyObject *result = NULL;
+    if (get_array(latents_obj, &latents, 2, "b", 1, 0, "latents must be a C-contiguous int8 (positions, C) array") < 0)
+        return NULL;
+    if (get_array(reference_obj, &reference, 2, "h", 2, 0,
+                  "reference must be a C-contiguous int16 (positions, C) array") < 0)
+        goto release_latents;
+    coarse.obj = NULL;
+    if (coarse_obj == Py_None) {
+        if (frame_steps > 0) {
+            PyErr_SetString(PyExc_TypeError, "block_errors: coarse is needed below the model's grid (frame_steps > 0)");
+            goto release_reference;
+        }
+    } else if (get_array(coarse_obj, &coarse, 2, "b", 1, 1,
+                         "coarse must be a writable C-contiguous int8 (positions, C) array") < 0) {
+        goto release_reference;
+    }
+    if (get_array(errors_obj, &errors, 1, "d", 8, 1, "errors must be a writable C-contiguous float64 (positions,) array") < 0)
+        goto release_coarse;
+    if (get_array(nonzero_obj, &nonzero, 1, "i", 4, 1, "nonzero must be a writable C-contiguous int32 (positions,) array") < 0)
+        goto release_errors;
+    const Py_ssize_t positions = latents.shape[0], channels = latents.shape[1];
+    if (reference.shape[0] != positions || reference.shape[1] != channels ||
+        (coarse.obj && (coarse.shape[0] != positions || coarse.shape[1] != channels)) ||
+        errors.shape[0] != positions || nonzero.shape[0] != positions) {
+        PyErr_Format(PyExc_ValueError,
+                     "block_errors: shapes differ: latents (%zd, %zd), reference (%zd, %zd), coarse (%zd, %zd), "
+                     "errors (%zd,), nonzero (%zd,)",
+                     positions, channels, reference.shape[0], reference.shape[1], coarse.obj ? coarse.shape[0] : 0,
+                     coarse.obj ? coarse.shape[1] : 0, errors.shape[0], nonzero.shape[0]);
+        goto release_nonzero;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    temporal_block_errors((const int8_t *)latents.buf, (const int16_t *)reference.buf, (size_t)positions,
+                          (size_t)channels, (unsigned)frame_steps, (unsigned)last_steps,
+                          coarse.obj ? (int8_t *)coarse.buf : NULL,
+                          (double *)errors.buf, (int32_t *)nonzero.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+release_nonzero:
+    PyBuffer_Release(&nonzero);
+release_errors:
+    PyBuffer_Release(&errors);
+release_coarse:
+    if (coarse.obj)
+        PyBuffer_Release(&coarse);
+release_reference:
+    PyBuffer_Release(&reference);
+release_latents:
+    PyBuffer_Release(&latents);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"block_errors", block_errors_py, METH_VARARGS,
+     "block_errors(latents, reference, frame_steps, last_steps, coarse, errors, nonzero): every block's "
+     "values on the frame's grid, the squared error skipping it leaves, and its non-zero count"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "caed._temporal",
+                                    "The temporal encoder's pass over every block (see caed.temporal).", -1,
+                                    methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__temporal(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "MAX_STEPS", TEMPORAL_MAX_STEPS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,95 @@
+"""caed._temporal (daemon/csrc/temporal.c), the temporal encoder's pass over every block, against
+what its header says in NumPy: the frame's values are caed.temporal.requantize's. Each block's
+error is the squared difference, on the model's scale, between the latents taken to the last frame's
+grid and then to the coarser of the two grids, and the reference rounded half to even to that grid.
+The non-zero counts are the frame's values'."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from caed import _temporal
+from caed.temporal import requantize
+
+
+def expected(latents: np.ndarray, reference: np.ndarray, frame_steps: int, last_steps: int):
+    grid_steps = max(frame_steps, last_steps)
+    coarse = requantize(latents, 0, -frame_steps)
+    current = requantize(requantize(latents, 0, -last_steps), -last_steps, -grid_steps).astype(np.int64)
+    base = np.round(reference / 2.0 ** grid_steps).astype(np.int64)  # numpy rounds half to even
+    errors = ((current - base) ** 2).sum(axis=1) * 4.0 ** grid_steps
+    return coarse, errors, np.count_nonzero(coarse, axis=1)
+
+
+def run(latents: np.ndarray, reference: np.ndarray, frame_steps: int, last_steps: int):
+    positions, channels = latents.shape
+    coarse = np.full((positions, channels), 99, np.int8)
+    errors, nonzero = np.empty(positions), np.empty(positions, np.int32)
+    _temporal.block_errors(latents, reference, frame_steps, last_steps, coarse if frame_steps else None, errors, nonzero)
+    return (coarse if frame_steps else latents), errors, nonzero
+
+
+@pytest.mark.parametrize("frame_steps, last_steps", [(0, 0), (1, 1), (3, 3), (1, 0), (0, 2), (1, 3), (3, 1), (15, 15)])
+@pytest.mark.parametrize("channels", [192, 64 + 5, 7])  # whole 16-value chunks, chunks and a rest, a rest alone
+def test_every_block_pass_is_what_its_formulas_give(frame_steps, last_steps, channels):
+    rng = np.random.default_rng(frame_steps * 31 + last_steps + channels)
+    latents = rng.integers(-128, 128, (300, channels)).astype(np.int8)
+    latents[::3] //= 16  # most latents are small, many zero
+    reference = np.concatenate([(latents[:200].astype(np.int16) << 2) + rng.integers(-9, 10, (200, channels)),
+                                rng.integers(-32768, 32768, (100, channels))]).astype(np.int16)  # every int16 too
+    reference[0, 0], reference[1, 0] = -32768, 32767
+    latents[2, :2] = (-128, 127)
+    got, want = run(latents, reference, frame_steps, last_steps), expected(latents, reference, frame_steps, last_steps)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])  # exact: integer sums, scaled by a power of two
+    np.testing.assert_array_equal(got[2], want[2])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 70), st.integers(0, 6), st.integers(0, 6), st.integers(0, 2 ** 32 - 1))
+def test_any_shape_and_steps_agree_with_numpy(positions, channels, frame_steps, last_steps, seed):
+    rng = np.random.default_rng(seed)
+    latents = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
+    reference = rng.integers(-5000, 5000, (positions, channels)).astype(np.int16)
+    for got, want in zip(run(latents, reference, frame_steps, last_steps),
+                         expected(latents, reference, frame_steps, last_steps)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_tie_rounds_to_the_even_value():
+    latents = np.array([[3, -3, 5, -5, 1, -1, 2, -2]], np.int8)  # halves at one step: 1.5, -1.5, 2.5, -2.5 ...
+    reference = np.array([[6, -6, 10, -10, 2, -2, 4, -4]], np.int16)  # the same at two steps finer
+    coarse, errors, nonzero = run(latents, reference, 1, 1)
+    np.testing.assert_array_equal(coarse, [[2, -2, 2, -2, 0, 0, 1, -1]])
+    # the reference at one step: 3, -3, 5, -5, 1, -1, 2, -2 against the frame's 2, -2, 2, -2, 0, 0, 1, -1
+    assert errors[0] == 4 * (1 + 1 + 9 + 9 + 1 + 1 + 1 + 1) and nonzero[0] == 6
+
+
+def test_arguments_it_cannot_take_are_clear_errors():
+    latents, reference = np.zeros((4, 8), np.int8), np.zeros((4, 8), np.int16)
+    coarse, errors, nonzero = np.zeros((4, 8), np.int8), np.zeros(4), np.zeros(4, np.int32)
+    _temporal.block_errors(latents, reference, 2, 1, coarse, errors, nonzero)
+    with pytest.raises(ValueError, match="0..15"):
+        _temporal.block_errors(latents, reference, 16, 1, coarse, errors, nonzero)
+    with pytest.raises(ValueError, match="0..15"):
+        _temporal.block_errors(latents, reference, 1, -1, coarse, errors, nonzero)
+    with pytest.raises(TypeError, match="coarse is needed"):
+        _temporal.block_errors(latents, reference, 1, 1, None, errors, nonzero)
+    with pytest.raises(TypeError, match="reference must be"):
+        _temporal.block_errors(latents, reference.astype(np.int32), 1, 1, coarse, errors, nonzero)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _temporal.block_errors(np.zeros((8, 4), np.int8).T, reference, 1, 1, coarse, errors, nonzero)
+    with pytest.raises(TypeError, match="latents must be"):
+        _temporal.block_errors(latents[None], reference, 1, 1, coarse, errors, nonzero)
+    with pytest.raises(TypeError, match="errors must be"):
+        _temporal.block_errors(latents, reference, 1, 1, coarse, errors.astype(np.float32), nonzero)
+    with pytest.raises(ValueError, match="shapes differ"):
+        _temporal.block_errors(latents, reference[:3], 1, 1, coarse, errors, nonzero)
+    with pytest.raises(ValueError, match="shapes differ"):
+        _temporal.block_errors(latents, reference, 1, 1, coarse, errors[:3], nonzero)
+    read_only = np.zeros(4)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _temporal.block_errors(latents, reference, 1, 1, coarse, read_only, nonzero)
