@@ -1,14 +1,18 @@
 /* The temporal encoder's pass over every block (see temporal.h).
  *
- * A fixed camera's inter frame compares every block with its reference. In NumPy and OpenCV that
- * was four passes over the frame: requantize the latents, round the reference, subtract (to
- * float32) and sum the squares. Each pass read and wrote a whole tensor. Here a block's values are
- * read once, and the rounding, the difference, the sum and the non-zero count happen in registers.
+ * A fixed camera's inter frame compares every block with its reference. Below the model's rate,
+ * NumPy and OpenCV did that in four passes over the frame: requantize the latents, round the
+ * reference, take the difference as float32, and sum the squares. Each pass read and wrote a whole
+ * tensor. Here a block's values are read once, and the rounding, the difference, the sum and the
+ * non-zero count all happen in registers.
  *
- * Measured at the A53's SIMD width (bench/a53_budget.py): the libraries' passes took 4.5 ms for a
- * busy 720p frame with their kernels held to 128-bit, and 3.1 ms at this VM's AVX-512. This loop
- * takes 2.9-3.1 ms, in GCC's 128-bit vectors at -O2 (SSE2 here, NEON on the board).
- * docs/dpu.md §5 has the daemon's figures.
+ * The figures below come from the real daemon on the cctv camera at 512x768, with the libraries held
+ * to the A53's 128-bit SIMD width (bench/a53_budget.py, three alternating runs each, docs/dpu.md §5):
+ * - the board's config (dct8-q0 at rate 1): compress went from 3.68 to 3.01 ms a frame, 1.34 to
+ *   1.14 A53 cores at 30 fps;
+ * - at the model's own rate it is level: 2.79 against 2.75 ms.
+ * At this VM's AVX-512 the libraries' one pass at the model's rate stays a little ahead (2.59
+ * against 2.63 ms).
  *
  * GCC 12 vectorizes at -O2 only loops whose trip count it knows, with no remainder to handle. So
  * the channels go LANES at a time in an inner loop of constant length, and the channels after the
@@ -56,9 +60,10 @@ static inline int32_t round_half_even(int32_t v, rounding r)
  * *count, and, below the model's rate (`on_coarser_grid`), the frame's values written to q.
  * `on_coarser_grid` and `same_grid` (frame_steps = last_steps) are constants in each of the four
  * instances of block_pass, so each is its own loop with no rounding it does not need. Most frames
- * are on the last frame's grid, and at the model's rate no value needs rounding at all. With
- * every rounding done anyway (a step count of 0 rounds as the identity), a frame at the model's rate
- * took 2.1 ms here where the OpenCV pass took 1.8 (the cctv camera at 512x768, dct8-q1). */
+ * are on the last frame's grid, and at the model's rate no value needs rounding at all. With every
+ * rounding done anyway (a step count of 0 rounds as the identity), the temporal encoder took
+ * 2.47 ms a frame at the model's rate (the cctv camera, at this VM's SIMD). With its own loop it
+ * takes 2.1 ms. */
 ALWAYS_INLINE void block_values(const int8_t *restrict v, const int16_t *restrict r, int8_t *restrict q, size_t start,
                                 size_t end, rounding to_frame, rounding to_last, rounding last_to_grid,
                                 rounding to_grid, int64_t *sum, int32_t *count, const int on_coarser_grid,
