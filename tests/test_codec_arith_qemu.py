@@ -1,6 +1,7 @@
 """The board and the host write and read the same arith bytes: the C core built for aarch64
 (Debian's gcc-aarch64-linux-gnu, static) and run under qemu-user must produce the x86-64
-extension's payloads, byte for byte, and decode them to the same tensors."""
+extension's payloads, byte for byte, and decode them to the same tensors. The same holds for the
+temporal encoder's pass over every block: the board takes the decisions tested on the host."""
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,13 +18,19 @@ CORE = ROOT / "daemon" / "csrc"
 DRIVER = ROOT / "tests" / "cross" / "arith_driver.c"
 
 
-@pytest.fixture(scope="module")
-def aarch64_driver(tmp_path_factory):
+def cross_tools() -> tuple[str, str]:
+    """Debian's aarch64 gcc and qemu-user, or the test skips saying how to get them."""
     gcc = shutil.which("aarch64-linux-gnu-gcc")
     qemu = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
     if gcc is None or qemu is None:
         pytest.skip("aarch64 cross tools missing (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross "
                     "qemu-user; tests/setup-system.sh does it as root)")
+    return gcc, qemu
+
+
+@pytest.fixture(scope="module")
+def aarch64_driver(tmp_path_factory):
+    gcc, qemu = cross_tools()
     binary = tmp_path_factory.mktemp("aarch64") / "arith_driver"
     subprocess.run([gcc, "-static", "-O2", "-std=c99", f"-I{CORE}", str(DRIVER), str(CORE / "arith.c"), "-o", str(binary)],
                    check=True)
@@ -60,3 +67,32 @@ def test_aarch64_payloads_and_decodes_are_identical_to_x86_64(aarch64_driver, tm
         planes = np.frombuffer(planes_file.read_bytes(), np.int8).reshape(c, h, w)
         np.testing.assert_array_equal(planes, codec.decode(payload, latents.shape))
         np.testing.assert_array_equal(planes, latents.transpose(2, 0, 1))
+
+
+def test_aarch64_block_pass_is_identical_to_x86_64(tmp_path):
+    """The temporal encoder's every-block pass (daemon/csrc/temporal.c) gives the board the values,
+    errors and counts it gives the host: the decisions a board takes are the ones tested here."""
+    from caed import _temporal
+
+    gcc, qemu = cross_tools()
+    binary = tmp_path / "temporal_driver"
+    subprocess.run([gcc, "-static", "-O2", "-std=c99", f"-I{CORE}", str(ROOT / "tests" / "cross" / "temporal_driver.c"),
+                    str(CORE / "temporal.c"), "-o", str(binary)], check=True)
+    rng = np.random.default_rng(17)
+    for i, (channels, frame_steps, last_steps) in enumerate([(192, 0, 0), (192, 1, 1), (192, 2, 0), (69, 0, 3),
+                                                               (7, 4, 2)]):
+        positions = 500
+        latents = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
+        reference = rng.integers(-32768, 32768, (positions, channels)).astype(np.int16)
+        reference[::2] = latents[::2].astype(np.int16) << 2  # and near the latents, as an encoder's are
+        files = [tmp_path / f"{i}.{ext}" for ext in ("latents", "reference", "coarse", "errors", "nonzero")]
+        files[0].write_bytes(latents.tobytes())
+        files[1].write_bytes(reference.tobytes())
+        subprocess.run([qemu, str(binary), str(files[0]), str(files[1]), str(positions), str(channels),
+                        str(frame_steps), str(last_steps)] + [str(f) for f in files[2:]], check=True, timeout=120)
+        coarse, errors, nonzero = latents.copy(), np.empty(positions), np.empty(positions, np.int32)
+        _temporal.block_errors(latents, reference, frame_steps, last_steps, coarse if frame_steps else None, errors,
+                               nonzero)
+        assert files[2].read_bytes() == coarse.tobytes(), f"case {i}: values on the frame's grid differ"
+        assert files[3].read_bytes() == errors.tobytes(), f"case {i}: errors differ"
+        assert files[4].read_bytes() == nonzero.tobytes(), f"case {i}: non-zero counts differ"
