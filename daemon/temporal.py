@@ -32,7 +32,7 @@ references, until it clearly matches the keyframe again (hysteresis: no flicker 
 keyframe's picture and the current one). A frame that would send most blocks is a keyframe.
 On a grid coarser than the model's, a sent block's residuals round towards the reference (a dead
 zone), and the decision counts what that leaves: values that only crossed a rounding boundary
-are not worth a block (TemporalEncoder._residuals).
+are not worth a block (TemporalEncoder._sent_blocks).
 
 The rate: the stream's model runs at its latent fix point F0; a frame at a coarser fix point
 F < F0 requantizes the int8 latents by caed.fixed_point's rule (round half to even, saturate).
@@ -72,14 +72,10 @@ KEYFRAME_REFINEMENT_BITRATE = 1  # the same under a bitrate, where two made the 
 STILL_SCENE_SHARE = 0.1  # a still scene: the inter frames since the last keyframe sent at most this share of their blocks
 HYSTERESIS = 0.5  # a block sent last frame stays sent while its gain exceeds this share of the threshold
 # A sent block's residuals round towards the reference: |r| < 2/3 of a step is 0 (H.264 encoders'
-# 1/3 rounding offset), where the frame is coarser than the model's latents (TemporalEncoder._residuals)
-DEAD_ZONE_OFFSET = 1 / 3
+# 1/3 rounding offset), where the frame is coarser than the model's latents (TemporalEncoder._sent_blocks;
+# the rounding itself is daemon/csrc/temporal.c's)
+DEAD_ZONE_OFFSET = _temporal.DEAD_ZONE_OFFSET
 MAP_LEVEL = 3  # zstd level of the zeroed-block map (a few bytes; level hardly matters for time)
-# Sent blocks per pass of TemporalEncoder._sent_blocks: its float differences stay in the cache (1024
-# x 192 values: 0.75 MB, about an A53 cluster's L2). Measured when every block's error took such
-# passes too: 2048 ran 1.26 ms on a cold 720p frame here, 1024 1.39, 512 1.61, one pass over the
-# frame 2.25
-ERROR_CHUNK = 1024
 
 
 def requantize(latents: np.ndarray, from_fix_point: int, to_fix_point: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -311,8 +307,6 @@ class TemporalEncoder:
         self._coarse = np.empty((h * w, c), np.int8)  # the latents on the frame's grid (_temporal)
         self._errors = np.empty(h * w, np.float64)  # every block's skip error (_temporal)
         self._nonzero = np.empty(h * w, np.int32)  # every block's non-zero values on the frame's grid (_temporal)
-        self._difference = np.empty((ERROR_CHUNK, c), np.float32)  # a sent block's difference (_residuals)
-        self._sign = np.empty((ERROR_CHUNK, c), np.float32)  # the sign of a sent block's difference (_residuals)
         self._values = np.zeros((h * w, c), np.int8)  # the residual tensor handed to the codec
 
     @property
@@ -401,56 +395,29 @@ class TemporalEncoder:
         """int8 values at `fix_point` as int16 at the model's fix point (exact)."""
         return q.astype(np.int16) << (self.fix_point - fix_point)
 
-    def _base(self, reference: np.ndarray, fix_point: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Reference blocks (int16 at the model's fix point) on the grid of `fix_point`, rounded half
-        to even: what a residual at that fix point adds to (int16; into `out` where given)."""
-        if fix_point == self.fix_point:
-            return reference
-        # one OpenCV pass, its saturate_cast rounding half to even (exact: v * 2**-k is a float32):
-        # 0.3 ms for every block of a 720p frame here, numpy's rint of a float64 quotient 7.7 ms
-        return cv2.addWeighted(reference, 2.0 ** (fix_point - self.fix_point), reference, 0.0, 0.0, dst=out,
-                               dtype=cv2.CV_16S)
-
     def _sent_blocks(self, latents: np.ndarray, reference: np.ndarray, rows: np.ndarray, target: np.ndarray,
                      fix_point: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """For the blocks `rows` of the model's int8 `latents` and int16 `reference` (positions, C):
-        the reference on the grid of `fix_point` (_base), the residuals (_residuals) and, below the
-        model's fix point, the squared error sending leaves against `target` (the frame's values on
-        its grid), on the model's scale. In passes of ERROR_CHUNK blocks, whose float temporaries
-        then stay in the cache: a busy 720p frame sends ~3,000."""
-        m, c = len(rows), latents.shape[1]
-        base, residual = np.empty((m, c), np.int16), np.empty((m, c), np.int8)
-        left = np.empty(m, np.float32) if fix_point < self.fix_point else None
-        for start in range(0, m, ERROR_CHUNK):
-            part = rows[start:start + ERROR_CHUNK]
-            end = start + len(part)
-            base[start:end] = self._base(reference[part], fix_point, base[start:end])
-            residual[start:end] = self._residuals(latents[part], base[start:end], fix_point)
-            if left is not None:
-                error = (target[part] - base[start:end] - residual[start:end]) * np.float32(2 ** (self.fix_point - fix_point))
-                left[start:end] = np.einsum("ij,ij->i", error, error)
-        return base, residual, left
+        the reference on the grid of `fix_point` (int16, rounded half to even: what a residual at that
+        fix point adds to), the int8 residuals and, below the model's fix point, the squared error
+        sending leaves against `target` (the frame's values on its grid), on the model's scale. One C
+        pass (caed._temporal.sent_blocks, daemon/csrc/temporal.c).
 
-    def _residuals(self, latents: np.ndarray, base: np.ndarray, fix_point: int) -> np.ndarray:
-        """int8 residuals at `fix_point` of blocks of the model's int8 `latents` against `base`
-        (the reference's blocks on that grid, _base). On a grid coarser than the model's they round
-        with a dead zone, |r| < 2/3 of a step to 0 (DEAD_ZONE_OFFSET), where plain rounding would
-        give the latents' own grid values; _inter counts what that leaves as the error of sending,
-        so a block whose values only crossed a rounding boundary is not sent. BD-rate (PSNR)
-        against plain rounding, dct8-q0 latents at fix points 0..-4 (the finest point is the same):
-        -14.6 % on vtest (60 frames) and -4.4 % on pedestrians_720p (40 frames); rounding at 0.2
-        instead of 1/3 -17.2 % and -0.7 %, at 0.45 -11.2 % and -3.2 %; the dead zone in the
-        decision only (residuals plainly rounded) -9.6 % and -3.9 %; its error measured against the
-        model's latents instead of the grid's (the textbook gain) +4.5 % and +7.6 %."""
+        On a grid coarser than the model's the residuals round with a dead zone, |r| < 2/3 of a step
+        to 0 (DEAD_ZONE_OFFSET), where plain rounding would give the latents' own grid values; _inter
+        counts what that leaves as the error of sending, so a block whose values only crossed a
+        rounding boundary is not sent. BD-rate (PSNR) against plain rounding, dct8-q0 latents at fix
+        points 0..-4 (the finest point is the same): -14.6 % on vtest (60 frames) and -4.4 % on
+        pedestrians_720p (40 frames); rounding at 0.2 instead of 1/3 -17.2 % and -0.7 %, at 0.45
+        -11.2 % and -3.2 %; the dead zone in the decision only (residuals plainly rounded) -9.6 % and
+        -3.9 %; its error measured against the model's latents instead of the grid's (the textbook
+        gain) +4.5 % and +7.6 %."""
+        m, c = len(rows), latents.shape[1]
         steps = self.fix_point - fix_point
-        if not steps:
-            return np.clip(latents.astype(np.int16) - base, -128, 127).astype(np.int8)
-        r = cv2.addWeighted(latents, 2.0 ** -steps, base, -1.0, 0.0, dst=self._difference[:len(latents)],
-                            dtype=cv2.CV_32F)  # exact: `steps` fraction bits
-        # sign(r) * floor(|r| + offset) is r - sign(r) * (1/2 - offset) rounded to the nearest integer, never
-        # a tie (r's fraction is a multiple of 2**-steps, 1/3 is none), in one OpenCV pass that saturates to int8
-        return cv2.addWeighted(r, 1.0, np.sign(r, out=self._sign[:len(latents)]), DEAD_ZONE_OFFSET - 0.5, 0.0,
-                               dtype=cv2.CV_8S)
+        base, residual = np.empty((m, c), np.int16), np.empty((m, c), np.int8)
+        left = np.empty(m) if steps else None
+        _temporal.sent_blocks(latents, reference, target if steps else None, rows, steps, base, residual, left)
+        return base, residual, left
 
     def _inter(self, latents: np.ndarray, fix_point: int, theta: float) -> CodedFrame:
         h, w, c = self.shape

@@ -69,9 +69,10 @@ def test_aarch64_payloads_and_decodes_are_identical_to_x86_64(aarch64_driver, tm
         np.testing.assert_array_equal(planes, latents.transpose(2, 0, 1))
 
 
-def test_aarch64_block_pass_is_identical_to_x86_64(tmp_path):
-    """The temporal encoder's every-block pass (daemon/csrc/temporal.c) gives the board the values,
-    errors and counts it gives the host: the decisions a board takes are the ones tested here."""
+def test_aarch64_block_passes_are_identical_to_x86_64(tmp_path):
+    """The temporal encoder's passes (daemon/csrc/temporal.c) give the board what they give the host:
+    every block's values, errors and counts, and the sent blocks' bases, residuals and errors left.
+    The decisions a board takes are the ones tested here."""
     from caed import _temporal
 
     gcc, qemu = cross_tools()
@@ -85,14 +86,28 @@ def test_aarch64_block_pass_is_identical_to_x86_64(tmp_path):
         latents = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
         reference = rng.integers(-32768, 32768, (positions, channels)).astype(np.int16)
         reference[::2] = latents[::2].astype(np.int16) << 2  # and near the latents, as an encoder's are
-        files = [tmp_path / f"{i}.{ext}" for ext in ("latents", "reference", "coarse", "errors", "nonzero")]
-        files[0].write_bytes(latents.tobytes())
-        files[1].write_bytes(reference.tobytes())
-        subprocess.run([qemu, str(binary), str(files[0]), str(files[1]), str(positions), str(channels),
-                        str(frame_steps), str(last_steps)] + [str(f) for f in files[2:]], check=True, timeout=120)
+        target = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
+        rows = np.flatnonzero(rng.random(positions) < 0.3)
+        f = {name: tmp_path / f"{i}.{name}" for name in ("latents", "reference", "target", "rows", "coarse", "errors",
+                                                         "nonzero", "base", "residual", "left")}
+        for name, array in (("latents", latents), ("reference", reference), ("target", target), ("rows", rows)):
+            f[name].write_bytes(array.tobytes())
+        subprocess.run([qemu, str(binary), "errors", str(f["latents"]), str(f["reference"]), str(positions),
+                        str(channels), str(frame_steps), str(last_steps), str(f["coarse"]), str(f["errors"]),
+                        str(f["nonzero"])], check=True, timeout=120)
         coarse, errors, nonzero = latents.copy(), np.empty(positions), np.empty(positions, np.int32)
         _temporal.block_errors(latents, reference, frame_steps, last_steps, coarse if frame_steps else None, errors,
                                nonzero)
-        assert files[2].read_bytes() == coarse.tobytes(), f"case {i}: values on the frame's grid differ"
-        assert files[3].read_bytes() == errors.tobytes(), f"case {i}: errors differ"
-        assert files[4].read_bytes() == nonzero.tobytes(), f"case {i}: non-zero counts differ"
+        assert f["coarse"].read_bytes() == coarse.tobytes(), f"case {i}: values on the frame's grid differ"
+        assert f["errors"].read_bytes() == errors.tobytes(), f"case {i}: errors differ"
+        assert f["nonzero"].read_bytes() == nonzero.tobytes(), f"case {i}: non-zero counts differ"
+        subprocess.run([qemu, str(binary), "sent", str(f["latents"]), str(f["reference"]), str(f["target"]),
+                        str(f["rows"]), str(positions), str(channels), str(len(rows)), str(frame_steps),
+                        str(f["base"]), str(f["residual"]), str(f["left"])], check=True, timeout=120)
+        base, residual = np.empty((len(rows), channels), np.int16), np.empty((len(rows), channels), np.int8)
+        left = np.empty(len(rows)) if frame_steps else None
+        _temporal.sent_blocks(latents, reference, target if frame_steps else None, rows, frame_steps, base, residual,
+                              left)
+        assert f["base"].read_bytes() == base.tobytes(), f"case {i}: sent blocks' bases differ"
+        assert f["residual"].read_bytes() == residual.tobytes(), f"case {i}: residuals differ"
+        assert f["left"].read_bytes() == (left.tobytes() if frame_steps else b""), f"case {i}: errors left differ"

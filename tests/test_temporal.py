@@ -434,29 +434,31 @@ def test_an_inter_frame_that_reads_a_reference_its_chain_did_not_keep_is_a_paylo
         state.apply(decoder.decode(arith[1]))
 
 
-@pytest.mark.parametrize("steps", [0, 2])
-def test_sent_blocks_in_chunks_are_the_whole_frames(steps):
-    """The sent blocks' reference on the frame's grid, residuals and left-over error, computed
-    ERROR_CHUNK blocks at a time for more blocks than that, are what the formulas give at once: the
-    residuals round towards the reference with the dead zone, sign(r) * floor(|r| + 1/3)."""
-    from caed.temporal import DEAD_ZONE_OFFSET, ERROR_CHUNK
+@pytest.mark.parametrize("steps", [0, 1, 2, 4])
+def test_sent_blocks_are_what_the_formulas_give(steps):
+    """The sent blocks' reference on the frame's grid, residuals and left-over error are what the
+    formulas give in NumPy: the reference rounded half to even, the residuals rounded towards it
+    with the dead zone, sign(r) * floor(|r| + 1/3), saturated to int8, and the error exact."""
+    from caed.temporal import DEAD_ZONE_OFFSET
 
-    h, w, c = 3, ERROR_CHUNK // 2 + 5, 64
+    h, w, c = 3, 40, 64 + 5  # 16-value chunks and a rest
     rng = np.random.default_rng(steps)
     encoder = TemporalEncoder(create_codec("arith"), (h, w, c), 0, keyframe_interval=10)
     latents = rng.integers(-128, 128, (h * w, c)).astype(np.int8)
     reference = rng.integers(-200, 200, (h * w, c)).astype(np.int16)
+    reference[:5] = rng.integers(-32768, 32768, (5, c))  # residuals that saturate, both ways
     target = rng.integers(-40, 40, (h * w, c)).astype(np.int8)
     rows = np.flatnonzero(rng.random(h * w) < 0.9)
+    rows[:3] = (0, 1, 4)
     base, residual, left = encoder._sent_blocks(latents, reference, rows, target, -steps)
-    assert len(rows) > ERROR_CHUNK
     expected_base = np.round(reference[rows] * 2.0 ** -steps)  # half to even
     np.testing.assert_array_equal(base, expected_base)
     r = latents[rows] * 2.0 ** -steps - expected_base
     expected = np.clip(np.sign(r) * np.floor(np.abs(r) + (DEAD_ZONE_OFFSET if steps else 0.5)), -128, 127)
+    assert DEAD_ZONE_OFFSET == 1 / 3
     np.testing.assert_array_equal(residual, expected)
+    assert (residual == -128).any() and (residual == 127).any()
     if steps:
-        np.testing.assert_allclose(left, (((target[rows] - expected_base - expected) * 2.0 ** steps) ** 2).sum(axis=1),
-                                   rtol=1e-6)
+        np.testing.assert_array_equal(left, (((target[rows] - expected_base - expected) * 2.0 ** steps) ** 2).sum(axis=1))
     else:
         assert left is None

@@ -93,3 +93,58 @@ def test_arguments_it_cannot_take_are_clear_errors():
     read_only.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         _temporal.block_errors(latents, reference, 1, 1, coarse, read_only, nonzero)
+
+
+def expected_sent(latents, reference, target, rows, steps):
+    base = np.round(reference[rows] / 2.0 ** steps)
+    r = latents[rows] / 2.0 ** steps - base
+    residual = np.clip(np.sign(r) * np.floor(np.abs(r) + (1 / 3 if steps else 0.5)), -128, 127)
+    left = ((target[rows] - base - residual) ** 2).sum(axis=1) * 4.0 ** steps if steps else None
+    return base, residual, left
+
+
+def run_sent(latents, reference, target, rows, steps):
+    base, residual = np.empty((len(rows), latents.shape[1]), np.int16), np.empty((len(rows), latents.shape[1]), np.int8)
+    left = np.empty(len(rows)) if steps else None
+    _temporal.sent_blocks(latents, reference, target if steps else None, rows, steps, base, residual, left)
+    return base, residual, left
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 70), st.integers(0, 15), st.integers(0, 2 ** 32 - 1))
+def test_sent_blocks_agree_with_numpy(positions, channels, steps, seed):
+    rng = np.random.default_rng(seed)
+    latents = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
+    reference = rng.integers(-32768, 32768, (positions, channels)).astype(np.int16)
+    reference[::2] = rng.integers(-600, 600, reference[::2].shape)  # near the latents, as an encoder's are
+    target = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
+    rows = rng.choice(positions, rng.integers(0, positions + 1), replace=False)
+    for got, want in zip(run_sent(latents, reference, target, rows, steps),
+                         expected_sent(latents, reference, target, rows, steps)):
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, want)
+
+
+def test_sent_blocks_refuse_what_they_cannot_take():
+    latents, reference, target = np.zeros((4, 8), np.int8), np.zeros((4, 8), np.int16), np.zeros((4, 8), np.int8)
+    base, residual, left = np.zeros((2, 8), np.int16), np.zeros((2, 8), np.int8), np.zeros(2)
+    rows = np.array([0, 3])
+    _temporal.sent_blocks(latents, reference, target, rows, 1, base, residual, left)
+    _temporal.sent_blocks(latents, reference, None, rows, 0, base, residual, None)
+    for bad in ([0, 4], [-1, 2]):
+        with pytest.raises(ValueError, match="outside 0..3"):
+            _temporal.sent_blocks(latents, reference, target, np.array(bad), 1, base, residual, left)
+    with pytest.raises(TypeError, match="None at it"):
+        _temporal.sent_blocks(latents, reference, None, rows, 1, base, residual, left)
+    with pytest.raises(TypeError, match="None at it"):
+        _temporal.sent_blocks(latents, reference, target, rows, 0, base, residual, left)
+    with pytest.raises(ValueError, match="0..15"):
+        _temporal.sent_blocks(latents, reference, target, rows, 16, base, residual, left)
+    with pytest.raises(TypeError, match="rows must be"):
+        _temporal.sent_blocks(latents, reference, target, rows.astype(np.int32), 1, base, residual, left)
+    with pytest.raises(ValueError, match="shapes differ"):
+        _temporal.sent_blocks(latents, reference, target, rows, 1, base[:1], residual, left)
+    with pytest.raises(ValueError, match="shapes differ"):
+        _temporal.sent_blocks(latents, reference[:3], target, rows, 1, base, residual, left)

@@ -134,3 +134,81 @@ int temporal_block_errors(const int8_t *restrict latents, const int16_t *restric
 #undef PASS
     return TEMPORAL_OK;
 }
+
+/* The residual of one value below the model's grid, with the dead zone (temporal.h). n = latent -
+ * base * 2^k is r * 2^k, and sign(r) * floor(|r| + 1/3) = sign(n) * floor(floor((3|n| + 2^k) / 2^k) / 3).
+ * |n| is first capped where the result saturates anyway (130 steps). That makes the division by 3 a
+ * multiplication: (x * 171) >> 9 is floor(x / 3) for every x < 512, and x <= 3 * 130 + 1 here. */
+static inline int32_t dead_zone_residual(int32_t latent, int32_t base, unsigned k)
+{
+    const int32_t n = latent - base * (1 << k);
+    const int32_t capped = n < -130 * (1 << k) ? -130 * (1 << k) : n > 130 * (1 << k) ? 130 * (1 << k) : n;
+    const int32_t magnitude = capped < 0 ? -capped : capped;
+    const int32_t x = (3 * magnitude + (1 << k)) >> k;
+    const int32_t steps = (x * 171) >> 9;
+    const int32_t r = capped < 0 ? -steps : steps;
+    return r < -128 ? -128 : r > 127 ? 127 : r;
+}
+
+ALWAYS_INLINE void sent_values(const int8_t *restrict v, const int16_t *restrict r, const int8_t *restrict t,
+                               int16_t *restrict b, int8_t *restrict e, size_t start, size_t end, rounding to_grid,
+                               int64_t *sum, const int on_coarser_grid)
+{
+    int64_t s = 0;
+    for (size_t i = start; i < end; i++) {
+        const int32_t base = on_coarser_grid ? round_half_even(r[i], to_grid) : r[i];
+        int32_t residual;
+        if (on_coarser_grid) {
+            residual = dead_zone_residual(v[i], base, to_grid.k);
+            const int32_t d = t[i] - base - residual;
+            s += (int64_t)(d * d);
+        } else {
+            const int32_t d = v[i] - base;
+            residual = d < -128 ? -128 : d > 127 ? 127 : d;
+        }
+        b[i] = (int16_t)base;
+        e[i] = (int8_t)residual;
+    }
+    *sum += s;
+}
+
+ALWAYS_INLINE void sent_pass(const int8_t *restrict latents, const int16_t *restrict reference,
+                             const int8_t *restrict target, size_t channels, const int64_t *restrict rows, size_t count,
+                             unsigned steps, int16_t *restrict base, int8_t *restrict residual, double *restrict left,
+                             const int on_coarser_grid)
+{
+    const rounding to_grid = rounding_by(steps);
+    const double scale = (double)(1u << steps), squared_scale = scale * scale;
+    for (size_t i = 0; i < count; i++) {
+        const size_t p = (size_t)rows[i];
+        const int8_t *restrict v = latents + p * channels;
+        const int16_t *restrict r = reference + p * channels;
+        const int8_t *restrict t = on_coarser_grid ? target + p * channels : NULL;
+        int16_t *restrict b = base + i * channels;
+        int8_t *restrict e = residual + i * channels;
+        int64_t sum = 0;
+        size_t c = 0;
+        for (; c + LANES <= channels; c += LANES)
+            sent_values(v, r, t, b, e, c, c + LANES, to_grid, &sum, on_coarser_grid);
+        sent_values(v, r, t, b, e, c, channels, to_grid, &sum, on_coarser_grid);
+        if (on_coarser_grid)
+            left[i] = (double)sum * squared_scale;
+    }
+}
+
+int temporal_sent_blocks(const int8_t *restrict latents, const int16_t *restrict reference,
+                         const int8_t *restrict target, size_t positions, size_t channels, const int64_t *restrict rows,
+                         size_t count, unsigned steps, int16_t *restrict base, int8_t *restrict residual,
+                         double *restrict left)
+{
+    if (steps > TEMPORAL_MAX_STEPS)
+        return TEMPORAL_BAD_STEPS;
+    for (size_t i = 0; i < count; i++)
+        if (rows[i] < 0 || (uint64_t)rows[i] >= positions)
+            return TEMPORAL_BAD_ROW;
+    if (steps)
+        sent_pass(latents, reference, target, channels, rows, count, steps, base, residual, left, 1);
+    else
+        sent_pass(latents, reference, target, channels, rows, count, steps, base, residual, left, 0);
+    return TEMPORAL_OK;
+}

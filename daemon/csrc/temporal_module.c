@@ -1,14 +1,14 @@
 /* caed._temporal: the CPython face of temporal.c. numpy arrays in, results written into the
- * caller's arrays (the encoder's buffers, reused frame after frame); the GIL is released while the
- * pass runs, so the daemon's worker threads code their streams in parallel. */
+ * caller's arrays; the GIL is released while a pass runs, so the daemon's worker threads code their
+ * streams in parallel. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include "temporal.h"
 
-/* A C-contiguous buffer of `ndim` dimensions and struct format `format` ("b", "h", "d", "i"), or a
- * TypeError naming `what`. */
-static int get_array(PyObject *source, Py_buffer *view, int ndim, const char *format, Py_ssize_t itemsize,
+/* A C-contiguous buffer of `ndim` dimensions whose struct format is one of the characters of
+ * `formats` ("b" int8, "h" int16, "i" int32, "ql" int64, "d" float64), or a TypeError naming `what`. */
+static int get_array(PyObject *source, Py_buffer *view, int ndim, const char *formats, Py_ssize_t itemsize,
                      int writable, const char *what)
 {
     if (PyObject_GetBuffer(source, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
@@ -16,7 +16,7 @@ static int get_array(PyObject *source, Py_buffer *view, int ndim, const char *fo
     const char *f = view->format ? view->format : "B";
     if (f[0] == '<' || f[0] == '=' || f[0] == '@')
         f++;
-    if (view->ndim != ndim || view->itemsize != itemsize || strcmp(f, format) != 0) {
+    if (view->ndim != ndim || view->itemsize != itemsize || f[0] == '\0' || f[1] != '\0' || !strchr(formats, f[0])) {
         PyErr_Format(PyExc_TypeError, "%s", what);
         PyBuffer_Release(view);
         return -1;
@@ -94,10 +94,95 @@ release_latents:
     return result;
 }
 
+/* sent_blocks(latents, reference, target, rows, steps, base, residual, left): see temporal.h.
+ * latents int8 (P, C), reference int16 (P, C), target int8 (P, C) or None at steps 0, rows int64
+ * (n,), base int16 (n, C), residual int8 (n, C), left float64 (n,) or None at steps 0. */
+static PyObject *sent_blocks_py(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *latents_obj, *reference_obj, *target_obj, *rows_obj, *base_obj, *residual_obj, *left_obj;
+    int steps;
+    if (!PyArg_ParseTuple(args, "OOOOiOOO:sent_blocks", &latents_obj, &reference_obj, &target_obj, &rows_obj, &steps,
+                          &base_obj, &residual_obj, &left_obj))
+        return NULL;
+    if (steps < 0 || steps > TEMPORAL_MAX_STEPS) {
+        PyErr_Format(PyExc_ValueError, "sent_blocks: steps must be 0..%d, got %d", TEMPORAL_MAX_STEPS, steps);
+        return NULL;
+    }
+    if ((target_obj == Py_None || left_obj == Py_None) != (steps == 0)) {
+        PyErr_SetString(PyExc_TypeError, "sent_blocks: target and left are given below the model's grid (steps > 0) "
+                                         "and None at it");
+        return NULL;
+    }
+    Py_buffer latents, reference, target, rows, base, residual, left;
+    PyObject *result = NULL;
+    target.obj = left.obj = NULL;
+    if (get_array(latents_obj, &latents, 2, "b", 1, 0, "latents must be a C-contiguous int8 (positions, C) array") < 0)
+        return NULL;
+    if (get_array(reference_obj, &reference, 2, "h", 2, 0,
+                  "reference must be a C-contiguous int16 (positions, C) array") < 0)
+        goto release_latents;
+    if (steps && get_array(target_obj, &target, 2, "b", 1, 0, "target must be a C-contiguous int8 (positions, C) array") < 0)
+        goto release_reference;
+    if (get_array(rows_obj, &rows, 1, "ql", 8, 0, "rows must be a C-contiguous int64 (n,) array") < 0)
+        goto release_target;
+    if (get_array(base_obj, &base, 2, "h", 2, 1, "base must be a writable C-contiguous int16 (n, C) array") < 0)
+        goto release_rows;
+    if (get_array(residual_obj, &residual, 2, "b", 1, 1, "residual must be a writable C-contiguous int8 (n, C) array") < 0)
+        goto release_base;
+    if (steps && get_array(left_obj, &left, 1, "d", 8, 1, "left must be a writable C-contiguous float64 (n,) array") < 0)
+        goto release_residual;
+    const Py_ssize_t positions = latents.shape[0], channels = latents.shape[1], count = rows.shape[0];
+    if (reference.shape[0] != positions || reference.shape[1] != channels ||
+        (target.obj && (target.shape[0] != positions || target.shape[1] != channels)) || base.shape[0] != count ||
+        base.shape[1] != channels || residual.shape[0] != count || residual.shape[1] != channels ||
+        (left.obj && left.shape[0] != count)) {
+        PyErr_Format(PyExc_ValueError,
+                     "sent_blocks: shapes differ: latents (%zd, %zd), reference (%zd, %zd), rows (%zd,), base (%zd, %zd), "
+                     "residual (%zd, %zd)",
+                     positions, channels, reference.shape[0], reference.shape[1], count, base.shape[0], base.shape[1],
+                     residual.shape[0], residual.shape[1]);
+        goto release_left;
+    }
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = temporal_sent_blocks((const int8_t *)latents.buf, (const int16_t *)reference.buf,
+                                  target.obj ? (const int8_t *)target.buf : NULL, (size_t)positions, (size_t)channels,
+                                  (const int64_t *)rows.buf, (size_t)count, (unsigned)steps, (int16_t *)base.buf,
+                                  (int8_t *)residual.buf, left.obj ? (double *)left.buf : NULL);
+    Py_END_ALLOW_THREADS
+    if (status == TEMPORAL_BAD_ROW) {
+        PyErr_Format(PyExc_ValueError, "sent_blocks: a row is outside 0..%zd", positions - 1);
+    } else {
+        result = Py_None;
+        Py_INCREF(result);
+    }
+release_left:
+    if (left.obj)
+        PyBuffer_Release(&left);
+release_residual:
+    PyBuffer_Release(&residual);
+release_base:
+    PyBuffer_Release(&base);
+release_rows:
+    PyBuffer_Release(&rows);
+release_target:
+    if (target.obj)
+        PyBuffer_Release(&target);
+release_reference:
+    PyBuffer_Release(&reference);
+release_latents:
+    PyBuffer_Release(&latents);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"block_errors", block_errors_py, METH_VARARGS,
      "block_errors(latents, reference, frame_steps, last_steps, coarse, errors, nonzero): every block's "
      "values on the frame's grid, the squared error skipping it leaves, and its non-zero count"},
+    {"sent_blocks", sent_blocks_py, METH_VARARGS,
+     "sent_blocks(latents, reference, target, rows, steps, base, residual, left): the sent blocks' reference on "
+     "the frame's grid, their residuals (with the dead zone below the model's grid) and the error sending leaves"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "caed._temporal",
@@ -106,10 +191,13 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "caed._temporal",
 
 PyMODINIT_FUNC PyInit__temporal(void)
 {
-    PyObject *m = PyModule_Create(&module);
-    if (m && PyModule_AddIntConstant(m, "MAX_STEPS", TEMPORAL_MAX_STEPS) < 0) {
-        Py_DECREF(m);
+    PyObject *m = PyModule_Create(&module), *offset = PyFloat_FromDouble(1.0 / 3.0); /* the dead zone's, temporal.h */
+    if (!m || !offset || PyModule_AddIntConstant(m, "MAX_STEPS", TEMPORAL_MAX_STEPS) < 0 ||
+        PyModule_AddObjectRef(m, "DEAD_ZONE_OFFSET", offset) < 0) {
+        Py_XDECREF(offset);
+        Py_XDECREF(m);
         return NULL;
     }
+    Py_DECREF(offset);
     return m;
 }

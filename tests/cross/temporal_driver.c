@@ -1,12 +1,14 @@
-/* The temporal encoder's block pass as a command, for running it on another architecture (under
- * qemu-user):
+/* The temporal encoder's block passes as a command, for running them on another architecture
+ * (under qemu-user):
  *
- *   temporal_driver LATENTS REFERENCE P C FRAME_STEPS LAST_STEPS COARSE ERRORS NONZERO
+ *   temporal_driver errors LATENTS REFERENCE P C FRAME_STEPS LAST_STEPS COARSE ERRORS NONZERO
+ *   temporal_driver sent LATENTS REFERENCE TARGET ROWS P C N STEPS BASE RESIDUAL LEFT
  *
- * reads P*C int8 latents and P*C int16 reference values (host byte order) and writes what
- * temporal_block_errors gives: the P*C int8 values on the frame's grid (only written below the
- * model's grid: at FRAME_STEPS 0 the latents), P float64 errors and P int32 non-zero counts. Exit
- * status 0, or 1 with a message.
+ * reads P*C int8 latents, P*C int16 reference values, P*C int8 target values and N int64 rows (host
+ * byte order) and writes what temporal_block_errors gives (the P*C int8 values on the frame's grid,
+ * the latents themselves at FRAME_STEPS 0, P float64 errors and P int32 non-zero counts) or what
+ * temporal_sent_blocks gives (N*C int16 bases, N*C int8 residuals, N float64 errors left; nothing
+ * at STEPS 0). Exit status 0, or 1 with a message.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +22,20 @@ static int fail(const char *what, const char *detail)
     return 1;
 }
 
-static int read_exactly(const char *path, void *data, size_t size)
+/* `size` bytes of `path`, which holds exactly that many, in a fresh buffer; NULL with a message. */
+static void *read_exactly(const char *path, size_t size)
 {
     FILE *f = fopen(path, "rb");
-    const int ok = f && fread(data, 1, size, f) == size && fgetc(f) == EOF;
+    void *data = malloc(size ? size : 1);
+    const int ok = f && data && fread(data, 1, size, f) == size && fgetc(f) == EOF;
     if (f)
         fclose(f);
-    return ok ? 0 : fail(path, "cannot read, or not the size given");
+    if (!ok) {
+        free(data);
+        fail(path, "cannot read, or not the size given");
+        return NULL;
+    }
+    return data;
 }
 
 static int write_file(const char *path, const void *data, size_t size)
@@ -37,32 +46,55 @@ static int write_file(const char *path, const void *data, size_t size)
     return 0;
 }
 
+static size_t number(const char *text)
+{
+    return (size_t)strtoul(text, NULL, 10);
+}
+
+static int errors_pass(char **argv)
+{
+    const size_t positions = number(argv[2]), channels = number(argv[3]), n = positions * channels;
+    int8_t *latents = read_exactly(argv[0], n);
+    int16_t *reference = read_exactly(argv[1], n * sizeof *reference);
+    int8_t *coarse = malloc(n ? n : 1);
+    double *errors = malloc(positions * sizeof *errors + 1);
+    int32_t *nonzero = malloc(positions * sizeof *nonzero + 1);
+    if (!latents || !reference || !coarse || !errors || !nonzero)
+        return fail("errors", "no memory or no input");
+    memcpy(coarse, latents, n);
+    if (temporal_block_errors(latents, reference, positions, channels, (unsigned)number(argv[4]),
+                              (unsigned)number(argv[5]), coarse, errors, nonzero) != TEMPORAL_OK)
+        return fail("errors", "steps exceed TEMPORAL_MAX_STEPS");
+    return write_file(argv[6], coarse, n) || write_file(argv[7], errors, positions * sizeof *errors) ||
+           write_file(argv[8], nonzero, positions * sizeof *nonzero);
+}
+
+static int sent_pass(char **argv)
+{
+    const size_t positions = number(argv[4]), channels = number(argv[5]), count = number(argv[6]);
+    const unsigned steps = (unsigned)number(argv[7]);
+    const size_t n = positions * channels, m = count * channels;
+    int8_t *latents = read_exactly(argv[0], n), *target = read_exactly(argv[2], n);
+    int16_t *reference = read_exactly(argv[1], n * sizeof *reference);
+    int64_t *rows = read_exactly(argv[3], count * sizeof *rows);
+    int16_t *base = malloc(m * sizeof *base + 1);
+    int8_t *residual = malloc(m + 1);
+    double *left = malloc(count * sizeof *left + 1);
+    if (!latents || !target || !reference || !rows || !base || !residual || !left)
+        return fail("sent", "no memory or no input");
+    if (temporal_sent_blocks(latents, reference, target, positions, channels, rows, count, steps, base, residual,
+                             left) != TEMPORAL_OK)
+        return fail("sent", "steps exceed TEMPORAL_MAX_STEPS or a row is outside the positions");
+    return write_file(argv[8], base, m * sizeof *base) || write_file(argv[9], residual, m) ||
+           write_file(argv[10], left, steps ? count * sizeof *left : 0);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 10)
-        return fail("usage", "temporal_driver LATENTS REFERENCE P C FRAME_STEPS LAST_STEPS COARSE ERRORS NONZERO");
-    const size_t positions = strtoul(argv[3], NULL, 10), channels = strtoul(argv[4], NULL, 10);
-    const unsigned frame_steps = (unsigned)strtoul(argv[5], NULL, 10), last_steps = (unsigned)strtoul(argv[6], NULL, 10);
-    int8_t *latents = malloc(positions * channels), *coarse = malloc(positions * channels);
-    int16_t *reference = malloc(positions * channels * sizeof *reference);
-    double *errors = malloc(positions * sizeof *errors);
-    int32_t *nonzero = malloc(positions * sizeof *nonzero);
-    if (!latents || !coarse || !reference || !errors || !nonzero)
-        return fail("memory", "out of memory");
-    if (read_exactly(argv[1], latents, positions * channels) ||
-        read_exactly(argv[2], reference, positions * channels * sizeof *reference))
-        return 1;
-    memcpy(coarse, latents, positions * channels);
-    if (temporal_block_errors(latents, reference, positions, channels, frame_steps, last_steps, coarse, errors,
-                              nonzero) != TEMPORAL_OK)
-        return fail("steps", "exceed TEMPORAL_MAX_STEPS");
-    if (write_file(argv[7], coarse, positions * channels) || write_file(argv[8], errors, positions * sizeof *errors) ||
-        write_file(argv[9], nonzero, positions * sizeof *nonzero))
-        return 1;
-    free(latents);
-    free(coarse);
-    free(reference);
-    free(errors);
-    free(nonzero);
-    return 0;
+    if (argc == 11 && strcmp(argv[1], "errors") == 0)
+        return errors_pass(argv + 2);
+    if (argc == 13 && strcmp(argv[1], "sent") == 0)
+        return sent_pass(argv + 2);
+    return fail("usage", "temporal_driver errors LATENTS REFERENCE P C FRAME_STEPS LAST_STEPS COARSE ERRORS NONZERO | "
+                         "sent LATENTS REFERENCE TARGET ROWS P C N STEPS BASE RESIDUAL LEFT");
 }
