@@ -1,18 +1,16 @@
-/* The temporal encoder's pass over every block (see temporal.h).
+/* The temporal encoder's passes over the blocks of a frame (see temporal.h).
  *
- * A fixed camera's inter frame compares every block with its reference. Below the model's rate,
- * NumPy and OpenCV did that in four passes over the frame: requantize the latents, round the
- * reference, take the difference as float32, and sum the squares. Each pass read and wrote a whole
- * tensor. Here a block's values are read once, and the rounding, the difference, the sum and the
- * non-zero count all happen in registers.
+ * A fixed camera's inter frame compares every block with its reference, then works out the
+ * residuals of the blocks it sends. Below the model's rate, NumPy and OpenCV did each of those in
+ * four passes over the blocks: round the latents and the reference, take their difference as
+ * float32, sum the squares, and so on. Each pass read and wrote a whole tensor. Here a block's values
+ * are read once, and the roundings, the differences, the sums and the counts happen in registers.
  *
  * The figures below come from the real daemon on the cctv camera at 512x768, with the libraries held
  * to the A53's 128-bit SIMD width (bench/a53_budget.py, three alternating runs each, docs/dpu.md §5):
- * - the board's config (dct8-q0 at rate 1): compress went from 3.68 to 3.01 ms a frame, 1.34 to
- *   1.14 A53 cores at 30 fps;
- * - at the model's own rate it is level: 2.79 against 2.75 ms.
- * At this VM's AVX-512 the libraries' one pass at the model's rate stays a little ahead (2.59
- * against 2.63 ms).
+ * - the board's config (dct8-q0 at rate 1): compress went from 3.63 to 2.78 ms a frame, 1.31 to
+ *   1.06 A53 cores at 30 fps;
+ * - at the model's own rate: 2.77 to 2.61 ms.
  *
  * GCC 12 vectorizes at -O2 only loops whose trip count it knows, with no remainder to handle. So
  * the channels go LANES at a time in an inner loop of constant length, and the channels after the
