@@ -1,4 +1,5 @@
-/* The temporal encoder's pass over every block of a frame (caed.temporal.TemporalEncoder).
+/* The temporal encoder's passes over a frame's blocks (caed.temporal.TemporalEncoder): every
+ * block's skip error, then the residuals of the blocks it sends.
  *
  * Pure C99, integer arithmetic only, no Python headers; the CPython binding is temporal_module.c.
  * The inputs are the encoder's own arrays, not network bytes: shapes are checked by the binding.

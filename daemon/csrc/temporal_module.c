@@ -186,7 +186,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "caed._temporal",
-                                    "The temporal encoder's pass over every block (see caed.temporal).", -1,
+                                    "The temporal encoder's block passes (see caed.temporal).", -1,
                                     methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__temporal(void)
