@@ -148,3 +148,50 @@ def test_sent_blocks_refuse_what_they_cannot_take():
         _temporal.sent_blocks(latents, reference, target, rows, 1, base[:1], residual, left)
     with pytest.raises(ValueError, match="shapes differ"):
         _temporal.sent_blocks(latents, reference[:3], target, rows, 1, base, residual, left)
+
+
+def test_the_passes_run_clean_under_asan_and_ubsan(tmp_path):
+    """The C passes built with AddressSanitizer and UndefinedBehaviorSanitizer (tests/cross's driver,
+    natively) over the extremes the encoder can hand them: every int8 latent, every int16 reference
+    value, every step count up to MAX_STEPS, channels that are not whole 16-value chunks. No report,
+    and the numbers of the extension."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    root = Path(__file__).resolve().parent.parent
+    binary = tmp_path / "temporal_driver"
+    built = subprocess.run([cc, "-g", "-O1", "-std=c99", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                            f"-I{root / 'daemon' / 'csrc'}", str(root / "tests" / "cross" / "temporal_driver.c"),
+                            str(root / "daemon" / "csrc" / "temporal.c"), "-o", str(binary)], capture_output=True, text=True)
+    if built.returncode != 0:
+        pytest.skip(f"no sanitizer runtime for {cc}: {built.stderr[-300:]}")
+    rng = np.random.default_rng(3)
+    positions, channels = 300, 37
+    latents = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
+    latents[0], latents[1] = -128, 127
+    reference = rng.integers(-32768, 32768, (positions, channels)).astype(np.int16)
+    reference[0], reference[1], reference[2], reference[3] = -32768, 32767, -32768, 32767
+    target = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
+    target[2], target[3] = 127, -128
+    rows = np.arange(positions)
+    files = {name: tmp_path / name for name in ("latents", "reference", "target", "rows", "a", "b", "c")}
+    for name, array in (("latents", latents), ("reference", reference), ("target", target), ("rows", rows)):
+        files[name].write_bytes(array.tobytes())
+    for frame_steps, last_steps in [(0, 0), (15, 15), (0, 15), (15, 0), (7, 3)]:
+        subprocess.run([str(binary), "errors", str(files["latents"]), str(files["reference"]), str(positions),
+                        str(channels), str(frame_steps), str(last_steps), str(files["a"]), str(files["b"]),
+                        str(files["c"])], check=True, capture_output=True, timeout=120)
+        coarse, errors, nonzero = run(latents, reference, frame_steps, last_steps)
+        assert files["a"].read_bytes() == coarse.tobytes() and files["b"].read_bytes() == errors.tobytes()
+        assert files["c"].read_bytes() == nonzero.tobytes()
+    for steps in (0, 1, 15):
+        subprocess.run([str(binary), "sent", str(files["latents"]), str(files["reference"]), str(files["target"]),
+                        str(files["rows"]), str(positions), str(channels), str(positions), str(steps), str(files["a"]),
+                        str(files["b"]), str(files["c"])], check=True, capture_output=True, timeout=120)
+        base, residual, left = run_sent(latents, reference, target, rows, steps)
+        assert files["a"].read_bytes() == base.tobytes() and files["b"].read_bytes() == residual.tobytes()
+        assert files["c"].read_bytes() == (left.tobytes() if steps else b"")

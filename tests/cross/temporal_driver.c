@@ -56,17 +56,27 @@ static int errors_pass(char **argv)
     const size_t positions = number(argv[2]), channels = number(argv[3]), n = positions * channels;
     int8_t *latents = read_exactly(argv[0], n);
     int16_t *reference = read_exactly(argv[1], n * sizeof *reference);
-    int8_t *coarse = malloc(n ? n : 1);
+    int8_t *coarse = malloc(n + 1);
     double *errors = malloc(positions * sizeof *errors + 1);
     int32_t *nonzero = malloc(positions * sizeof *nonzero + 1);
-    if (!latents || !reference || !coarse || !errors || !nonzero)
-        return fail("errors", "no memory or no input");
-    memcpy(coarse, latents, n);
-    if (temporal_block_errors(latents, reference, positions, channels, (unsigned)number(argv[4]),
-                              (unsigned)number(argv[5]), coarse, errors, nonzero) != TEMPORAL_OK)
-        return fail("errors", "steps exceed TEMPORAL_MAX_STEPS");
-    return write_file(argv[6], coarse, n) || write_file(argv[7], errors, positions * sizeof *errors) ||
-           write_file(argv[8], nonzero, positions * sizeof *nonzero);
+    int status = 1;
+    if (!latents || !reference || !coarse || !errors || !nonzero) {
+        fail("errors", "no memory or no input");
+    } else {
+        memcpy(coarse, latents, n);
+        if (temporal_block_errors(latents, reference, positions, channels, (unsigned)number(argv[4]),
+                                  (unsigned)number(argv[5]), coarse, errors, nonzero) != TEMPORAL_OK)
+            fail("errors", "steps exceed TEMPORAL_MAX_STEPS");
+        else
+            status = write_file(argv[6], coarse, n) || write_file(argv[7], errors, positions * sizeof *errors) ||
+                     write_file(argv[8], nonzero, positions * sizeof *nonzero);
+    }
+    free(latents);
+    free(reference);
+    free(coarse);
+    free(errors);
+    free(nonzero);
+    return status;
 }
 
 static int sent_pass(char **argv)
@@ -80,13 +90,24 @@ static int sent_pass(char **argv)
     int16_t *base = malloc(m * sizeof *base + 1);
     int8_t *residual = malloc(m + 1);
     double *left = malloc(count * sizeof *left + 1);
-    if (!latents || !target || !reference || !rows || !base || !residual || !left)
-        return fail("sent", "no memory or no input");
-    if (temporal_sent_blocks(latents, reference, target, positions, channels, rows, count, steps, base, residual,
-                             left) != TEMPORAL_OK)
-        return fail("sent", "steps exceed TEMPORAL_MAX_STEPS or a row is outside the positions");
-    return write_file(argv[8], base, m * sizeof *base) || write_file(argv[9], residual, m) ||
-           write_file(argv[10], left, steps ? count * sizeof *left : 0);
+    int status = 1;
+    if (!latents || !target || !reference || !rows || !base || !residual || !left) {
+        fail("sent", "no memory or no input");
+    } else if (temporal_sent_blocks(latents, reference, target, positions, channels, rows, count, steps, base,
+                                    residual, left) != TEMPORAL_OK) {
+        fail("sent", "steps exceed TEMPORAL_MAX_STEPS or a row is outside the positions");
+    } else {
+        status = write_file(argv[8], base, m * sizeof *base) || write_file(argv[9], residual, m) ||
+                 write_file(argv[10], left, steps ? count * sizeof *left : 0);
+    }
+    free(latents);
+    free(target);
+    free(reference);
+    free(rows);
+    free(base);
+    free(residual);
+    free(left);
+    return status;
 }
 
 int main(int argc, char **argv)
