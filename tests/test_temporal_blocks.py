@@ -89,6 +89,10 @@ def test_arguments_it_cannot_take_are_clear_errors():
         _temporal.block_errors(latents, reference[:3], 1, 1, coarse, errors, nonzero)
     with pytest.raises(ValueError, match="shapes differ"):
         _temporal.block_errors(latents, reference, 1, 1, coarse, errors[:3], nonzero)
+    with pytest.raises(ValueError, match="shares memory"):
+        _temporal.block_errors(latents, reference, 1, 1, latents, errors, nonzero)
+    with pytest.raises(ValueError, match="shares memory"):
+        _temporal.block_errors(latents, reference, 1, 1, coarse, errors, errors[:4].view(np.int32)[:4])
     read_only = np.zeros(4)
     read_only.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
@@ -148,6 +152,8 @@ def test_sent_blocks_refuse_what_they_cannot_take():
         _temporal.sent_blocks(latents, reference, target, rows, 1, base[:1], residual, left)
     with pytest.raises(ValueError, match="shapes differ"):
         _temporal.sent_blocks(latents, reference[:3], target, rows, 1, base, residual, left)
+    with pytest.raises(ValueError, match="shares memory"):
+        _temporal.sent_blocks(latents, reference, target, rows, 1, base, latents[:2], left)
 
 
 def test_the_passes_run_clean_under_asan_and_ubsan(tmp_path):

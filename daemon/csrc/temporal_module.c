@@ -24,6 +24,28 @@ static int get_array(PyObject *source, Py_buffer *view, int ndim, const char *fo
     return 0;
 }
 
+/* Whether two held buffers share memory: the passes read their inputs and write their outputs as
+ * distinct arrays (restrict), so an output may not be an input or another output. */
+static int overlap(const Py_buffer *a, const Py_buffer *b)
+{
+    if (!a->obj || !b->obj)
+        return 0;
+    const char *a0 = a->buf, *b0 = b->buf;
+    return a0 < b0 + b->len && b0 < a0 + a->len;
+}
+
+/* 0 if no two of the `count` buffers overlap, else -1 with ValueError set. */
+static int distinct(const char *function, const Py_buffer *const *buffers, int count)
+{
+    for (int i = 0; i < count; i++)
+        for (int j = i + 1; j < count; j++)
+            if (overlap(buffers[i], buffers[j])) {
+                PyErr_Format(PyExc_ValueError, "%s: an output shares memory with another array", function);
+                return -1;
+            }
+    return 0;
+}
+
 /* block_errors(latents, reference, frame_steps, last_steps, coarse, errors, nonzero): see
  * temporal.h. latents int8 (P, C), reference int16 (P, C), coarse int8 (P, C) or None at frame_steps
  * 0, errors float64 (P,), nonzero int32 (P,). */
@@ -72,6 +94,9 @@ static PyObject *block_errors_py(PyObject *self, PyObject *args)
                      coarse.obj ? coarse.shape[1] : 0, errors.shape[0], nonzero.shape[0]);
         goto release_nonzero;
     }
+    const Py_buffer *const all[] = {&latents, &reference, &coarse, &errors, &nonzero};
+    if (distinct("block_errors", all, 5) < 0)
+        goto release_nonzero;
     Py_BEGIN_ALLOW_THREADS
     temporal_block_errors((const int8_t *)latents.buf, (const int16_t *)reference.buf, (size_t)positions,
                           (size_t)channels, (unsigned)frame_steps, (unsigned)last_steps,
@@ -144,6 +169,9 @@ static PyObject *sent_blocks_py(PyObject *self, PyObject *args)
                      residual.shape[0], residual.shape[1]);
         goto release_left;
     }
+    const Py_buffer *const all[] = {&latents, &reference, &target, &rows, &base, &residual, &left};
+    if (distinct("sent_blocks", all, 7) < 0)
+        goto release_left;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = temporal_sent_blocks((const int8_t *)latents.buf, (const int16_t *)reference.buf,
