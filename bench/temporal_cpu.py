@@ -37,10 +37,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from a53_budget import SIMD_128
+from a53_budget import MODES, SIMD_128
 
 ROOT = Path(__file__).resolve().parent.parent
-MODES = {"this machine's SIMD": {}, "128-bit SIMD": SIMD_128}
 KEYFRAME_INTERVAL = 60
 
 # One run, in a child process: the `caed` package of another checkout where given (its daemon/

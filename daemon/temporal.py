@@ -78,18 +78,17 @@ DEAD_ZONE_OFFSET = _temporal.DEAD_ZONE_OFFSET
 MAP_LEVEL = 3  # zstd level of the zeroed-block map (a few bytes; level hardly matters for time)
 
 
-def requantize(latents: np.ndarray, from_fix_point: int, to_fix_point: int, out: np.ndarray | None = None) -> np.ndarray:
+def requantize(latents: np.ndarray, from_fix_point: int, to_fix_point: int) -> np.ndarray:
     """int8 latents at `from_fix_point` as int8 at the coarser `to_fix_point` (<= from), by the
     wire's own rounding rule (caed.fixed_point.quantize_latents: half to even), in one OpenCV pass
     over the int8 values (q * 2**-k is exact in float32, and saturate_cast rounds half to even):
-    0.17 ms for a 512x768 frame here, 0.52 ms through a float32 copy of the tensor. Into `out`,
-    int8 (positions, C), where given (TemporalEncoder's buffers)."""
+    0.17 ms for a 512x768 frame here, 0.52 ms through a float32 copy of the tensor."""
     if to_fix_point == from_fix_point:
         return latents
     if to_fix_point > from_fix_point:
         raise ValueError(f"cannot requantize latents at fix point {from_fix_point} to the finer {to_fix_point}")
     flat = np.ascontiguousarray(latents).reshape(-1, latents.shape[-1])
-    return cv2.addWeighted(flat, 2.0 ** (to_fix_point - from_fix_point), flat, 0.0, 0.0, dst=out,
+    return cv2.addWeighted(flat, 2.0 ** (to_fix_point - from_fix_point), flat, 0.0, 0.0,
                            dtype=cv2.CV_8S).reshape(latents.shape)
 
 
@@ -435,11 +434,11 @@ class TemporalEncoder:
         # (caed._temporal, daemon/csrc/temporal.c) gives the latents on the frame's grid, each
         # block's error and its non-zero count.
         last = fix_point if self._last_fix_point is None else self._last_fix_point
-        steps = self.fix_point - fix_point
-        q = self._coarse if steps else flat
+        coarse = self._coarse if fix_point < self.fix_point else None  # at the model's grid: the latents
         d_skip, block_nonzero = self._errors, self._nonzero
-        _temporal.block_errors(flat, reference, steps, self.fix_point - last, q if steps else None, d_skip,
+        _temporal.block_errors(flat, reference, self.fix_point - fix_point, self.fix_point - last, coarse, d_skip,
                                block_nonzero)
+        q = flat if coarse is None else coarse
         # The noise level is the median block's error, except when the whole picture changes (a
         # pan, a cut, the lights): it rises at most 2 % a frame, so that change is sent, not ignored.
         self._noise = min(float(np.median(d_skip)), self._noise * NOISE_RISE)
