@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from arith_latents import blocky, kodak, pinned
+from temporal_passes import assert_driver_agrees, build_driver
 from caed.codecs.arith import ArithCodec
 from caed.codecs.base import Reference
 
@@ -73,41 +74,16 @@ def test_aarch64_block_passes_are_identical_to_x86_64(tmp_path):
     """The temporal encoder's passes (daemon/csrc/temporal.c) give the board what they give the host:
     every block's values, errors and counts, and the sent blocks' bases, residuals and errors left.
     The decisions a board takes are the ones tested here."""
-    from caed import _temporal
-
     gcc, qemu = cross_tools()
     binary = tmp_path / "temporal_driver"
-    subprocess.run([gcc, "-static", "-O2", "-std=c99", f"-I{CORE}", str(ROOT / "tests" / "cross" / "temporal_driver.c"),
-                    str(CORE / "temporal.c"), "-o", str(binary)], check=True)
+    built = build_driver(gcc, ["-static", "-O2"], binary)
+    assert built.returncode == 0, built.stderr
     rng = np.random.default_rng(17)
-    for i, (channels, frame_steps, last_steps) in enumerate([(192, 0, 0), (192, 1, 1), (192, 2, 0), (69, 0, 3),
-                                                               (7, 4, 2)]):
+    for channels, frame_steps, last_steps in [(192, 0, 0), (192, 1, 1), (192, 2, 0), (69, 0, 3), (7, 4, 2)]:
         positions = 500
         latents = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
         reference = rng.integers(-32768, 32768, (positions, channels)).astype(np.int16)
         reference[::2] = latents[::2].astype(np.int16) << 2  # and near the latents, as an encoder's are
         target = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
         rows = np.flatnonzero(rng.random(positions) < 0.3)
-        f = {name: tmp_path / f"{i}.{name}" for name in ("latents", "reference", "target", "rows", "coarse", "errors",
-                                                         "nonzero", "base", "residual", "left")}
-        for name, array in (("latents", latents), ("reference", reference), ("target", target), ("rows", rows)):
-            f[name].write_bytes(array.tobytes())
-        subprocess.run([qemu, str(binary), "errors", str(f["latents"]), str(f["reference"]), str(positions),
-                        str(channels), str(frame_steps), str(last_steps), str(f["coarse"]), str(f["errors"]),
-                        str(f["nonzero"])], check=True, timeout=120)
-        coarse, errors, nonzero = latents.copy(), np.empty(positions), np.empty(positions, np.int32)
-        _temporal.block_errors(latents, reference, frame_steps, last_steps, coarse if frame_steps else None, errors,
-                               nonzero)
-        assert f["coarse"].read_bytes() == coarse.tobytes(), f"case {i}: values on the frame's grid differ"
-        assert f["errors"].read_bytes() == errors.tobytes(), f"case {i}: errors differ"
-        assert f["nonzero"].read_bytes() == nonzero.tobytes(), f"case {i}: non-zero counts differ"
-        subprocess.run([qemu, str(binary), "sent", str(f["latents"]), str(f["reference"]), str(f["target"]),
-                        str(f["rows"]), str(positions), str(channels), str(len(rows)), str(frame_steps),
-                        str(f["base"]), str(f["residual"]), str(f["left"])], check=True, timeout=120)
-        base, residual = np.empty((len(rows), channels), np.int16), np.empty((len(rows), channels), np.int8)
-        left = np.empty(len(rows)) if frame_steps else None
-        _temporal.sent_blocks(latents, reference, target if frame_steps else None, rows, frame_steps, base, residual,
-                              left)
-        assert f["base"].read_bytes() == base.tobytes(), f"case {i}: sent blocks' bases differ"
-        assert f["residual"].read_bytes() == residual.tobytes(), f"case {i}: residuals differ"
-        assert f["left"].read_bytes() == (left.tobytes() if frame_steps else b""), f"case {i}: errors left differ"
+        assert_driver_agrees([qemu, str(binary)], tmp_path, latents, reference, target, rows, frame_steps, last_steps)

@@ -5,6 +5,8 @@ grid and then to the coarser of the two grids, and the reference rounded half to
 The non-zero counts are the frame's values'."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 from caed import _temporal
 from caed.temporal import requantize
+from temporal_passes import assert_driver_agrees, block_errors, build_driver, sent_blocks
 
 
 def expected(latents: np.ndarray, reference: np.ndarray, frame_steps: int, last_steps: int):
@@ -21,14 +24,6 @@ def expected(latents: np.ndarray, reference: np.ndarray, frame_steps: int, last_
     base = np.round(reference / 2.0 ** grid_steps).astype(np.int64)  # numpy rounds half to even
     errors = ((current - base) ** 2).sum(axis=1) * 4.0 ** grid_steps
     return coarse, errors, np.count_nonzero(coarse, axis=1)
-
-
-def run(latents: np.ndarray, reference: np.ndarray, frame_steps: int, last_steps: int):
-    positions, channels = latents.shape
-    coarse = np.full((positions, channels), 99, np.int8)
-    errors, nonzero = np.empty(positions), np.empty(positions, np.int32)
-    _temporal.block_errors(latents, reference, frame_steps, last_steps, coarse if frame_steps else None, errors, nonzero)
-    return (coarse if frame_steps else latents), errors, nonzero
 
 
 @pytest.mark.parametrize("frame_steps, last_steps", [(0, 0), (1, 1), (3, 3), (1, 0), (0, 2), (1, 3), (3, 1), (15, 15)])
@@ -41,7 +36,7 @@ def test_every_block_pass_is_what_its_formulas_give(frame_steps, last_steps, cha
                                 rng.integers(-32768, 32768, (100, channels))]).astype(np.int16)  # every int16 too
     reference[0, 0], reference[1, 0] = -32768, 32767
     latents[2, :2] = (-128, 127)
-    got, want = run(latents, reference, frame_steps, last_steps), expected(latents, reference, frame_steps, last_steps)
+    got, want = block_errors(latents, reference, frame_steps, last_steps), expected(latents, reference, frame_steps, last_steps)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])  # exact: integer sums, scaled by a power of two
     np.testing.assert_array_equal(got[2], want[2])
@@ -53,7 +48,7 @@ def test_any_shape_and_steps_agree_with_numpy(positions, channels, frame_steps, 
     rng = np.random.default_rng(seed)
     latents = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
     reference = rng.integers(-5000, 5000, (positions, channels)).astype(np.int16)
-    for got, want in zip(run(latents, reference, frame_steps, last_steps),
+    for got, want in zip(block_errors(latents, reference, frame_steps, last_steps),
                          expected(latents, reference, frame_steps, last_steps)):
         np.testing.assert_array_equal(got, want)
 
@@ -61,7 +56,7 @@ def test_any_shape_and_steps_agree_with_numpy(positions, channels, frame_steps, 
 def test_a_tie_rounds_to_the_even_value():
     latents = np.array([[3, -3, 5, -5, 1, -1, 2, -2]], np.int8)  # halves at one step: 1.5, -1.5, 2.5, -2.5 ...
     reference = np.array([[6, -6, 10, -10, 2, -2, 4, -4]], np.int16)  # the same at two steps finer
-    coarse, errors, nonzero = run(latents, reference, 1, 1)
+    coarse, errors, nonzero = block_errors(latents, reference, 1, 1)
     np.testing.assert_array_equal(coarse, [[2, -2, 2, -2, 0, 0, 1, -1]])
     # the reference at one step: 3, -3, 5, -5, 1, -1, 2, -2 against the frame's 2, -2, 2, -2, 0, 0, 1, -1
     assert errors[0] == 4 * (1 + 1 + 9 + 9 + 1 + 1 + 1 + 1) and nonzero[0] == 6
@@ -107,13 +102,6 @@ def expected_sent(latents, reference, target, rows, steps):
     return base, residual, left
 
 
-def run_sent(latents, reference, target, rows, steps):
-    base, residual = np.empty((len(rows), latents.shape[1]), np.int16), np.empty((len(rows), latents.shape[1]), np.int8)
-    left = np.empty(len(rows)) if steps else None
-    _temporal.sent_blocks(latents, reference, target if steps else None, rows, steps, base, residual, left)
-    return base, residual, left
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 70), st.integers(0, 15), st.integers(0, 2 ** 32 - 1))
 def test_sent_blocks_agree_with_numpy(positions, channels, steps, seed):
@@ -123,7 +111,7 @@ def test_sent_blocks_agree_with_numpy(positions, channels, steps, seed):
     reference[::2] = rng.integers(-600, 600, reference[::2].shape)  # near the latents, as an encoder's are
     target = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
     rows = rng.choice(positions, rng.integers(0, positions + 1), replace=False)
-    for got, want in zip(run_sent(latents, reference, target, rows, steps),
+    for got, want in zip(sent_blocks(latents, reference, target, rows, steps),
                          expected_sent(latents, reference, target, rows, steps)):
         if want is None:
             assert got is None
@@ -161,19 +149,11 @@ def test_the_passes_run_clean_under_asan_and_ubsan(tmp_path):
     natively) over the extremes the encoder can hand them: every int8 latent, every int16 reference
     value, every step count up to MAX_STEPS, channels that are not whole 16-value chunks. No report,
     and the numbers of the extension."""
-    import shutil
-    import subprocess
-    from pathlib import Path
-
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         pytest.skip("no C compiler")
-    root = Path(__file__).resolve().parent.parent
     binary = tmp_path / "temporal_driver"
-    built = subprocess.run([cc, "-g", "-O1", "-std=c99", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                            f"-I{root / 'daemon' / 'csrc'}", str(root / "tests" / "cross" / "temporal_driver.c"),
-                            str(root / "daemon" / "csrc" / "temporal.c"), "-o", str(binary)], check=False,
-                           capture_output=True, text=True)
+    built = build_driver(cc, ["-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"], binary)
     if built.returncode != 0:
         pytest.skip(f"no sanitizer runtime for {cc}: {built.stderr[-300:]}")
     rng = np.random.default_rng(3)
@@ -185,20 +165,5 @@ def test_the_passes_run_clean_under_asan_and_ubsan(tmp_path):
     target = rng.integers(-128, 128, (positions, channels)).astype(np.int8)
     target[2], target[3] = 127, -128
     rows = np.arange(positions)
-    files = {name: tmp_path / name for name in ("latents", "reference", "target", "rows", "a", "b", "c")}
-    for name, array in (("latents", latents), ("reference", reference), ("target", target), ("rows", rows)):
-        files[name].write_bytes(array.tobytes())
-    for frame_steps, last_steps in [(0, 0), (15, 15), (0, 15), (15, 0), (7, 3)]:
-        subprocess.run([str(binary), "errors", str(files["latents"]), str(files["reference"]), str(positions),
-                        str(channels), str(frame_steps), str(last_steps), str(files["a"]), str(files["b"]),
-                        str(files["c"])], check=True, capture_output=True, timeout=120)
-        coarse, errors, nonzero = run(latents, reference, frame_steps, last_steps)
-        assert files["a"].read_bytes() == coarse.tobytes() and files["b"].read_bytes() == errors.tobytes()
-        assert files["c"].read_bytes() == nonzero.tobytes()
-    for steps in (0, 1, 15):
-        subprocess.run([str(binary), "sent", str(files["latents"]), str(files["reference"]), str(files["target"]),
-                        str(files["rows"]), str(positions), str(channels), str(positions), str(steps), str(files["a"]),
-                        str(files["b"]), str(files["c"])], check=True, capture_output=True, timeout=120)
-        base, residual, left = run_sent(latents, reference, target, rows, steps)
-        assert files["a"].read_bytes() == base.tobytes() and files["b"].read_bytes() == residual.tobytes()
-        assert files["c"].read_bytes() == (left.tobytes() if steps else b"")
+    for frame_steps, last_steps in [(0, 0), (15, 15), (0, 15), (15, 0), (7, 3), (1, 1)]:  # sent at 0, 1, 7, 15
+        assert_driver_agrees([str(binary)], tmp_path, latents, reference, target, rows, frame_steps, last_steps)
