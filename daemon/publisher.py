@@ -3,6 +3,12 @@
 A small send high-water mark makes a slow or absent subscriber cost dropped frames, never memory
 or latency. CONFLATE would keep only the newest message but does not work with multipart
 messages, so freshness is kept by the HWM here and a latest-only receive loop in the viewer.
+
+The socket is an XPUB, which publishes exactly as PUB does and also hands the daemon each
+subscription as it arrives (XPUB_VERBOSE: every one, not only a topic's first), so that with
+temporal coding a viewer that joins gets a keyframe at once instead of waiting for the next one
+(caed.pipeline). A peer sends nothing else to a publisher, so anything larger than a subscription
+is refused at the socket.
 """
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ import zmq
 from .curve import CurveError, serve_curve
 
 log = logging.getLogger(__name__)
+MAX_SUBSCRIPTION_BYTES = 4096  # a subscription is a flag byte and a topic prefix
+SUBSCRIPTIONS_PER_CALL = 1000  # what one call drains at most, so that a flood cannot stall the frames
 
 
 class PublisherError(RuntimeError):
@@ -37,7 +45,9 @@ class ZmqPublisher:
     def __init__(self, bind: str, sndhwm: int = 4, linger_ms: int = 1000, context: zmq.Context | None = None,
                  curve_secret_key: str = "", curve_clients: str = ""):
         self._ctx = context or zmq.Context.instance()
-        self._sock = self._ctx.socket(zmq.PUB)
+        self._sock = self._ctx.socket(zmq.XPUB)
+        self._sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
         self._sock.setsockopt(zmq.SNDHWM, sndhwm)
         self._sock.setsockopt(zmq.LINGER, linger_ms)
         self._auth = None
@@ -56,6 +66,20 @@ class ZmqPublisher:
     def send(self, parts: list[bytes]) -> None:
         """Queue one multipart message; PUB drops it for subscribers whose queue is full."""
         self._sock.send_multipart(parts, copy=False)
+
+    def subscriptions(self, topic: bytes) -> int:
+        """How many subscriptions that receive `topic` arrived since the last call (a viewer, a
+        recorder or a relay passing on a viewer's). Call it from the thread that sends: a ZeroMQ
+        socket is not thread-safe. Unsubscriptions and other streams' subscriptions are dropped."""
+        count = 0
+        for _ in range(SUBSCRIPTIONS_PER_CALL):
+            try:
+                message = self._sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if message[:1] == b"\x01" and topic.startswith(message[1:]):
+                count += 1
+        return count
 
     def close(self, linger_ms: int | None = None) -> None:
         self._sock.close(linger_ms)

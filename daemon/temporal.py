@@ -328,10 +328,15 @@ class TemporalEncoder:
         h, w, c = self.shape
         return dequantize(self.reconstruction.T.reshape(c, h, w), self.fix_point)
 
+    @property
+    def keyframe_due(self) -> bool:
+        """The next frame is a keyframe by the schedule: the stream's first, or an interval on."""
+        return self.key_index < 0 or self.index - self.key_index >= self.keyframe_interval
+
     def encode(self, latents: np.ndarray, force_keyframe: bool = False) -> CodedFrame:
         fix_point = self.fix_point - self._rate_step()
         latents = pixel_order(latents).reshape(latents.shape)  # NHWC: a block is a row of C values
-        keyframe = force_keyframe or self.key_index < 0 or self.index - self.key_index >= self.keyframe_interval
+        keyframe = force_keyframe or self.keyframe_due
         if keyframe:
             coded = self._keyframe(latents, fix_point)
         else:

@@ -1,0 +1,176 @@
+"""A subscriber that joins a temporally coded stream gets a keyframe within two frames, over real
+ZeroMQ sockets on loopback: the publisher reports each subscription to its stream, the pipeline
+answers it with a keyframe (at most one a JOIN_KEYFRAME_GAP), and a relay passes every viewer's
+subscription up to the board."""
+import threading
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+from caed import pipeline as pipeline_module
+from caed.codecs import create_codec
+from caed.encoders.base import EncoderBackend, TensorInfo
+from caed.metrics import DaemonMetrics
+from caed.pipeline import Pipeline
+from caed.publisher import ZmqPublisher
+from caed.sources import FrameSource, LatestFrameSource
+from caed.temporal import TemporalEncoder
+from caed.wire import FrameDecoder, FrameEncoder, topic_for
+from caed_host.relay import Relay, RelayConfig, RelayMetrics
+
+H, W = 16, 24
+LATENT = (4, 6, 64)
+
+
+class StillEncoder(EncoderBackend):
+    """The same latents for every frame: a still scene, whose inter frames send nothing."""
+
+    name = "still"
+
+    def __init__(self):
+        super().__init__("test-model", TensorInfo("in", (H, W, 3), 7), TensorInfo("out", LATENT, 0), 1)
+        self.latents = np.random.default_rng(5).integers(-3, 4, LATENT).astype(np.int8)
+
+    def _make_runner(self):
+        return object()
+
+    def _run(self, runner, frame):
+        return self.latents.copy()
+
+
+class PacedSource(FrameSource):
+    description = "paced"
+
+    def read(self):
+        time.sleep(0.02)
+        return np.zeros((H, W, 3), np.uint8)
+
+
+def subscriber(endpoint: str, topic: bytes = b"") -> zmq.Socket:
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    sock.setsockopt(zmq.SUBSCRIBE, topic)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    return sock
+
+
+def receive(sock: zmq.Socket, count: int, timeout: float = 10.0) -> list:
+    """The headers of the next `count` frames on `sock`."""
+    decoder, headers, deadline = FrameDecoder(), [], time.monotonic() + timeout
+    while len(headers) < count and time.monotonic() < deadline:
+        if sock.poll(100):
+            headers.append(decoder.decode(sock.recv_multipart()).header)
+    assert len(headers) == count, f"{len(headers)} of {count} frames in {timeout} s"
+    return headers
+
+
+def is_keyframe(header) -> bool:
+    return header.ref_seq == header.seq
+
+
+def first_keyframe(sock: zmq.Socket):
+    """The keyframe among the first two frames a new subscriber receives: the frame being coded as
+    its subscription arrives can still reach it before the keyframe that answers it."""
+    keyframes = [h for h in receive(sock, 2) if is_keyframe(h)]
+    assert keyframes, "no keyframe in the first two frames"
+    return keyframes[0]
+
+
+@pytest.fixture
+def stream():
+    """A temporally coded stream (keyframes every 1000 frames) running on a loopback publisher."""
+    metrics = DaemonMetrics()
+    encoder = StillEncoder()
+    publisher = ZmqPublisher("tcp://127.0.0.1:0", sndhwm=1000)
+    temporal = TemporalEncoder(create_codec("arith"), LATENT, 0, keyframe_interval=1000)
+    pipe = Pipeline(LatestFrameSource(PacedSource()), encoder, publisher, FrameEncoder("cam0", "test-model", "arith"),
+                    metrics, temporal=temporal)
+    stop = threading.Event()
+    runner = threading.Thread(target=pipe.run, args=(stop,))
+    first = subscriber(publisher.endpoint)
+    time.sleep(0.3)  # the first viewer is there when the stream starts
+    runner.start()
+    try:
+        yield publisher, metrics, first
+    finally:
+        stop.set()
+        runner.join()
+        first.close()
+        publisher.close(0)
+        encoder.close()
+
+
+def sample(metrics, name):
+    return metrics.registry.get_sample_value(name)
+
+
+def test_publisher_reports_the_subscriptions_to_its_stream_only():
+    publisher = ZmqPublisher("tcp://127.0.0.1:0")
+    sockets = [subscriber(publisher.endpoint, t) for t in (b"", b"cam0/", b"cam0", b"cam1/")]
+    try:
+        count, deadline = 0, time.monotonic() + 5
+        while count < 3 and time.monotonic() < deadline:
+            count += publisher.subscriptions(topic_for("cam0"))
+            time.sleep(0.05)
+        sockets[1].setsockopt(zmq.UNSUBSCRIBE, b"cam0/")
+        time.sleep(0.3)
+        assert count + publisher.subscriptions(topic_for("cam0")) == 3  # not cam1/'s, not the unsubscription
+    finally:
+        for sock in sockets:
+            sock.close()
+        publisher.close(0)
+
+
+def test_a_viewer_joining_mid_stream_gets_a_keyframe_with_the_next_frame(stream):
+    publisher, metrics, first = stream
+    before = receive(first, 10)
+    assert is_keyframe(before[0]) and not any(is_keyframe(h) for h in before[1:])
+    time.sleep(pipeline_module.JOIN_KEYFRAME_GAP)
+    late = subscriber(publisher.endpoint)
+    try:
+        joined = first_keyframe(late)
+        seen_by_first = receive(first, joined.seq - before[-1].seq)
+        assert [h.seq for h in seen_by_first if is_keyframe(h)] == [joined.seq]  # one keyframe, the same for both
+        assert sample(metrics, "caed_subscriptions_total") == 2
+        assert sample(metrics, "caed_join_keyframes_total") == 1
+        assert sample(metrics, "caed_keyframes_total") == 2
+    finally:
+        late.close()
+
+
+def test_joins_within_the_gap_of_a_keyframe_wait_for_it(stream, monkeypatch):
+    monkeypatch.setattr(pipeline_module, "JOIN_KEYFRAME_GAP", 3600.0)  # the stream's first keyframe is recent
+    publisher, metrics, first = stream
+    receive(first, 3)
+    late = subscriber(publisher.endpoint)
+    try:
+        headers = receive(late, 10)
+        assert not any(is_keyframe(h) for h in headers)
+        assert sample(metrics, "caed_subscriptions_total") == 2
+        assert sample(metrics, "caed_join_keyframes_total") == 0
+    finally:
+        late.close()
+
+
+def test_every_viewer_of_a_relay_reaches_the_board(stream):
+    publisher, metrics, first = stream
+    relay = Relay(RelayConfig(connect=[publisher.endpoint], bind="tcp://127.0.0.1:0", metrics_port=0), RelayMetrics())
+    stop = threading.Event()
+    runner = threading.Thread(target=relay.run, args=(stop,))
+    runner.start()
+    viewers = []
+    try:
+        for _ in range(2):  # the second viewer's subscription is the same topic as the first's
+            time.sleep(pipeline_module.JOIN_KEYFRAME_GAP)
+            viewers.append(subscriber(relay.endpoint))
+            first_keyframe(viewers[-1])
+        assert sample(metrics, "caed_subscriptions_total") == 3  # the first viewer's, and the two through the relay
+        assert sample(metrics, "caed_join_keyframes_total") == 2
+    finally:
+        for sock in viewers:
+            sock.close()
+        stop.set()
+        runner.join()
+        relay.close()
