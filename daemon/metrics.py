@@ -44,10 +44,11 @@ class DaemonMetrics:
         self.keyframes = Counter("caed_keyframes", "Keyframes published (every block coded alone)", registry=r)
         self.inter_frames = Counter("caed_inter_frames", "Inter frames published (changed blocks only)",
                                     registry=r)
-        self.subscriptions = Counter("caed_subscriptions", "Subscriptions to this stream received (a viewer, a "
-                                     "recorder, or a relay passing one on)", registry=r)
-        self.join_keyframes = Counter("caed_join_keyframes", "Keyframes sent early because a subscriber joined",
-                                      registry=r)
+        self.subscriptions = Counter("caed_subscriptions", "Subscriptions to this stream received: a viewer or "
+                                     "recorder joining, or a viewer asking again after a loss (directly or "
+                                     "through a relay)", registry=r)
+        self.requested_keyframes = Counter("caed_requested_keyframes", "Keyframes sent early because a "
+                                           "subscription asked for one", registry=r)
         self.blocks_sent = Counter("caed_blocks_sent", "Latent blocks (8x8 pixels) sent, keyframes included",
                                    registry=r)
         self.blocks_coded = Counter("caed_blocks_coded", "Latent blocks (8x8 pixels) of all published frames",

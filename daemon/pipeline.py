@@ -7,12 +7,12 @@ in submission order, packs and sends them. Waiting in submission order is what k
 order when the runners finish out of order.
 
 With temporal coding (caed.temporal) a frame's payload depends on the frames before it, so the
-publisher thread codes it, in order, instead of the encoder workers. A viewer that joins such a
-stream can show nothing before a keyframe, so each subscription the publisher reports makes the
-next frame coded one (at most one a JOIN_KEYFRAME_GAP: a crowd of viewers, or one that reconnects
-in a loop, adds at most a keyframe a second to the stream). The viewer may first get the frame
-that was being coded when its subscription arrived, so its picture comes with its first or second
-frame instead of up to a keyframe interval later.
+publisher thread codes it, in order, instead of the encoder workers. A viewer can show
+nothing of such a stream before a keyframe, when it joins or after it lost a frame, and then it
+subscribes (caed.wire.KEYFRAME_REQUEST_GAP); each subscription the publisher reports makes the next
+frame coded a keyframe, at most one a KEYFRAME_REQUEST_GAP after the last. The viewer may first
+get the frame that was being coded when its subscription arrived, so its picture comes back with
+its first or second frame instead of up to a keyframe interval later.
 """
 from __future__ import annotations
 
@@ -31,11 +31,10 @@ from .preprocess import Preprocessor
 from .publisher import ZmqPublisher
 from .sources import CapturedFrame, LatestFrameSource
 from .temporal import TemporalEncoder
-from .wire import FrameEncoder, topic_for
+from .wire import KEYFRAME_REQUEST_GAP, FrameEncoder, topic_for
 
 log = logging.getLogger(__name__)
 STATUS_PERIOD = 5.0
-JOIN_KEYFRAME_GAP = 1.0  # seconds from one keyframe to the next one a joining subscriber asks for
 
 
 @dataclass
@@ -65,8 +64,8 @@ class Pipeline:
         self.published_bytes = 0
         self.keyframes = self.blocks_sent = self.blocks_coded = 0
         self._topic = topic_for(frame_encoder.stream)
-        self._keyframe_asked = False  # a subscriber joined since the last keyframe
-        self._last_keyframe = -JOIN_KEYFRAME_GAP  # monotonic time of the last keyframe
+        self._keyframe_asked = False  # a subscription arrived since the last keyframe
+        self._last_keyframe = -KEYFRAME_REQUEST_GAP  # monotonic time of the last keyframe
         self._cpu = {"capture": 0.0, "preprocess": 0.0, "compress": 0.0, "publish": 0.0}
         self._outside_encoder_cpu = 0.0  # the whole process's CPU time but the encoder's runs
         self._cpu_lock = threading.Lock()
@@ -126,16 +125,16 @@ class Pipeline:
 
     def _code(self, latents: np.ndarray, seq: int) -> tuple[tuple, bytes, int, int]:
         """Temporal coding of the next published frame: (shape, payload, fix point, ref_seq); a
-        keyframe if a subscriber joined and the last keyframe is JOIN_KEYFRAME_GAP old."""
+        keyframe if a subscriber asked for one and the last is KEYFRAME_REQUEST_GAP old."""
         start = time.thread_time()
-        joining = (self._keyframe_asked and not self.temporal.keyframe_due
-                   and time.monotonic() - self._last_keyframe >= JOIN_KEYFRAME_GAP)
-        coded = self.temporal.encode(latents, force_keyframe=joining)
+        asked = (self._keyframe_asked and not self.temporal.keyframe_due
+                 and time.monotonic() - self._last_keyframe >= KEYFRAME_REQUEST_GAP)
+        coded = self.temporal.encode(latents, force_keyframe=asked)
         with self._cpu_lock:
             self._cpu["compress"] += time.thread_time() - start
         if coded.keyframe:
-            if joining:
-                self.metrics.join_keyframes.inc()
+            if asked:
+                self.metrics.requested_keyframes.inc()
             self._keyframe_asked, self._last_keyframe = False, time.monotonic()
             self.keyframes += 1
             self.metrics.keyframes.inc()
@@ -174,11 +173,11 @@ class Pipeline:
             t0 = time.perf_counter()
             self.metrics.encoded.inc()
             self._observe["encode"](t0 - job.submitted)
-            joined = self.publisher.subscriptions(self._topic)
-            if joined:
-                self.metrics.subscriptions.inc(joined)
-                log.info("%d subscriber(s) joined stream %s%s", joined, self.frame_encoder.stream,
-                         ": a keyframe follows" if self.temporal else "")
+            subscribed = self.publisher.subscriptions(self._topic)
+            if subscribed:
+                self.metrics.subscriptions.inc(subscribed)
+                log.info("%d subscription(s) to stream %s (a viewer joining, or asking again after a loss)%s",
+                         subscribed, self.frame_encoder.stream, ": a keyframe follows" if self.temporal else "")
                 self._keyframe_asked = bool(self.temporal)
             if self.temporal:
                 shape, payload, fix_point, ref_seq = self._code(result, seq)

@@ -32,6 +32,11 @@ MAX_ELEMENTS = 1 << 24
 MAX_NAME = 128
 FIX_POINT_RANGE = (-32, 32)
 DTYPES = {"int8": np.dtype(np.int8)}
+# A subscription to a stream, the only thing a receiver sends, asks its board for a keyframe: a
+# viewer subscribes when it joins and again when it loses a frame of an inter-coded stream (each
+# at most once this many seconds), and the board answers at most once this many seconds after its
+# last keyframe, so that a crowd of viewers or a lossy link adds at most a keyframe a second.
+KEYFRAME_REQUEST_GAP = 1.0
 
 REJECT_REASONS = (
     "parts", "topic", "header_size", "header_decode", "header_fields", "version", "shape", "dtype",

@@ -188,6 +188,9 @@ class RecordingSubscriber:
         self.recorder.write(batch, time.time_ns())
         return batch
 
+    def ask_keyframe(self, stream: str) -> None:
+        self.subscriber.ask_keyframe(stream)
+
     def close(self) -> None:
         self.recorder.close()
         self.subscriber.close()

@@ -3,9 +3,10 @@
 An XSUB socket connects to the boards (as the one subscriber each board's uplink serves), an
 XPUB socket takes the viewers; frames go down, subscriptions go up, so a board still sends only
 the streams someone watches, and each viewer's subscription reaches the boards (XPUB_VERBOSE), so
-that one joining a watched stream gets its keyframe at once too. CURVE can be on either side or both: to the boards the relay is a
-CURVE client with its own key pair, to the viewers a CURVE server that admits the public keys in
-a folder, exactly as a board does (caed.curve).
+that one joining a watched stream, or asking again after a loss, gets its keyframe at once too.
+CURVE can be on either side or both: to the boards the relay is a CURVE client with its own key
+pair, to the viewers a CURVE server that admits the public keys in a folder, exactly as a board
+does (caed.curve).
 
 The forwarding loop is Python rather than zmq.proxy so that it can count what it forwards and
 watch its peers come and go; libzmq's I/O threads still do the fan-out to every viewer, and the
@@ -137,7 +138,8 @@ class Relay:
         self.viewers.setsockopt(zmq.SNDHWM, cfg.sndhwm)
         self.viewers.setsockopt(zmq.MAXMSGSIZE, 4096)  # viewers send only subscriptions
         # every viewer's subscription goes up, not only a topic's first: a board answers each with a
-        # keyframe (caed.pipeline), which a viewer joining a watched stream needs as much as the first
+        # keyframe (caed.pipeline), which a viewer joining a watched stream, or one that lost a frame,
+        # needs as much as the first
         self.viewers.setsockopt(zmq.XPUB_VERBOSE, 1)
         self._board_peers = _Peers(self.boards, metrics.boards, "board")
         self._viewer_peers = _Peers(self.viewers, metrics.subscribers, "viewer")

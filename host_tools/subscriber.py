@@ -38,6 +38,12 @@ class Subscriber:
                 self._sock.close()
                 raise SubscriberError(f"cannot connect to {endpoint}: {e}") from None
 
+    def ask_keyframe(self, stream: str) -> None:
+        """Subscribe to `stream` once more: the board (caed.pipeline) answers a subscription with a
+        keyframe, which a viewer that lost a frame of an inter-coded stream needs. The socket keeps
+        a count per topic, so asking again adds nothing to hold."""
+        self._sock.setsockopt(zmq.SUBSCRIBE, topic_for(stream))
+
     def receive(self, timeout_s: float) -> list[list[bytes]]:
         """Every message waiting (up to MAX_BATCH), waiting up to `timeout_s` for the first."""
         if not self._sock.poll(int(timeout_s * 1000)):

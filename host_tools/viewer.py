@@ -20,7 +20,7 @@ import numpy as np
 from caed.codecs import PayloadError
 from caed.fixed_point import psnr
 from caed.temporal import ChainBroken, TemporalState
-from caed.wire import FrameDecoder, LatentFrame, Rejected
+from caed.wire import KEYFRAME_REQUEST_GAP, FrameDecoder, LatentFrame, Rejected
 
 from .decoder import DecoderSet, UnknownModel
 from .metrics import ViewerMetrics
@@ -49,6 +49,7 @@ class Viewer:
         # per stream id, the most recently used MAX_STREAMS: a sender inventing stream ids cannot
         # make this viewer hold more latents (a stream whose state was dropped resumes at its next keyframe)
         self._states: OrderedDict[str, TemporalState] = OrderedDict()
+        self._keyframe_asked: dict[str, float] = {}  # per stream, when this viewer last asked for a keyframe
 
     def stream(self, stream: str) -> str:
         """The name a stream is reported under (its own id for the first MAX_STREAMS)."""
@@ -94,6 +95,8 @@ class Viewer:
                 values = self._state(h.stream).apply(frame)
             except ChainBroken as e:
                 self._reject(e.reason, str(e))
+                if e.reason == "broken_chain":
+                    self._ask_keyframe(h.stream, name)
                 continue
             except PayloadError as e:  # an inter payload that does not decode against its reference
                 self._reject("payload", str(e))
@@ -107,6 +110,21 @@ class Viewer:
                 self._skipped(newest[h.stream])
             newest[h.stream] = dataclasses.replace(frame, values=values)
         return newest
+
+    def _ask_keyframe(self, stream: str, name: str) -> None:
+        """After a loss broke a stream's chain, ask its board for a keyframe (caed.wire.
+        KEYFRAME_REQUEST_GAP) instead of waiting for the next scheduled one: at most once a
+        KEYFRAME_REQUEST_GAP per stream, only for the streams reported under their own name (a
+        sender inventing stream ids cannot make this viewer subscribe to more than MAX_STREAMS
+        topics), and only of a live source (a replay has no board to ask)."""
+        ask = getattr(self.subscriber, "ask_keyframe", None)
+        now, last = time.monotonic(), self._keyframe_asked.get(stream, -KEYFRAME_REQUEST_GAP)
+        if ask is None or name == OTHER or now - last < KEYFRAME_REQUEST_GAP:
+            return
+        self._keyframe_asked[stream] = now
+        ask(stream)
+        self.metrics.keyframes_asked.inc()
+        log.info("stream %s lost a frame its next ones depend on: asked its board for a keyframe", stream)
 
     def _state(self, stream: str) -> TemporalState:
         state = self._states.pop(stream, None) or TemporalState()

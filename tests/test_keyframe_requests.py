@@ -1,15 +1,17 @@
-"""A subscriber that joins a temporally coded stream gets a keyframe within two frames, over real
-ZeroMQ sockets on loopback: the publisher reports each subscription to its stream, the pipeline
-answers it with a keyframe (at most one a JOIN_KEYFRAME_GAP), and a relay passes every viewer's
-subscription up to the board."""
+"""A subscription asks a temporally coded stream's board for a keyframe, over real ZeroMQ sockets on
+loopback: the publisher reports each subscription to its stream, the pipeline answers it with a
+keyframe within two frames (at most one a KEYFRAME_REQUEST_GAP), a relay passes every viewer's
+subscription up to the board, and a viewer that loses a frame subscribes again."""
 import threading
 import time
 
+import msgpack
 import numpy as np
 import pytest
 import zmq
 
 from caed import pipeline as pipeline_module
+from caed import wire
 from caed.codecs import create_codec
 from caed.encoders.base import EncoderBackend, TensorInfo
 from caed.metrics import DaemonMetrics
@@ -18,7 +20,12 @@ from caed.publisher import ZmqPublisher
 from caed.sources import FrameSource, LatestFrameSource
 from caed.temporal import TemporalEncoder
 from caed.wire import FrameDecoder, FrameEncoder, topic_for
+from caed_host.decoder import DecoderSet
+from caed_host.metrics import ViewerMetrics
 from caed_host.relay import Relay, RelayConfig, RelayMetrics
+from caed_host.sinks import NullSink
+from caed_host.subscriber import Subscriber
+from caed_host.viewer import Viewer
 
 H, W = 16, 24
 LATENT = (4, 6, 64)
@@ -127,21 +134,21 @@ def test_a_viewer_joining_mid_stream_gets_a_keyframe_with_the_next_frame(stream)
     publisher, metrics, first = stream
     before = receive(first, 10)
     assert is_keyframe(before[0]) and not any(is_keyframe(h) for h in before[1:])
-    time.sleep(pipeline_module.JOIN_KEYFRAME_GAP)
+    time.sleep(wire.KEYFRAME_REQUEST_GAP)
     late = subscriber(publisher.endpoint)
     try:
         joined = first_keyframe(late)
         seen_by_first = receive(first, joined.seq - before[-1].seq)
         assert [h.seq for h in seen_by_first if is_keyframe(h)] == [joined.seq]  # one keyframe, the same for both
         assert sample(metrics, "caed_subscriptions_total") == 2
-        assert sample(metrics, "caed_join_keyframes_total") == 1
+        assert sample(metrics, "caed_requested_keyframes_total") == 1
         assert sample(metrics, "caed_keyframes_total") == 2
     finally:
         late.close()
 
 
 def test_joins_within_the_gap_of_a_keyframe_wait_for_it(stream, monkeypatch):
-    monkeypatch.setattr(pipeline_module, "JOIN_KEYFRAME_GAP", 3600.0)  # the stream's first keyframe is recent
+    monkeypatch.setattr(pipeline_module, "KEYFRAME_REQUEST_GAP", 3600.0)  # the stream's first keyframe is recent
     publisher, metrics, first = stream
     receive(first, 3)
     late = subscriber(publisher.endpoint)
@@ -149,7 +156,7 @@ def test_joins_within_the_gap_of_a_keyframe_wait_for_it(stream, monkeypatch):
         headers = receive(late, 10)
         assert not any(is_keyframe(h) for h in headers)
         assert sample(metrics, "caed_subscriptions_total") == 2
-        assert sample(metrics, "caed_join_keyframes_total") == 0
+        assert sample(metrics, "caed_requested_keyframes_total") == 0
     finally:
         late.close()
 
@@ -163,14 +170,80 @@ def test_every_viewer_of_a_relay_reaches_the_board(stream):
     viewers = []
     try:
         for _ in range(2):  # the second viewer's subscription is the same topic as the first's
-            time.sleep(pipeline_module.JOIN_KEYFRAME_GAP)
+            time.sleep(wire.KEYFRAME_REQUEST_GAP)
             viewers.append(subscriber(relay.endpoint))
             first_keyframe(viewers[-1])
         assert sample(metrics, "caed_subscriptions_total") == 3  # the first viewer's, and the two through the relay
-        assert sample(metrics, "caed_join_keyframes_total") == 2
+        assert sample(metrics, "caed_requested_keyframes_total") == 2
     finally:
         for sock in viewers:
             sock.close()
         stop.set()
         runner.join()
         relay.close()
+
+
+class DroppingForwarder(threading.Thread):
+    """caed-relay's sockets (XSUB to the board, a verbose XPUB to the viewer, subscriptions passed
+    up) dropping one frame: the first whose seq reaches `drop_from`, once that is set."""
+
+    def __init__(self, board: str):
+        super().__init__()
+        ctx = zmq.Context.instance()
+        self.up, self.down = ctx.socket(zmq.XSUB), ctx.socket(zmq.XPUB)
+        self.down.setsockopt(zmq.XPUB_VERBOSE, 1)
+        for sock in (self.up, self.down):
+            sock.setsockopt(zmq.LINGER, 0)
+        self.up.connect(board)
+        self.endpoint = f"tcp://127.0.0.1:{self.down.bind_to_random_port('tcp://127.0.0.1')}"
+        self.drop_from = self.dropped = None
+        self.stop = threading.Event()
+
+    def run(self):
+        poller = zmq.Poller()
+        for sock in (self.up, self.down):
+            poller.register(sock, zmq.POLLIN)
+        while not self.stop.is_set():
+            ready = dict(poller.poll(50))
+            if self.up in ready:
+                parts = self.up.recv_multipart()
+                seq = msgpack.unpackb(parts[1])["seq"]
+                if self.dropped is None and self.drop_from is not None and seq >= self.drop_from:
+                    self.dropped = seq
+                else:
+                    self.down.send_multipart(parts)
+            if self.down in ready:
+                self.up.send(self.down.recv())
+        self.up.close()
+        self.down.close()
+
+
+def test_a_viewer_that_loses_a_frame_asks_for_a_keyframe_and_gets_it(stream):
+    publisher, board_metrics, first = stream
+    forwarder = DroppingForwarder(publisher.endpoint)
+    forwarder.start()
+    metrics = ViewerMetrics()
+    viewer = Viewer(Subscriber([forwarder.endpoint]), DecoderSet(), NullSink(), metrics)
+
+    def take_until(done, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while not done() and time.monotonic() < deadline:
+            viewer.take(viewer.subscriber.receive(0.05))
+        assert done()
+
+    try:
+        take_until(lambda: viewer.stats.keyframes >= 1)
+        settled = time.monotonic() + wire.KEYFRAME_REQUEST_GAP  # a loss now is answered at once
+        take_until(lambda: time.monotonic() >= settled)
+        keyframes, applied = viewer.stats.keyframes, viewer.stats.received
+        forwarder.drop_from = viewer._last_seq["cam0"] + 3
+        take_until(lambda: viewer.stats.keyframes > keyframes)
+        broken = viewer.stats.rejected["broken_chain"]
+        assert forwarder.dropped is not None and 1 <= broken <= 3  # the frames in flight as the request went up
+        assert metrics.registry.get_sample_value("caed_view_keyframes_asked_total") == 1  # once, not per broken frame
+        assert board_metrics.registry.get_sample_value("caed_requested_keyframes_total") >= 1
+        assert viewer.stats.received > applied
+    finally:
+        viewer.subscriber.close()
+        forwarder.stop.set()
+        forwarder.join()
