@@ -6,8 +6,8 @@ messages, so freshness is kept by the HWM here and a latest-only receive loop in
 
 The socket is an XPUB, which publishes exactly as PUB does and also hands the daemon each
 subscription as it arrives (XPUB_VERBOSE: every one, not only a topic's first), so that with
-temporal coding a viewer that joins gets a keyframe at once instead of waiting for the next one
-(caed.pipeline). A peer sends nothing else to a publisher, so anything larger than a subscription
+temporal coding a viewer that joins, or that subscribes again after a loss, gets a keyframe at
+once instead of waiting for the next one (caed.pipeline, docs/wire.md). A peer sends nothing else to a publisher, so anything larger than a subscription
 is refused at the socket.
 """
 from __future__ import annotations

@@ -20,8 +20,8 @@ class ViewerMetrics:
         for reason in VIEWER_REJECT_REASONS:
             self.rejected.labels(reason)
         self.keyframes = Counter("caed_view_keyframes", "Keyframes received and applied", registry=r)
-        self.keyframes_asked = Counter("caed_view_keyframes_asked", "Keyframes asked of a board after a frame "
-                                       "that could not be decoded (at most one a second per stream)", registry=r)
+        self.keyframes_asked = Counter("caed_view_keyframes_asked", "Keyframes asked of a board after a loss "
+                                       "broke a stream's chain (at most one a second per stream)", registry=r)
         self.decoded = Counter("caed_view_frames_decoded", "Frames decoded and handed to the sink", registry=r)
         self.lost = Counter("caed_view_frames_lost", "Frames missing from the sequence (never received)",
                             registry=r)
