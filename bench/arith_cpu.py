@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from arith_kodak import callgrind_instructions, write_latents  # noqa: E402
+from arith_kodak import callgrind_instructions, kodak_images, latent_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,17 +60,13 @@ def main(argv=None) -> int:
     p.add_argument("--baseline", help="a git revision whose core is measured alongside")
     p.add_argument("--instructions", action="store_true", help="count instructions with valgrind too")
     args = p.parse_args(argv)
-    images = sorted(args.images.glob("*.png"))
+    images = kodak_images(args.images)
     if not images:
-        print(f"no PNG images in {args.images}", file=sys.stderr)
         return 2
     rates = [int(r) for r in args.rates.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = tmp / "latents"
-        data.mkdir()
-        for rate in rates:
-            write_latents(images, rate, data)
+        data = latent_folder(images, rates, tmp)
         builds = {"current": build(ROOT / "daemon" / "csrc", tmp / "current")}
         if args.baseline:
             base_src = tmp / "baseline_src"

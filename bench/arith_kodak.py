@@ -34,6 +34,23 @@ def latents(images: list[Path], rate: int) -> list[np.ndarray]:
     return [quantize_latents(model.latents(load_rgb(path), "int8")[0], spec.latent_fix_point) for path in images]
 
 
+def kodak_images(folder: Path) -> list[Path]:
+    """The PNG photos in `folder`, sorted; [] with a message on stderr when there are none."""
+    images = sorted(folder.glob("*.png"))
+    if not images:
+        print(f"no PNG images in {folder}", file=sys.stderr)
+    return images
+
+
+def latent_folder(images: list[Path], rates: list[int], parent: Path) -> Path:
+    """parent/latents holding the images' latents at every rate of `rates` (write_latents)."""
+    folder = parent / "latents"
+    folder.mkdir()
+    for rate in rates:
+        write_latents(images, rate, folder)
+    return folder
+
+
 def write_latents(images: list[Path], rate: int, folder: Path) -> None:
     """The images' dct8-q<rate> latents as the C drivers read them (bench/latent_files.h): int8 NHWC
     files named q<rate>_<index>_<H>x<W>x<C>.bin."""
@@ -81,9 +98,8 @@ def main(argv=None) -> int:
     p.add_argument("--timed-rate", type=int, default=1, help="the rate whose times are measured")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    images = sorted(args.images.glob("*.png"))
+    images = kodak_images(args.images)
     if not images:
-        print(f"no PNG images in {args.images}", file=sys.stderr)
         return 2
     coders = codecs()
     result = {"images": len(images), "bytes": {}, "times_ms": {}}

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from arith_kodak import callgrind_instructions, write_latents  # noqa: E402
+from arith_kodak import callgrind_instructions, kodak_images, latent_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,15 +116,12 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="passes over the frames per run")
     p.add_argument("--instructions", action="store_true", help="count the replay's instructions with valgrind")
     args = p.parse_args(argv)
-    images = sorted(args.images.glob("*.png"))
+    images = kodak_images(args.images)
     if not images:
-        print(f"no PNG images in {args.images}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = tmp / "latents"
-        data.mkdir()
-        write_latents(images, args.rate, data)
+        data = latent_folder(images, [args.rate], tmp)
         source = tmp / "arith.c"
         source.write_text(recording_core((ROOT / "daemon" / "csrc" / "arith.c").read_text()))
         binary = tmp / "replay"

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arith_cpu import build, run  # noqa: E402
-from arith_kodak import write_latents  # noqa: E402
+from arith_kodak import kodak_images, latent_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PATCHES = ROOT / "bench" / "arith_variants"
@@ -115,9 +115,8 @@ def main(argv=None) -> int:
                    help=f"comma-separated, of: {', '.join(variant_names())}")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    images = sorted(args.images.glob("*.png"))
+    images = kodak_images(args.images)
     if not images:
-        print(f"no PNG images in {args.images}", file=sys.stderr)
         return 2
     names = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(names) - set(variant_names()))
@@ -127,10 +126,7 @@ def main(argv=None) -> int:
     rates = [int(r) for r in args.rates.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = tmp / "latents"
-        data.mkdir()
-        for rate in rates:
-            write_latents(images, rate, data)
+        data = latent_folder(images, rates, tmp)
         builds = {"today": build(ROOT / "daemon" / "csrc", tmp / "today")}
         for name in names:
             builds[name] = build(patched_core(name, tmp / f"{name}_src"), tmp / name)
