@@ -43,6 +43,15 @@ def run(binary: Path, data: Path, rates: str, timed: int, repeats: int) -> dict:
     return result
 
 
+def add_timing_arguments(p: argparse.ArgumentParser, runs: int) -> None:
+    """The options of the scripts that time the C core on Kodak's latents against another build."""
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--rates", default="0,1,2,3,4")
+    p.add_argument("--timed-rate", type=int, default=1)
+    p.add_argument("--runs", type=int, default=runs)
+    p.add_argument("--repeats", type=int, default=5, help="passes over the frames per run")
+
+
 def instructions(binary: Path, data: Path, timed: int, frames: int) -> tuple[float, float]:
     """Instructions per frame in arith_encode and arith_decode (callgrind, inclusive)."""
     command = [str(binary), str(data), str(timed), str(timed), "1"]
@@ -52,11 +61,7 @@ def instructions(binary: Path, data: Path, timed: int, frames: int) -> tuple[flo
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=Path, required=True)
-    p.add_argument("--rates", default="0,1,2,3,4")
-    p.add_argument("--timed-rate", type=int, default=1)
-    p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=5, help="passes over the frames per run")
+    add_timing_arguments(p, runs=5)
     p.add_argument("--baseline", help="a git revision whose core is measured alongside")
     p.add_argument("--instructions", action="store_true", help="count instructions with valgrind too")
     args = p.parse_args(argv)

@@ -1,5 +1,7 @@
-"""What other designs of the arith coder would cost in bytes and buy in time (issue 17's speed
-targets against its bytes target), measured on Kodak's dct8 latents:
+"""Other designs of the arith coder, as patches of it: their bytes and time against it on Kodak.
+
+What each would cost in bytes and buy in time (issue 17's speed targets against its bytes target),
+measured on Kodak's dct8 latents:
 
     python bench/arith_variants.py --images /work/shared/data/kodak [--rates 0,1,2,3,4] \
         [--runs 3] [--repeats 5] [--variants bypass-signs,row-updates] [--json F]
@@ -38,7 +40,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from arith_cpu import build, run  # noqa: E402
+from arith_cpu import add_timing_arguments, build, run  # noqa: E402
 from arith_kodak import kodak_images, latent_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,11 +108,7 @@ def summarize(measured: dict) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=Path, required=True)
-    p.add_argument("--rates", default="0,1,2,3,4")
-    p.add_argument("--timed-rate", type=int, default=1)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=5, help="passes over the frames per run")
+    add_timing_arguments(p, runs=3)
     p.add_argument("--variants", default=",".join(variant_names()),
                    help=f"comma-separated, of: {', '.join(variant_names())}")
     p.add_argument("--json", type=Path)
