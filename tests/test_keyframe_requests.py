@@ -130,7 +130,7 @@ def test_publisher_reports_the_subscriptions_to_its_stream_only():
         publisher.close(0)
 
 
-def test_a_viewer_joining_mid_stream_gets_a_keyframe_with_the_next_frame(stream):
+def test_a_viewer_joining_mid_stream_gets_a_keyframe_within_two_frames(stream):
     publisher, metrics, first = stream
     before = receive(first, 10)
     assert is_keyframe(before[0]) and not any(is_keyframe(h) for h in before[1:])
