@@ -58,8 +58,9 @@ class DaemonConfig:
                                             "latent blocks that changed (0 = every frame a keyframe)",
                                        min=0.0, max=600.0)
     reference: str = setting("previous", "what inter frames are predicted from: the previous frame (fewer bits; "
-                                         "a lost frame stops the picture until the next keyframe) or the keyframe "
-                                         "(a lost inter frame costs nothing)", choices=REFERENCES)
+                                         "a lost frame stops the picture until a keyframe, which the viewer asks "
+                                         "for: about a second) or the keyframe (a lost inter frame costs nothing: "
+                                         "behind a link that loses more than a percent or so)", choices=REFERENCES)
     bitrate: float = setting(0.0, "target bitrate in kbit/s, held by choosing each frame's rate and blocks "
                                   "(0 = every frame at the model's rate)", min=0.0, max=1e6)
     rate: int = setting(0, "temporal coding: code every frame this many fix points coarser than the model's "
