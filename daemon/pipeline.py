@@ -176,7 +176,8 @@ class Pipeline:
             subscribed = self.publisher.subscriptions(self._topic)
             if subscribed:
                 self.metrics.subscriptions.inc(subscribed)
-                log.info("%d subscription(s) to stream %s (a viewer joining, or asking again after a loss)%s",
+                # debug: a viewer behind a lossy link asks up to once a second (counted, and alerted on)
+                log.debug("%d subscription(s) to stream %s (a viewer joining, or asking again after a loss)%s",
                          subscribed, self.frame_encoder.stream, ": a keyframe follows" if self.temporal else "")
                 self._keyframe_asked = bool(self.temporal)
             if self.temporal:

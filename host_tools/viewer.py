@@ -124,7 +124,7 @@ class Viewer:
         self._keyframe_asked[stream] = now
         ask(stream)
         self.metrics.keyframes_asked.inc()
-        log.info("stream %s lost a frame its next ones depend on: asked its board for a keyframe", stream)
+        log.debug("stream %s lost a frame its next ones depend on: asked its board for a keyframe", stream)
 
     def _state(self, stream: str) -> TemporalState:
         state = self._states.pop(stream, None) or TemporalState()
