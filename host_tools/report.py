@@ -19,6 +19,7 @@ STREAM_KEYS = ("frames_received", "frames_decoded", "fps", "latency_ms_p50", "la
 class Stats:
     def __init__(self):
         self.received = self.decoded = self.lost = self.skipped = self.keyframes = self.applied = 0
+        self.keyframes_asked = 0  # of a board, after a loss broke a stream's chain (the viewer's totals only)
         self.rejected: Tally = Tally()
         self.latency_ms: deque = deque(maxlen=KEEP)
         self.decode_ms: deque = deque(maxlen=KEEP)
@@ -60,6 +61,7 @@ class Stats:
             "frames_skipped": self.skipped,
             "messages_rejected": dict(self.rejected),
             "keyframes": self.keyframes,
+            "keyframes_asked": self.keyframes_asked,
             "bits_per_pixel": self.bits / (self.applied * self.shape[0] * self.shape[1]) if self.shape else None,
             "psnr_db": float(np.mean(self.psnr_db)) if self.psnr_db else None,
             "psnr_db_min": float(np.min(self.psnr_db)) if self.psnr_db else None,
@@ -108,7 +110,7 @@ def format_report(s: dict) -> str:
         f"  latency p50 / p99   {num(s['latency_ms_p50'], '.1f')} / {num(s['latency_ms_p99'], '.1f')} ms"
         "  (capture on the board → decoded here)",
         f"  frames lost         {s['frames_lost']}  (sequence gaps)",
-        f"  keyframes           {s['keyframes']}",
+        f"  keyframes           {s['keyframes']}  (asked for after a loss: {s['keyframes_asked']})",
         f"  bitrate             {num(s['bits_per_pixel'], '.3f')} bits per pixel",
         f"  quality             PSNR {num(s['psnr_db'], '.2f')} dB (min {num(s['psnr_db_min'], '.2f')})",
         f"  rejected messages   {rejected}",

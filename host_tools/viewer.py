@@ -123,6 +123,7 @@ class Viewer:
             return
         self._keyframe_asked[stream] = now
         ask(stream)
+        self.stats.keyframes_asked += 1
         self.metrics.keyframes_asked.inc()
         log.debug("stream %s lost a frame its next ones depend on: asked its board for a keyframe", stream)
 

@@ -241,6 +241,7 @@ def test_a_viewer_that_loses_a_frame_asks_for_a_keyframe_and_gets_it(stream):
         broken = viewer.stats.rejected["broken_chain"]
         assert forwarder.dropped is not None and 1 <= broken <= 3  # the frames in flight as the request went up
         assert metrics.registry.get_sample_value("caed_view_keyframes_asked_total") == 1  # once, not per broken frame
+        assert viewer.summary()["keyframes_asked"] == 1
         assert board_metrics.registry.get_sample_value("caed_requested_keyframes_total") >= 1
         assert viewer.stats.received > applied
     finally:
