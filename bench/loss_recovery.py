@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Callable
 
 import zmq
 
@@ -34,9 +35,10 @@ FPS = 15.0
 MODES = ("requests", "no-requests")
 
 
-def forward(daemon: str, viewers: str, loss: float, requests: bool, stop: threading.Event, seed: int = 14) -> dict:
-    """Frames from `daemon` to `viewers`, each dropped with probability `loss`; with `requests` the
-    viewers' subscriptions go up. Returns counts when `stop` is set."""
+def forward(daemon: str, viewers: str, drop: Callable[[list[bytes]], bool], requests: bool,
+            stop: threading.Event) -> dict:
+    """Frames from `daemon` to `viewers`, but those `drop` says; with `requests` the viewers'
+    subscriptions go up (caed-relay's sockets). Returns counts when `stop` is set."""
     ctx = zmq.Context.instance()
     up, down = (ctx.socket(zmq.XSUB), ctx.socket(zmq.XPUB)) if requests else (ctx.socket(zmq.SUB), ctx.socket(zmq.PUB))
     if requests:
@@ -52,7 +54,7 @@ def forward(daemon: str, viewers: str, loss: float, requests: bool, stop: thread
     poller = zmq.Poller()
     for sock in (up, down):
         poller.register(sock, zmq.POLLIN)
-    rng, counts = random.Random(seed), {"frames": 0, "dropped": 0, "bytes": 0}
+    counts = {"frames": 0, "dropped": 0, "bytes": 0}
     try:
         while not stop.is_set():
             ready = dict(poller.poll(50))
@@ -60,7 +62,7 @@ def forward(daemon: str, viewers: str, loss: float, requests: bool, stop: thread
                 parts = up.recv_multipart()
                 counts["frames"] += 1
                 counts["bytes"] += sum(len(p) for p in parts)
-                if rng.random() < loss:
+                if drop(parts):
                     counts["dropped"] += 1
                 else:
                     down.send_multipart(parts)
@@ -76,8 +78,10 @@ def run(loss: float, mode: str, seconds: float, folder: Path, reference: str = "
     daemon_ep, viewer_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     stop, counts = threading.Event(), {}
 
+    rng = random.Random(14)
+
     def forwarding():
-        counts.update(forward(daemon_ep, viewer_ep, loss, mode == "requests", stop))
+        counts.update(forward(daemon_ep, viewer_ep, lambda _: rng.random() < loss, mode == "requests", stop))
 
     thread = threading.Thread(target=forwarding)
     thread.start()

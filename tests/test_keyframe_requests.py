@@ -21,11 +21,14 @@ from caed.sources import FrameSource, LatestFrameSource
 from caed.temporal import TemporalEncoder
 from caed.wire import FrameDecoder, FrameEncoder, topic_for
 from caed_host.decoder import DecoderSet
+from caed_host.demo import free_port
 from caed_host.metrics import ViewerMetrics
 from caed_host.relay import Relay, RelayConfig, RelayMetrics
 from caed_host.sinks import NullSink
 from caed_host.subscriber import Subscriber
 from caed_host.viewer import Viewer
+
+from bench_scripts import load_bench
 
 H, W = 16, 24
 LATENT = (4, 6, 64)
@@ -183,47 +186,25 @@ def test_every_viewer_of_a_relay_reaches_the_board(stream):
         relay.close()
 
 
-class DroppingForwarder(threading.Thread):
-    """caed-relay's sockets (XSUB to the board, a verbose XPUB to the viewer, subscriptions passed
-    up) dropping one frame: the first whose seq reaches `drop_from`, once that is set."""
-
-    def __init__(self, board: str):
-        super().__init__()
-        ctx = zmq.Context.instance()
-        self.up, self.down = ctx.socket(zmq.XSUB), ctx.socket(zmq.XPUB)
-        self.down.setsockopt(zmq.XPUB_VERBOSE, 1)
-        for sock in (self.up, self.down):
-            sock.setsockopt(zmq.LINGER, 0)
-        self.up.connect(board)
-        self.endpoint = f"tcp://127.0.0.1:{self.down.bind_to_random_port('tcp://127.0.0.1')}"
-        self.drop_from = self.dropped = None
-        self.stop = threading.Event()
-
-    def run(self):
-        poller = zmq.Poller()
-        for sock in (self.up, self.down):
-            poller.register(sock, zmq.POLLIN)
-        while not self.stop.is_set():
-            ready = dict(poller.poll(50))
-            if self.up in ready:
-                parts = self.up.recv_multipart()
-                seq = msgpack.unpackb(parts[1])["seq"]
-                if self.dropped is None and self.drop_from is not None and seq >= self.drop_from:
-                    self.dropped = seq
-                else:
-                    self.down.send_multipart(parts)
-            if self.down in ready:
-                self.up.send(self.down.recv())
-        self.up.close()
-        self.down.close()
-
-
 def test_a_viewer_that_loses_a_frame_asks_for_a_keyframe_and_gets_it(stream):
     publisher, board_metrics, first = stream
-    forwarder = DroppingForwarder(publisher.endpoint)
+    # caed-relay's sockets (bench/loss_recovery.py's forwarder), dropping the first frame whose seq
+    # reaches drop_from once that is set
+    drops = {"from": None, "dropped": None}
+
+    def drop(parts):
+        seq = msgpack.unpackb(parts[1])["seq"]
+        if drops["dropped"] is None and drops["from"] is not None and seq >= drops["from"]:
+            drops["dropped"] = seq
+            return True
+        return False
+
+    endpoint, stop = f"tcp://127.0.0.1:{free_port()}", threading.Event()
+    forwarder = threading.Thread(target=load_bench("loss_recovery").forward,
+                                 args=(publisher.endpoint, endpoint, drop, True, stop))
     forwarder.start()
     metrics = ViewerMetrics()
-    viewer = Viewer(Subscriber([forwarder.endpoint]), DecoderSet(), NullSink(), metrics)
+    viewer = Viewer(Subscriber([endpoint]), DecoderSet(), NullSink(), metrics)
 
     def take_until(done, timeout=10.0):
         deadline = time.monotonic() + timeout
@@ -236,15 +217,15 @@ def test_a_viewer_that_loses_a_frame_asks_for_a_keyframe_and_gets_it(stream):
         settled = time.monotonic() + wire.KEYFRAME_REQUEST_GAP  # a loss now is answered at once
         take_until(lambda: time.monotonic() >= settled)
         keyframes, applied = viewer.stats.keyframes, viewer.stats.received
-        forwarder.drop_from = viewer._last_seq["cam0"] + 3
+        drops["from"] = viewer._last_seq["cam0"] + 3
         take_until(lambda: viewer.stats.keyframes > keyframes)
         broken = viewer.stats.rejected["broken_chain"]
-        assert forwarder.dropped is not None and 1 <= broken <= 3  # the frames in flight as the request went up
+        assert drops["dropped"] is not None and 1 <= broken <= 3  # the frames in flight as the request went up
         assert metrics.registry.get_sample_value("caed_view_keyframes_asked_total") == 1  # once, not per broken frame
         assert viewer.summary()["keyframes_asked"] == 1
         assert board_metrics.registry.get_sample_value("caed_requested_keyframes_total") >= 1
         assert viewer.stats.received > applied
     finally:
         viewer.subscriber.close()
-        forwarder.stop.set()
+        stop.set()
         forwarder.join()

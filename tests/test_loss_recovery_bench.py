@@ -3,6 +3,7 @@ subscriptions reach the daemon's publisher, without them only the forwarder's on
 drops the share of frames it is given."""
 from __future__ import annotations
 
+import random
 import threading
 import time
 
@@ -20,7 +21,7 @@ def test_requests_go_up_only_through_the_requests_forwarder_and_loss_drops_frame
         viewers = f"tcp://127.0.0.1:{bench.free_port()}"
         stop, counts = threading.Event(), {}
         thread = threading.Thread(target=lambda: counts.update(
-            bench.forward(publisher.endpoint, viewers, loss, mode == "requests", stop)))
+            bench.forward(publisher.endpoint, viewers, lambda _: random.random() < loss, mode == "requests", stop)))
         thread.start()
         viewer = zmq.Context.instance().socket(zmq.SUB)
         viewer.setsockopt(zmq.LINGER, 0)
