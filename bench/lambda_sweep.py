@@ -1,7 +1,7 @@
 """caed-temporal's block decision at other lambdas: its BD-rate against caed-intra on a clip.
 
     python bench/lambda_sweep.py --video ../shared/data/video/pedestrians_720p.avi --frames 40 \
-        --scales 0.7,1,1.6,2.5 [--json F]
+        --scales 0.7,1,1.6,2.5 [--rates 0,1,2,3,4] [--json F]
 
 Each scale multiplies caed.temporal's lambda (LAMBDA_PER_STEP2, the weight of a block's estimated
 bits against the error skipping it leaves). The clip's first frames at their own size go through
@@ -49,17 +49,19 @@ def main(argv=None) -> int:
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--scales", default="0.7,1,1.6,2.5", help="comma-separated multiples of today's lambda")
+    p.add_argument("--rates", default="0,1,2,3,4", help="comma-separated fix point steps below dct8-q0's")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     from caed_models.video import read_frames
 
     try:
         scales = [float(s) for s in args.scales.split(",")]
+        rates = [int(r) for r in args.rates.split(",")]
         frames, fps = read_frames(args.video, args.frames, None)
     except (ValueError, FileNotFoundError) as e:
         print(f"lambda_sweep: {e}", file=sys.stderr)
         return 2
-    result = sweep(frames, fps, scales)
+    result = sweep(frames, fps, scales, rates)
     if args.json:
         args.json.write_text(json.dumps({"video": args.video.name, "frames": len(frames), "sweep": result},
                                         indent=1) + "\n")

@@ -14,3 +14,11 @@ def load_bench(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def stale_patches(folder: Path, target: str) -> Path:
+    """A folder of patches holding one, stale.patch, that cannot apply to `target` (a path in the
+    repository): for the patch-variant benches, whose PATCHES it replaces."""
+    folder.mkdir()
+    (folder / "stale.patch").write_text(f"--- a/{target}\n+++ b/{target}\n@@ -1,1 +1,1 @@\n-no such line\n+another\n")
+    return folder

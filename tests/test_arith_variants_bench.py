@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from arith_latents import blocky
-from bench_scripts import load_bench
+from bench_scripts import load_bench, stale_patches
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,7 @@ def test_every_variant_applies_builds_round_trips_and_changes_the_bytes(bench, t
 
 
 def test_a_patch_that_no_longer_applies_names_itself(bench, tmp_path, monkeypatch):
-    patches = tmp_path / "patches"
-    patches.mkdir()
-    (patches / "stale.patch").write_text("--- a/daemon/csrc/arith.c\n+++ b/daemon/csrc/arith.c\n@@ -1,1 +1,1 @@\n"
-                                         "-no such line\n+another\n")
-    monkeypatch.setattr(bench, "PATCHES", patches)
+    monkeypatch.setattr(bench, "PATCHES", stale_patches(tmp_path / "patches", "daemon/csrc/arith.c"))
     with pytest.raises(RuntimeError, match="stale.patch no longer applies"):
         bench.patched_core("stale", tmp_path / "src")
 
