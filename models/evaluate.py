@@ -211,6 +211,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=0.0,
                    help="--bitrate: frame rate to play the clip at (default: its own)")
     p.add_argument("--seconds", type=float, default=0.0, help="--bitrate: how long (default: the clip once, >= 20 s)")
+    p.add_argument("--keyframe-seconds", type=float, default=2.0,
+                   help="--bitrate: seconds between keyframes (default: 2, the daemon's keyframe_interval)")
     p.add_argument("--json", type=Path, required=True, help="where to write the results")
     p.add_argument("--plot", type=Path, help="RD plot (PNG)")
     p.add_argument("--models", nargs="*", help="shipped model names or model.json paths (default: all shipped)")
@@ -227,6 +229,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--coarsen must be comma-separated integers, got {args.coarsen!r}")
     if any(k < 0 for k in args.coarsen):
         p.error("--coarsen values must be >= 0")
+    if args.keyframe_seconds <= 0:
+        p.error(f"--keyframe-seconds must be > 0, got {args.keyframe_seconds:g}")
     try:
         args.picture = parse_resolution(args.resolution)  # (H, W), or None for native and fit
     except ValueError:
@@ -280,7 +284,7 @@ def bitrate_main(args, spec: ModelSpec, codec: str, size: tuple[int, int] | None
     cap.release()
     fps = args.fps or native_fps
     seconds = args.seconds or max(20.0, length / fps)
-    result = hold_bitrate(args.video, spec, codec, args.bitrate, fps, seconds, size,
+    result = hold_bitrate(args.video, spec, codec, args.bitrate, fps, seconds, size, args.keyframe_seconds,
                           progress=lambda s: print(s, file=sys.stderr), decoder_precision=args.decoder_precision)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{result['video']}: target {args.bitrate:g} kbit/s, 10 s windows {result['window_kbps_min']} .. "

@@ -196,6 +196,7 @@ def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: floa
     rates = np.convolve(bits, np.ones(window), "valid") / 10 / 1e3 if total >= window else np.array([])
     result = {
         "video": path.name, "size": [h, w], "codec": codec, "target_kbps": kbps, "fps": fps, "frames": total,
+        "keyframe_interval_s": keyframe_interval_s,
         "clip_frames": len(clip), "mean_kbps": round(float(np.sum(bits) / total * fps / 1e3), 2),
         "window_kbps_min": round(float(rates.min()), 2) if rates.size else None,
         "window_kbps_max": round(float(rates.max()), 2) if rates.size else None,

@@ -60,6 +60,18 @@ def test_video_eval_holds_a_bitrate_and_reports_windows(clip, tmp_path):
     assert result["keyframe_psnr_step_max"] >= result["keyframe_psnr_step_mean"] >= 0
 
 
+def test_video_eval_holds_a_bitrate_with_keyframes_as_often_as_asked(clip, tmp_path, capsys):
+    out = tmp_path / "bitrate.json"
+    assert main(["--video", str(clip), "--bitrate", "500", "--fps", "2", "--seconds", "12", "--codec", "zstd-planes",
+                 "--resolution", "fit", "--keyframe-seconds", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    # every 2 frames, counted again from each loop's cut (0, 6, 12, 18, not measured): 2, 4, 8, 10, 14, 16, 20, 22
+    assert result["keyframe_interval_s"] == 1.0 and result["keyframes_measured"] == 8
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--video", str(clip), "--bitrate", "500", "--keyframe-seconds", "0", "--json", str(out)])
+    assert exit_info.value.code == 2 and "--keyframe-seconds must be > 0" in capsys.readouterr().err
+
+
 def test_video_eval_refuses_a_bad_resolution(clip, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--video", str(clip), "--resolution", "720p", "--json", str(tmp_path / "x.json")])
