@@ -2,8 +2,9 @@
 
     python bench/loss_recovery.py [--loss 0.05,0.1] [--seconds 20] [--reference previous|keyframe] [--json F]
 
-The real daemon streams the `cctv` camera as `make demo` does (dct8-q0 at `rate = 1`, 15 fps,
-keyframes every 2 s, the previous frame as reference unless `--reference keyframe`) through a
+The real daemon streams the `cctv` camera (dct8-q0 at `rate = 1` and 15 fps as `make demo` does,
+keyframes every 2 s, the daemon's default, where the demo schedules one every 5 s; the previous
+frame as reference unless `--reference keyframe`) through a
 forwarder that drops each frame with probability `loss` (seeded), to the real viewer. Two forwarders, in turns:
 
 - `requests`: caed-relay's sockets (XSUB/XPUB, XPUB_VERBOSE): the viewer's subscriptions reach the
@@ -87,8 +88,8 @@ def run(loss: float, mode: str, seconds: float, folder: Path, reference: str = "
     thread.start()
     daemon = subprocess.Popen(
         [sys.executable, "-m", "caed.cli", "--source", "cctv", "--fps", str(FPS), "--workers", "1", "--bind", daemon_ep,
-         "--metrics-port", "0", "--log-level", "warning", "--model", "dct8-q0", "--rate", "1", "--reference", reference,
-         "--duration", str(seconds + 60)], stdout=subprocess.DEVNULL)
+         "--metrics-port", "0", "--log-level", "warning", "--model", "dct8-q0", "--rate", "1", "--keyframe-interval", "2",
+         "--reference", reference, "--duration", str(seconds + 60)], stdout=subprocess.DEVNULL)
     summary = folder / f"viewer_{mode}_{loss}.json"
     try:
         viewer = subprocess.run(

@@ -2,8 +2,8 @@
 
 The daemon streams a fixed camera (the bundled `cctv` source: a still scene, a few moving
 objects, sensor noise) with temporal coding, the way docs/temporal.md recommends for one: the
-finest model (dct8-q0) coded at dct8-q1's step (`rate = 1`), so a new user sees what a CCTV
-stream costs; `--source synthetic` pans over photographs instead (everything moves). The
+finest model (dct8-q0) coded at dct8-q1's step (`rate = 1`), keyframes every 5 s, so a new user
+sees what a CCTV stream costs; `--source synthetic` pans over photographs instead (everything moves). The
 viewer decodes it, writes the video, compares every frame with the source replayed locally, and
 prints its report (FPS, latency, loss, keyframes, bits per pixel, PSNR).
 """
@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=1,
                    help="fix points below the model's the daemon codes at (default: 1; 0 for a model that is "
                         "not a multi-rate family's finest)")
+    p.add_argument("--keyframe-interval", type=float, default=5.0,
+                   help="seconds between scheduled keyframes (default: 5, as the board's config for a fixed camera "
+                        "at a fixed rate; the viewer asks for one when it joins)")
     p.add_argument("--source", default="cctv", choices=("cctv", "synthetic"),
                    help="the generated camera to stream (default: cctv, a fixed view)")
     args = p.parse_args(argv)
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     daemon_cmd = [sys.executable, "-m", "caed.cli", "--source", args.source, "--fps", str(args.fps),
                   "--workers", "1", "--bind", endpoint,
                   "--metrics-port", "0", "--duration", str(args.seconds + 30), "--log-level", "warning",
-                  "--model", args.model, "--rate", str(args.rate), "--json", str(args.out / "daemon-summary.json")]
+                  "--model", args.model, "--rate", str(args.rate), "--keyframe-interval", str(args.keyframe_interval),
+                  "--json", str(args.out / "daemon-summary.json")]
     viewer_cmd = [sys.executable, "-m", "caed_host.cli", "--connect", endpoint, "--decoder-threads", "1", "--sink",
                   f"video:{args.out / 'demo.mp4'}", "--reference", args.source, "--frames", str(args.frames),
                   "--duration", str(args.seconds), "--metrics-port", "0", "--json",
