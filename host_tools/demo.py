@@ -3,9 +3,9 @@
 The daemon streams a fixed camera (the bundled `cctv` source: a still scene, a few moving
 objects, sensor noise) with temporal coding, the way docs/temporal.md recommends for one: the
 finest model (dct8-q0) coded at dct8-q1's step (`rate = 1`), keyframes every 5 s, so a new user
-sees what a CCTV stream costs; `--source synthetic` pans over photographs instead (everything moves). The
-viewer decodes it, writes the video, compares every frame with the source replayed locally, and
-prints its report (FPS, latency, loss, keyframes, bits per pixel, PSNR).
+sees what a CCTV stream costs; `--source synthetic` pans over photographs instead (everything
+moves). The viewer decodes it, writes the video, compares every frame with the source replayed
+locally, and prints its report (FPS, latency, loss, keyframes, bits per pixel, PSNR).
 """
 from __future__ import annotations
 
