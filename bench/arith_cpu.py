@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from arguments import comma_separated  # noqa: E402
 from arith_kodak import callgrind_instructions, kodak_images, latent_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def run(binary: Path, data: Path, rates: str, timed: int, repeats: int) -> dict:
 def add_timing_arguments(p: argparse.ArgumentParser, runs: int) -> None:
     """The options of the scripts that time the C core on Kodak's latents against another build."""
     p.add_argument("--images", type=Path, required=True)
-    p.add_argument("--rates", default="0,1,2,3,4")
+    p.add_argument("--rates", type=comma_separated(int), default="0,1,2,3,4")
     p.add_argument("--timed-rate", type=int, default=1)
     p.add_argument("--runs", type=int, default=runs)
     p.add_argument("--repeats", type=int, default=5, help="passes over the frames per run")
@@ -68,10 +69,9 @@ def main(argv=None) -> int:
     images = kodak_images(args.images)
     if not images:
         return 2
-    rates = [int(r) for r in args.rates.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = latent_folder(images, rates, tmp)
+        data = latent_folder(images, args.rates, tmp)
         builds = {"current": build(ROOT / "daemon" / "csrc", tmp / "current")}
         if args.baseline:
             base_src = tmp / "baseline_src"
@@ -81,13 +81,13 @@ def main(argv=None) -> int:
                                       check=True, capture_output=True, text=True).stdout
                 (base_src / name).write_text(text)
             builds = {"baseline": build(base_src, tmp / "baseline"), **builds}
-        digits = "".join(str(r) for r in rates)
+        digits = "".join(str(r) for r in args.rates)
         times = {name: ([], []) for name in builds}
         for n in range(args.runs):
             for name, binary in builds.items():
                 result = run(binary, data, digits if n == 0 else str(args.timed_rate), args.timed_rate, args.repeats)
                 if n == 0:
-                    for rate in rates:
+                    for rate in args.rates:
                         r = result[f"q{rate}"]
                         print(f"{name:8s} q{rate}: {int(r['bytes']):,} bytes  hash {r['hash']}")
                 timed = result[f"q{args.timed_rate}"]

@@ -26,6 +26,9 @@ from caed.manifest import find
 from caed_models.data import load_rgb
 from caed_models.evaluate import ModelCodec
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from arguments import comma_separated  # noqa: E402
+
 
 def latents(images: list[Path], rate: int) -> list[np.ndarray]:
     """(C, H, W) int8 dct8-q<rate> latents of each image, as caed-eval computes them."""
@@ -92,7 +95,7 @@ def measure(codec, planes: list[np.ndarray], layout: str, repeats: int) -> tuple
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=Path, required=True)
-    p.add_argument("--rates", default="0,1,2,3,4")
+    p.add_argument("--rates", type=comma_separated(int), default="0,1,2,3,4")
     p.add_argument("--repeats", type=int, default=3, help="passes over the frames per run")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--timed-rate", type=int, default=1, help="the rate whose times are measured")
@@ -103,7 +106,7 @@ def main(argv=None) -> int:
         return 2
     coders = codecs()
     result = {"images": len(images), "bytes": {}, "times_ms": {}}
-    for rate in (int(r) for r in args.rates.split(",")):
+    for rate in args.rates:
         planes = latents(images, rate)
         sizes = {name: sum(len(c.encode(f.transpose(1, 2, 0))) for f in planes) for name, c in coders.items()}
         result["bytes"][f"q{rate}"] = sizes

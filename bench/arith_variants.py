@@ -121,16 +121,15 @@ def main(argv=None) -> int:
     if unknown:
         print(f"unknown variants: {', '.join(unknown)} (known: {', '.join(variant_names())})", file=sys.stderr)
         return 2
-    rates = [int(r) for r in args.rates.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = latent_folder(images, rates, tmp)
+        data = latent_folder(images, args.rates, tmp)
         builds = {"today": build(ROOT / "daemon" / "csrc", tmp / "today")}
         for name in names:
             builds[name] = build(patched_core(name, tmp / f"{name}_src"), tmp / name)
-        summary = summarize(measure(data, builds, rates, args.timed_rate, args.runs, args.repeats))
+        summary = summarize(measure(data, builds, args.rates, args.timed_rate, args.runs, args.repeats))
     base = summary["today"]
-    print(f"today: {sum(base['bytes'].values()):,} bytes over q{rates[0]}..q{rates[-1]}; q{args.timed_rate} encode "
+    print(f"today: {sum(base['bytes'].values()):,} bytes over q{args.rates[0]}..q{args.rates[-1]}; q{args.timed_rate} encode "
           f"p50 {statistics.median(base['encode_ms']):.2f} ms ({min(base['encode_ms']):.2f}-"
           f"{max(base['encode_ms']):.2f}), decode {statistics.median(base['decode_ms']):.2f} ms "
           f"({min(base['decode_ms']):.2f}-{max(base['decode_ms']):.2f}) over {args.runs} runs")

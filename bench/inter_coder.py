@@ -26,6 +26,9 @@ import numpy as np
 from caed import _arith
 from caed.codecs.base import Reference
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from arguments import comma_separated  # noqa: E402
+
 # (name, models carried from the reference's payload, residual DCs predicted as 0, reference contexts,
 # positions coded)
 WAYS = (("protocol 2", False, False, False, False), ("models carried", True, False, False, False),
@@ -110,17 +113,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--frames", type=int, default=60)
-    p.add_argument("--rates", default="1,2,3")
+    p.add_argument("--rates", type=comma_separated(int), default="1,2,3")
     p.add_argument("--keyframe-interval", type=int, default=50)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     if not args.video.is_file():
         print(f"no such video: {args.video}", file=sys.stderr)
         return 2
-    rates = [int(r) for r in args.rates.split(",")]
     results = {}
     times = {}
-    for rate, stream in residual_streams(args.video, args.frames, rates, args.keyframe_interval).items():
+    for rate, stream in residual_streams(args.video, args.frames, args.rates, args.keyframe_interval).items():
         coded = {name: inter_bytes(stream, *way) for name, *way in WAYS}
         sizes = {name: n for name, (n, _, _) in coded.items()}
         results[rate] = sizes

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from arguments import comma_separated  # noqa: E402
 from motion_proxy import psnr_only  # noqa: E402
 
 
@@ -67,13 +68,13 @@ def main(argv=None) -> int:
     source.add_argument("--video", type=Path, help="a clip, at its own size and frame rate")
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--fps", type=float, default=15.0, help="the cctv camera's frame rate (default 15, as make demo)")
-    p.add_argument("--seconds", default="2,5,10", help="comma-separated keyframe intervals; the first is the baseline")
-    p.add_argument("--rates", default="1,2,3", help="comma-separated fix point steps below dct8-q0's")
+    p.add_argument("--seconds", type=comma_separated(float), default="2,5,10",
+                   help="comma-separated keyframe intervals; the first is the baseline")
+    p.add_argument("--rates", type=comma_separated(int), default="1,2,3",
+                   help="comma-separated fix point steps below dct8-q0's")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     try:
-        seconds = [float(s) for s in args.seconds.split(",")]
-        rates = [int(r) for r in args.rates.split(",")]
         if args.video:
             from caed_models.video import read_frames
 
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"keyframe_interval: {e}", file=sys.stderr)
         return 2
-    result = compare(frames, fps, seconds, rates)
+    result = compare(frames, fps, args.seconds, args.rates)
     if args.json:
         args.json.write_text(json.dumps({"source": args.video.name if args.video else "cctv", "frames": len(frames),
                                          "fps": fps, "size": list(frames[0].shape[:2]), **result}, indent=1) + "\n")

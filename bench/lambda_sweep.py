@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from arguments import comma_separated  # noqa: E402
 from motion_proxy import psnr_only  # noqa: E402
 
 
@@ -48,20 +49,20 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--frames", type=int, default=40)
-    p.add_argument("--scales", default="0.7,1,1.6,2.5", help="comma-separated multiples of today's lambda")
-    p.add_argument("--rates", default="0,1,2,3,4", help="comma-separated fix point steps below dct8-q0's")
+    p.add_argument("--scales", type=comma_separated(float), default="0.7,1,1.6,2.5",
+                   help="comma-separated multiples of today's lambda")
+    p.add_argument("--rates", type=comma_separated(int), default="0,1,2,3,4",
+                   help="comma-separated fix point steps below dct8-q0's")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     from caed_models.video import read_frames
 
     try:
-        scales = [float(s) for s in args.scales.split(",")]
-        rates = [int(r) for r in args.rates.split(",")]
         frames, fps = read_frames(args.video, args.frames, None)
     except (ValueError, FileNotFoundError) as e:
         print(f"lambda_sweep: {e}", file=sys.stderr)
         return 2
-    result = sweep(frames, fps, scales, rates)
+    result = sweep(frames, fps, args.scales, args.rates)
     if args.json:
         args.json.write_text(json.dumps({"video": args.video.name, "frames": len(frames), "sweep": result},
                                         indent=1) + "\n")

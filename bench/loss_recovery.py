@@ -32,6 +32,9 @@ import zmq
 
 from caed_host.demo import free_port
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from arguments import comma_separated  # noqa: E402
+
 FPS = 15.0
 MODES = ("requests", "no-requests")
 
@@ -116,7 +119,7 @@ def run(loss: float, mode: str, seconds: float, folder: Path, reference: str = "
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--loss", default="0.05,0.1", help="comma-separated drop probabilities")
+    p.add_argument("--loss", type=comma_separated(float), default="0.05,0.1", help="comma-separated drop probabilities")
     p.add_argument("--seconds", type=float, default=20.0, help="how long the viewer watches each run")
     p.add_argument("--reference", default="previous", choices=("previous", "keyframe"),
                    help="what the daemon predicts inter frames from")
@@ -124,7 +127,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for loss in (float(x) for x in args.loss.split(",")):
+        for loss in args.loss:
             for mode in MODES:
                 r = run(loss, mode, args.seconds, Path(tmp), args.reference)
                 results.append(r)

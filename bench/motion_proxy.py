@@ -39,6 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from arguments import comma_separated  # noqa: E402
+
 BLOCK = 16
 SEARCH = 8
 # SAD units (pixel values in [0, 1]) added per pixel of vector length: a vector must explain at
@@ -348,7 +351,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--frames", type=int, default=30)
-    p.add_argument("--rates", default="0,1,2,3,4", help="fix point reductions from the finest (dct8-q0..q4)")
+    p.add_argument("--rates", type=comma_separated(int), default="0,1,2,3,4",
+                   help="fix point reductions from the finest (dct8-q0..q4)")
     p.add_argument("--block", type=int, default=BLOCK, help="motion block size in pixels")
     p.add_argument("--penalty", type=float, default=PENALTY * 255 / 256,
                    help="levels (of 255) per pixel a vector must save per pixel of its length")
@@ -367,11 +371,10 @@ def main(argv=None) -> int:
     from caed.fixed_point import psnr
     from caed_models.video import X264_CRF, X264_LIVE, evaluate_video, ffmpeg_point, read_frames
 
-    rates = [int(r) for r in args.rates.split(",")]
     spec = family_finest(find("dct8-q0"))
     frames, fps = read_frames(args.video, args.frames, None)
     started = time.monotonic()
-    result = evaluate_video(frames, fps, spec, "arith", psnr_only, reference="previous", rates=rates,
+    result = evaluate_video(frames, fps, spec, "arith", psnr_only, reference="previous", rates=args.rates,
                             progress=lambda s: print(s, file=sys.stderr))
     # x264 with every frame intra (issue 14's `-g 1` row): with caed-intra it separates what the
     # pictures cost alone from what each coder's inter frames save.
@@ -390,7 +393,7 @@ def main(argv=None) -> int:
     run = closed_loop if args.domain == "pixel" else latent_loop
     for name, motion in (("zero-motion", False), ("motion", True)):
         points = []
-        for k in rates:
+        for k in args.rates:
             point = run(loop, frames, spec.latent_fix_point - k, motion, overhead, args.block,
                         args.penalty * args.block ** 2 / 255, not args.plain_blocks, args.rounding)
             print(f"{name} fix point {point['fix_point']}: {point}", file=sys.stderr)

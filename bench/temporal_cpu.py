@@ -38,6 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from a53_budget import MODES, SIMD_128
+from arguments import comma_separated  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME_INTERVAL = 60
@@ -123,11 +124,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", required=True, help="`cctv`, or a video file")
     p.add_argument("--frames", type=int, default=60)
-    p.add_argument("--rates", default="0,1", help="fix point steps below dct8-q0's, comma-separated")
+    p.add_argument("--rates", type=comma_separated(int), default="0,1",
+                   help="fix point steps below dct8-q0's, comma-separated")
     p.add_argument("--baseline", help="a git revision whose temporal encoder runs in turns with this one's")
     p.add_argument("--json", type=Path, required=True)
     args = p.parse_args(argv)
-    rates = [int(r) for r in args.rates.split(",")]
     if args.source != "cctv" and not Path(args.source).is_file():
         print(f"temporal_cpu: no video file {args.source}", file=sys.stderr)
         return 2
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
             if args.baseline:
                 versions = {args.baseline: build_baseline(args.baseline, tmp / "baseline"), **versions}
             runs = {}
-            for rate in rates:
+            for rate in args.rates:
                 for mode, env in MODES.items():
                     for version, daemon in versions.items():
                         result = run_child(daemon, latents_file, rate, env)

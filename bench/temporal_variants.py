@@ -35,6 +35,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from arguments import comma_separated  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PATCHES = ROOT / "bench" / "temporal_variants"
 SWEEP = ROOT / "bench" / "lambda_sweep.py"
@@ -116,7 +119,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--frames", type=int, default=40)
-    p.add_argument("--rates", default="0,1,2,3,4", help="comma-separated fix point steps below dct8-q0's")
+    p.add_argument("--rates", type=comma_separated(int), default="0,1,2,3,4",
+                   help="comma-separated fix point steps below dct8-q0's")
     p.add_argument("--variants", help=f"comma-separated, of {', '.join(variant_names())} (default: all)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
@@ -129,17 +133,12 @@ def main(argv=None) -> int:
         print(f"temporal_variants: no video at {args.video}", file=sys.stderr)
         return 2
     try:
-        rates = [int(r) for r in args.rates.split(",")]
-    except ValueError:
-        print(f"temporal_variants: --rates takes comma-separated integers, got {args.rates!r}", file=sys.stderr)
-        return 2
-    try:
-        summary = compare(args.video, args.frames, rates, names)
+        summary = compare(args.video, args.frames, args.rates, names)
     except RuntimeError as e:
         print(f"temporal_variants: {e}", file=sys.stderr)
         return 1
     if args.json:
-        args.json.write_text(json.dumps({"video": args.video.name, "frames": args.frames, "rates": rates, **summary},
+        args.json.write_text(json.dumps({"video": args.video.name, "frames": args.frames, "rates": args.rates, **summary},
                                         indent=1) + "\n")
     return 0
 
