@@ -22,7 +22,7 @@ from .publisher import PublisherError, ZmqPublisher
 from .sources import (RESOLUTIONS_HELP, SPEC_HELP, FrameSource, LatestFrameSource, SourceError, open_source,
                       parse_resolution)
 from .tuning import keep_freed_memory, single_threaded_opencv
-from .temporal import MAX_RATE, REFERENCES, TemporalEncoder
+from .temporal import KEYFRAME_INTERVAL_S, MAX_RATE, REFERENCES, TemporalEncoder
 from .wire import MAX_NAME, FrameEncoder
 
 log = logging.getLogger("caed")
@@ -54,9 +54,9 @@ class DaemonConfig:
                                   "context-adaptive arithmetic coding, 35-48 %% fewer bytes than zstd-planes",
                          choices=tuple(CODECS))
     zstd_level: int = setting(1, "zstd compression level", min=1, max=22)
-    keyframe_interval: float = setting(2.0, "seconds between keyframes; in between, inter frames send only the "
-                                            "latent blocks that changed (0 = every frame a keyframe)",
-                                       min=0.0, max=600.0)
+    keyframe_interval: float = setting(KEYFRAME_INTERVAL_S, "seconds between keyframes; in between, inter frames send "
+                                                            "only the latent blocks that changed (0 = every frame a "
+                                                            "keyframe)", min=0.0, max=600.0)
     reference: str = setting("previous", "what inter frames are predicted from: the previous frame (fewer bits; "
                                          "a lost frame stops the picture until a keyframe, which the viewer asks "
                                          "for: about a second) or the keyframe (a lost inter frame costs nothing: "

@@ -55,6 +55,10 @@ from .codecs.base import Reference, pixel_order
 from .fixed_point import dequantize
 
 REFERENCES = ("previous", "keyframe")
+# seconds between a stream's scheduled keyframes unless configured (the daemon's keyframe_interval);
+# the board's config and make demo schedule one every 5 s, which a bitrate holds less steadily
+# (docs/temporal.md, "How often a keyframe")
+KEYFRAME_INTERVAL_S = 2.0
 # the most fix point steps below the model's a frame may be coded at: dct8's five rates (a model's
 # manifest may allow fewer, `coarsest_fix_point`: the coarsest its decoder learnt)
 MAX_RATE = 4

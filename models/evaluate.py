@@ -29,7 +29,7 @@ from caed.fixed_point import (dequantize, encoder_input_float, padded_size, psnr
 
 from caed.manifest import ModelNotFound, ModelSpec, available, find
 from caed.sources import RESOLUTIONS_HELP, parse_resolution
-from caed.temporal import REFERENCES
+from caed.temporal import KEYFRAME_INTERVAL_S, REFERENCES
 from caed_host.decoder import PRECISIONS
 from .data import image_paths, load_rgb
 from .metrics import bd_rate, bpp, ms_ssim
@@ -211,8 +211,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=0.0,
                    help="--bitrate: frame rate to play the clip at (default: its own)")
     p.add_argument("--seconds", type=float, default=0.0, help="--bitrate: how long (default: the clip once, >= 20 s)")
-    p.add_argument("--keyframe-seconds", type=float, default=2.0,
-                   help="--bitrate: seconds between keyframes (default: 2, the daemon's keyframe_interval)")
+    p.add_argument("--keyframe-seconds", type=float, default=KEYFRAME_INTERVAL_S,
+                   help="--bitrate: seconds between keyframes (default: %(default)g, the daemon's keyframe_interval)")
     p.add_argument("--json", type=Path, required=True, help="where to write the results")
     p.add_argument("--plot", type=Path, help="RD plot (PNG)")
     p.add_argument("--models", nargs="*", help="shipped model names or model.json paths (default: all shipped)")

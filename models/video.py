@@ -24,7 +24,7 @@ import numpy as np
 from caed.codecs import create_codec
 from caed.fixed_point import cover_and_crop, dequantize, psnr, quantize_latents
 from caed.manifest import ModelSpec
-from caed.temporal import TemporalEncoder
+from caed.temporal import KEYFRAME_INTERVAL_S, TemporalEncoder
 from caed.wire import FrameEncoder
 
 from .evaluate import ModelCodec
@@ -159,7 +159,7 @@ def evaluate_video(frames: list[np.ndarray], fps: float, spec: ModelSpec, codec:
 
 
 def hold_bitrate(path: Path, spec: ModelSpec, codec: str, kbps: float, fps: float, seconds: float,
-                 size: tuple[int, int] | None = None, keyframe_interval_s: float = 2.0, psnr_every: int = 3,
+                 size: tuple[int, int] | None = None, keyframe_interval_s: float = KEYFRAME_INTERVAL_S, psnr_every: int = 3,
                  progress=print, decoder_precision: str = "auto") -> dict:
     """The daemon's rate control on a clip played at `fps` and looped (as the daemon loops a file)
     for `seconds`: bitrate over every 10 s window (sliding by one frame) against the target, the
